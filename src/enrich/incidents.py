@@ -1,0 +1,226 @@
+"""Brand incidents: a burst of complaints about one brand, against its own baseline.
+
+Per brand we keep the complaints of the last ``window_minutes`` and an
+exponentially-decayed rate of the complaints *before* that window (so the burst
+itself does not raise the bar it must clear). With ``expected = max(rate, floor) ·
+window`` an incident opens when
+
+    count ≥ min_volume   and   (count − expected) / √expected ≥ z_threshold
+
+(a Poisson z-score). One alert opens it, however many posts follow; it closes with an
+"incident over" alert once the window count has stayed below half of ``min_volume``
+for ``cooldown_minutes``. Time is event time (``created_at``), so a fast replay
+finds the same incidents as the live stream did.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter, deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from klachtradar.contract import Alert, AlertKind, Priority, ScoredPost
+from klachtradar.settings import IncidentSettings
+
+_WORD = re.compile(r"[^\W\d_]{4,}", re.UNICODE)
+_STOP = frozenset(
+    [
+        "deze",
+        "voor",
+        "niet",
+        "maar",
+        "weer",
+        "alweer",
+        "zijn",
+        "heeft",
+        "hebben",
+        "jullie",
+        "mijn",
+        "omdat",
+        "wordt",
+        "echt",
+        "gewoon",
+        "helemaal",
+        "vanavond",
+        "vandaag",
+        "iemand",
+        "anders",
+        "sinds",
+        "kunnen",
+        "kan",
+        "zoals",
+        "waarom",
+        "doet",
+        "sowieso",
+        "eens",
+        "even",
+        "alles",
+        "over",
+        "niks",
+        "niets",
+        "nergens",
+        "wat",
+        "waar",
+        "hier",
+        "daar",
+    ]
+)
+
+
+@dataclass(slots=True)
+class _Event:
+    at: datetime
+    doc_id: str
+    text: str
+    risk: int
+
+
+@dataclass(slots=True)
+class _BrandState:
+    window: deque[_Event] = field(default_factory=deque)
+    decayed: float = 0.0
+    decayed_at: datetime | None = None
+    open_since: datetime | None = None
+    quiet_since: datetime | None = None
+    peak: int = 0
+
+
+@dataclass
+class IncidentDetector:
+    """Per-brand spike detection; feed it scored posts in event-time order."""
+
+    settings: IncidentSettings
+    brand_terms: dict[str, set[str]] = field(default_factory=dict)
+    _brands: dict[str, _BrandState] = field(default_factory=dict)
+
+    @property
+    def _window(self) -> timedelta:
+        return timedelta(minutes=self.settings.window_minutes)
+
+    @property
+    def _tau_hours(self) -> float:
+        return self.settings.baseline_halflife_hours / math.log(2)
+
+    def open_incidents(self) -> dict[str, datetime]:
+        """Brands with an open incident, and since when."""
+        return {b: s.open_since for b, s in self._brands.items() if s.open_since is not None}
+
+    def observe(self, posts: Sequence[ScoredPost]) -> list[Alert]:
+        """Take in a batch; return incident (and incident-over) alerts it caused."""
+        alerts: list[Alert] = []
+        latest: datetime | None = None
+        for post in sorted(posts, key=lambda p: p.post.created_at):
+            at = post.post.created_at
+            latest = at if latest is None or at > latest else latest
+            cls = post.classification
+            if cls is None or cls.complaint_probability < 0.5:
+                continue
+            for brand in post.brand_names:
+                state = self._brands.setdefault(brand, _BrandState())
+                self._advance(state, at)
+                state.window.append(_Event(at, post.doc_id, post.post.text, post.risk.score))
+                alert = self._check_open(brand, state, at)
+                if alert is not None:
+                    alerts.append(alert)
+        if latest is not None:
+            alerts.extend(self.advance_clock(latest))
+        return alerts
+
+    def advance_clock(self, now: datetime) -> list[Alert]:
+        """Close incidents that have gone quiet by ``now`` (call it when time passes)."""
+        alerts: list[Alert] = []
+        for brand, state in self._brands.items():
+            self._advance(state, now)
+            if state.open_since is None:
+                continue
+            if len(state.window) >= max(1, self.settings.min_volume // 2):
+                state.quiet_since = None
+                continue
+            if state.quiet_since is None:
+                state.quiet_since = now
+            if now - state.quiet_since >= timedelta(minutes=self.settings.cooldown_minutes):
+                alerts.append(self._closed(brand, state, now))
+                state.open_since = None
+                state.quiet_since = None
+                state.peak = 0
+        return alerts
+
+    def _advance(self, state: _BrandState, now: datetime) -> None:
+        """Move events that left the window into the decayed baseline."""
+        cutoff = now - self._window
+        while state.window and state.window[0].at < cutoff:
+            event = state.window.popleft()
+            self._decay_to(state, event.at)
+            state.decayed += 1.0
+        self._decay_to(state, now)
+
+    def _decay_to(self, state: _BrandState, now: datetime) -> None:
+        if state.decayed_at is None:
+            state.decayed_at = now
+            return
+        hours = (now - state.decayed_at).total_seconds() / 3600
+        if hours > 0:
+            state.decayed *= math.exp(-hours / self._tau_hours)
+            state.decayed_at = now
+
+    def expected_in_window(self, brand: str) -> float:
+        """Complaints a normal window holds for this brand (at least the floor)."""
+        state = self._brands.get(brand)
+        rate = state.decayed / self._tau_hours if state else 0.0
+        rate = max(rate, self.settings.baseline_floor_per_hour)
+        return rate * self.settings.window_minutes / 60
+
+    def _check_open(self, brand: str, state: _BrandState, at: datetime) -> Alert | None:
+        count = len(state.window)
+        state.peak = max(state.peak, count)
+        if state.open_since is not None or count < self.settings.min_volume:
+            return None
+        expected = self.expected_in_window(brand)
+        z = (count - expected) / math.sqrt(expected)
+        if z < self.settings.z_threshold:
+            return None
+        state.open_since = at
+        state.quiet_since = None
+        minutes = round(self.settings.window_minutes)
+        examples = sorted(state.window, key=lambda e: e.risk, reverse=True)[:3]
+        priority = Priority.P1 if count >= 3 * self.settings.min_volume else Priority.P2
+        return Alert(
+            alert_id=f"incident:{brand}:{at:%Y%m%dT%H%M%S}",
+            kind=AlertKind.INCIDENT,
+            created_at=at,
+            brand=brand,
+            priority=priority,
+            title=f"Incident bij {brand}: {count} klachten in {minutes} min",
+            reasons=[
+                f"{count} klachten in {minutes} min, normaal {expected:.1f}".replace(".", ","),
+                f"z-score {z:.1f}".replace(".", ","),
+            ],
+            examples=[e.doc_id for e in examples],
+            top_terms=self._top_terms(brand, state),
+            post_count=count,
+        )
+
+    def _closed(self, brand: str, state: _BrandState, now: datetime) -> Alert:
+        opened = state.open_since or now
+        minutes = max(1, round((now - opened).total_seconds() / 60))
+        return Alert(
+            alert_id=f"incident_over:{brand}:{opened:%Y%m%dT%H%M%S}",
+            kind=AlertKind.INCIDENT_OVER,
+            created_at=now,
+            brand=brand,
+            priority=Priority.P4,
+            title=f"Incident bij {brand} voorbij na {minutes} min",
+            reasons=[f"piek {state.peak} klachten per {round(self.settings.window_minutes)} min"],
+            post_count=state.peak,
+        )
+
+    def _top_terms(self, brand: str, state: _BrandState, n: int = 5) -> list[str]:
+        skip = _STOP | {t.lower() for t in self.brand_terms.get(brand, {brand})}
+        counts: Counter[str] = Counter()
+        for event in state.window:
+            words = {w.lower() for w in _WORD.findall(event.text)}
+            counts.update(w for w in words if w not in skip and not w.startswith("http"))
+        return [w for w, _ in counts.most_common(n)]

@@ -1,0 +1,5 @@
+"""``python -m klachtradar`` runs the CLI."""
+
+from klachtradar.cli import main
+
+main()

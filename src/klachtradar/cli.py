@@ -1,0 +1,258 @@
+"""The ``klachtradar`` command line.
+
+Every command reads the settings once, and turns a :class:`KlachtradarError` into one
+clear sentence on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from klachtradar.contract import Priority, ScoredPost, json_schemas
+from klachtradar.errors import KlachtradarError
+from klachtradar.runner import RunStats, run_embedded
+from klachtradar.settings import Settings, load_settings
+
+app = typer.Typer(
+    name="klachtradar",
+    help="Dutch social-media listening and complaint detection for webcare teams.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+StoreOption = Annotated[
+    Path | None, typer.Option("--store", help="SQLite store (default: [store] path).")
+]
+
+
+def _settings(store: Path | None = None) -> Settings:
+    settings = load_settings()
+    if store is not None:
+        settings.store.path = store
+    return settings
+
+
+@app.command()
+def demo(
+    duration: Annotated[
+        float | None, typer.Option(help="Seconds the replay takes (default: [demo] setting).")
+    ] = None,
+    fast: Annotated[bool, typer.Option("--fast", help="No pacing: as fast as possible.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", help="No live alerts, only the summary.")
+    ] = False,
+    store: StoreOption = None,
+) -> None:
+    """Replay the shipped demo corpus: live alerts, then a summary."""
+    from listener.jsonl import time_span_seconds
+
+    settings = _settings(store)
+    path = settings.resolve(settings.demo.file)
+    seconds = settings.demo.duration_seconds if duration is None else duration
+    speed = None
+    if not fast and seconds > 0:
+        span = time_span_seconds(path)
+        speed = span / seconds if span > 0 else None
+    console.rule(
+        "[bold]klachtradar demo[/bold] — zes weken Nederlandse webcare in "
+        f"{'een paar seconden' if speed is None else f'{seconds:.0f} seconden'}"
+    )
+    _replay(path, settings, speed=speed, quiet=quiet)
+
+
+@app.command()
+def replay(
+    file: Annotated[Path, typer.Argument(help="JSONL file of posts (contract RawPost lines).")],
+    speed: Annotated[float, typer.Option(help="Playback speed: 60 plays an hour a minute.")] = 1.0,
+    fast: Annotated[bool, typer.Option("--fast", help="No pacing: as fast as possible.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", help="No live alerts, only the summary.")
+    ] = False,
+    store: StoreOption = None,
+) -> None:
+    """Replay a JSONL file of posts through the pipeline into the store."""
+    if speed <= 0:
+        raise KlachtradarError(f"--speed must be positive, got {speed}")
+    settings = _settings(store)
+    _replay(file, settings, speed=None if fast else speed, quiet=quiet)
+
+
+def _replay(path: Path, settings: Settings, *, speed: float | None, quiet: bool) -> None:
+    from klachtradar.pipeline import Pipeline
+    from listener.jsonl import JsonlReplay, read_jsonl
+    from sink.console import ConsoleAlerts
+    from sink.deadletter import DeadLetterFile
+    from sink.embedded import EmbeddedOutputs
+    from sink.store import EmbeddedStore
+
+    total = sum(1 for _ in read_jsonl(path))  # also fails early, clearly, on a bad path
+    pipeline = Pipeline.from_settings(settings)
+    with EmbeddedStore(settings.resolve(settings.store.path)) as db:
+        pipeline.history.load(db.complaint_history())
+        dead = DeadLetterFile(settings.resolve(settings.deadletter.path))
+        progress = Progress(
+            TextColumn("[bold]replay"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+        alerts = None if quiet else ConsoleAlerts(progress.console)
+        outputs = EmbeddedOutputs(db, dead, alerts)
+        source = JsonlReplay(path, speed=speed, batch_size=settings.pipeline.batch_size)
+        with progress:
+            task = progress.add_task("replay", total=total, rate="")
+
+            def on_batch(stats: RunStats) -> None:
+                progress.update(
+                    task, completed=stats.records, rate=f"{stats.posts_per_second:,.0f} posts/s"
+                )
+
+            stats = run_embedded(source.batches(), pipeline, outputs, on_batch=on_batch)
+        _summary(stats, db, dead.path)
+
+
+def _summary(stats: RunStats, db: object, dead_path: Path) -> None:
+    from sink.console import top_table
+    from sink.store import EmbeddedStore
+
+    assert isinstance(db, EmbeddedStore)
+    console.rule("[bold]samenvatting")
+    overview = Table(show_header=False, box=None)
+    overview.add_row("posts verwerkt", f"{stats.posts:,}".replace(",", "."))
+    overview.add_row("met een merk", str(stats.with_brand))
+    overview.add_row("geclassificeerd (nl)", str(stats.classified))
+    overview.add_row("andere taal, niet geclassificeerd", str(stats.not_classified))
+    overview.add_row("klachten", str(stats.complaints))
+    overview.add_row("alerts", str(stats.alerts_by_kind.get("post", 0)))
+    overview.add_row("incidenten", str(stats.incidents))
+    overview.add_row("dead letters", f"{stats.dead_letters}  → {dead_path}")
+    overview.add_row("doorvoer", f"{stats.posts_per_second:,.0f} posts/s".replace(",", "."))
+    console.print(overview)
+    per_brand = Table(title="Klachten per merk")
+    for column in ("merk", "posts", "klachten", "negatief"):
+        per_brand.add_column(column, justify="left" if column == "merk" else "right")
+    for row in db.brand_counts():
+        per_brand.add_row(row.brand, str(row.posts), str(row.complaints), str(row.negative))
+    console.print(per_brand)
+    console.print(top_table(db.top(limit=10), title="Top 10 open op risico"))
+
+
+@app.command()
+def top(
+    brand: Annotated[str | None, typer.Option(help="Only this brand.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="How many posts.")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    status: Annotated[str, typer.Option(help="open, claimed, resolved or all.")] = "open",
+    store: StoreOption = None,
+) -> None:
+    """The triage queue: open brand posts by priority and risk."""
+    from sink.store import EmbeddedStore
+
+    settings = _settings(store)
+    with EmbeddedStore(_existing_store(settings)) as db:
+        posts = db.top(limit=limit, brand=brand, status=None if status == "all" else status)
+    _print_posts(posts, as_json, title="Triage-wachtrij")
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="Words that must all occur (text, author, brand).")],
+    brand: Annotated[str | None, typer.Option(help="Only this brand.")] = None,
+    limit: Annotated[int, typer.Option(min=1)] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    store: StoreOption = None,
+) -> None:
+    """Full-text search over the stored posts."""
+    from sink.store import EmbeddedStore
+
+    settings = _settings(store)
+    with EmbeddedStore(_existing_store(settings)) as db:
+        posts = db.search(query, limit=limit, brand=brand)
+    _print_posts(posts, as_json, title=f"Zoeken: {query}")
+
+
+@app.command()
+def schema(
+    out: Annotated[
+        Path | None, typer.Option(help="Write one <Model>.schema.json per model here.")
+    ] = None,
+) -> None:
+    """Print (or write) the JSON Schema of the data contract."""
+    schemas = json_schemas()
+    if out is None:
+        typer.echo(json.dumps(schemas, indent=2, ensure_ascii=False))
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    for name, body in schemas.items():
+        (out / f"{name}.schema.json").write_text(
+            json.dumps(body, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
+    typer.echo(f"wrote {len(schemas)} schemas to {out}")
+
+
+def _existing_store(settings: Settings) -> Path:
+    path = settings.resolve(settings.store.path)
+    if not path.is_file():
+        raise KlachtradarError(
+            f"{path}: no store yet; run `klachtradar demo` or `klachtradar replay FILE` first"
+        )
+    return path
+
+
+def post_summary(post: ScoredPost) -> dict[str, object]:
+    """The JSON line `top --json` and `search --json` print for a post."""
+    cls = post.classification
+    return {
+        "doc_id": post.doc_id,
+        "priority": post.risk.priority.value,
+        "risk": post.risk.score,
+        "reasons": post.risk.reasons,
+        "brands": post.brand_names,
+        "author": post.post.author.handle,
+        "followers": post.post.author.followers,
+        "created_at": post.post.created_at.isoformat(),
+        "sentiment": cls.sentiment.value if cls else None,
+        "intent": cls.intent.value if cls else None,
+        "cues": [c.value for c in cls.cues] if cls else [],
+        "text": post.post.text,
+        "url": post.post.url,
+    }
+
+
+def _print_posts(posts: list[ScoredPost], as_json: bool, *, title: str) -> None:
+    from sink.console import top_table
+
+    if as_json:
+        for post in posts:
+            typer.echo(json.dumps(post_summary(post), ensure_ascii=False))
+        return
+    if not posts:
+        console.print("geen posts gevonden")
+        return
+    console.print(top_table(posts, title=title))
+
+
+def main() -> None:
+    """Entry point: run the app, turning klachtradar errors into one line and exit 2."""
+    try:
+        app()
+    except KlachtradarError as exc:
+        err_console.print(f"[bold red]klachtradar: error:[/bold red] {exc}", highlight=False)
+        sys.exit(2)
+
+
+__all__ = ["Priority", "app", "main"]

@@ -1,0 +1,347 @@
+"""The data contract: the one module every klachtradar package imports.
+
+Posts flow one way through three shapes::
+
+    RawPost  ──classify──▶  ClassifiedPost  ──enrich──▶  ScoredPost (+ Alert)
+
+and anything that cannot be turned into a ``RawPost`` becomes a ``DeadLetter``.
+
+Why it looks like this:
+
+* **Forward compatible.** Every model ignores unknown fields, so an older consumer
+  reads what a newer producer writes. A payload whose ``schema_version`` has a
+  *newer major* version is refused with :class:`~klachtradar.errors.ContractError`,
+  because then field meanings may have changed.
+* **Deterministic identity.** ``doc_id = "{source}:{post_id}"``. Every sink uses it
+  as its primary key, so redelivery (at-least-once transport, a replay, a crash
+  restart) updates in place and never duplicates.
+* **Unknown is not zero.** Follower and engagement counts are ``None`` when a source
+  does not know them; the risk score states "unknown reach" instead of guessing.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from klachtradar.errors import ContractError
+
+SCHEMA_VERSION = "1.0"
+"""Major.minor. Minor bumps only add optional fields; a major bump may change meaning."""
+
+_SCHEMA_MAJOR = int(SCHEMA_VERSION.split(".")[0])
+
+
+def _check_schema_version(value: str) -> str:
+    try:
+        major = int(value.split(".")[0])
+    except ValueError as exc:
+        raise ValueError(f"schema_version {value!r} is not 'MAJOR.MINOR'") from exc
+    if major > _SCHEMA_MAJOR:
+        raise ValueError(
+            f"schema_version {value} is newer than this klachtradar understands "
+            f"({SCHEMA_VERSION}); upgrade the consumer"
+        )
+    return value
+
+
+SchemaVersion = Annotated[str, AfterValidator(_check_schema_version)]
+
+
+def _as_utc(value: datetime) -> datetime:
+    """Naive timestamps are taken as UTC: sources that omit the zone mean UTC."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware, in UTC."""
+    return datetime.now(UTC)
+
+
+class Sentiment(StrEnum):
+    """What the author means toward the brand (see shared/LABELS.md)."""
+
+    NEGATIEF = "negatief"
+    NEUTRAAL = "neutraal"
+    POSITIEF = "positief"
+
+
+class Intent(StrEnum):
+    """Why the author posted."""
+
+    KLACHT = "klacht"
+    VRAAG = "vraag"
+    COMPLIMENT = "compliment"
+    OVERIG = "overig"
+
+
+class Cue(StrEnum):
+    """Escalation signals; a post may carry any number of them."""
+
+    CHURN = "churn"
+    MEDIA = "media"
+    HERHAALD = "herhaald"
+    URGENT = "urgent"
+
+
+class Priority(StrEnum):
+    """P1 is the most urgent. Ordering by value sorts most urgent first."""
+
+    P1 = "P1"
+    P2 = "P2"
+    P3 = "P3"
+    P4 = "P4"
+
+    @property
+    def rank(self) -> int:
+        """1 for P1 … 4 for P4."""
+        return int(self.value[1])
+
+
+class _Model(BaseModel):
+    """Common configuration: unknown fields are ignored, instances are immutable."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=False)
+
+
+class Author(_Model):
+    """The public identity behind a post, as the source reports it."""
+
+    id: str = Field(min_length=1, description="Stable id at the source (user id, DID, acct).")
+    handle: str = Field(min_length=1, description="Handle without the leading '@'.")
+    name: str | None = None
+    followers: int | None = Field(default=None, description="None when the source does not say.")
+    following: int | None = None
+    verified: bool = False
+
+    @field_validator("handle")
+    @classmethod
+    def _strip_at(cls, value: str) -> str:
+        return value.removeprefix("@")
+
+
+class Engagement(_Model):
+    """Public engagement counts at ``observed_at``; ``None`` means unknown, not zero."""
+
+    reposts: int | None = None
+    quotes: int | None = None
+    replies: int | None = None
+    likes: int | None = None
+    observed_at: UtcDatetime | None = None
+
+
+SourceName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
+
+
+class RawPost(_Model):
+    """A public post as a listener normalised it, before any judgement."""
+
+    schema_version: SchemaVersion = SCHEMA_VERSION
+    source: SourceName = Field(description="x, bluesky, mastodon, jsonl, webhook, …")
+    post_id: str = Field(min_length=1)
+    url: str | None = None
+    text: str
+    lang: str | None = Field(default=None, description="ISO 639-1, if the source or a stage knows.")
+    created_at: UtcDatetime
+    received_at: UtcDatetime | None = None
+    author: Author
+    engagement: Engagement = Field(default_factory=Engagement)
+    reply_to: str | None = Field(default=None, description="post_id this post answers.")
+    quote_of: str | None = Field(default=None, description="post_id this post quotes.")
+    mentions: list[str] = Field(default_factory=list, description="Handles without '@'.")
+    hashtags: list[str] = Field(default_factory=list, description="Tags without '#'.")
+
+    @property
+    def doc_id(self) -> str:
+        """Deterministic document id: ``{source}:{post_id}``."""
+        return doc_id(self.source, self.post_id)
+
+
+def doc_id(source: str, post_id: str) -> str:
+    """The id every sink uses for a post, so redelivery updates instead of duplicating."""
+    return f"{source}:{post_id}"
+
+
+class ModelRef(_Model):
+    """Which classifier produced a result; every result carries one."""
+
+    name: str
+    version: str
+
+
+class Classification(_Model):
+    """Classifier output for one post: labels, their probabilities and the evidence."""
+
+    sentiment: Sentiment
+    sentiment_proba: dict[Sentiment, float]
+    intent: Intent
+    intent_proba: dict[Intent, float]
+    cues: list[Cue] = Field(default_factory=list)
+    cue_proba: dict[Cue, float] = Field(default_factory=dict)
+    model: ModelRef
+    evidence: list[str] = Field(
+        default_factory=list, description="Words or rules that decided, for explanations."
+    )
+
+    @property
+    def complaint_probability(self) -> float:
+        """P(intent = klacht)."""
+        return self.intent_proba.get(Intent.KLACHT, 0.0)
+
+    @property
+    def negativity(self) -> float:
+        """P(sentiment = negatief)."""
+        return self.sentiment_proba.get(Sentiment.NEGATIEF, 0.0)
+
+
+class ClassifiedPost(_Model):
+    """A raw post with its language and, for supported languages, a classification."""
+
+    schema_version: SchemaVersion = SCHEMA_VERSION
+    post: RawPost
+    lang: str | None = None
+    classification: Classification | None = Field(
+        default=None, description="None when the language is not supported (kept, not judged)."
+    )
+
+    @property
+    def doc_id(self) -> str:
+        return self.post.doc_id
+
+
+class BrandMention(_Model):
+    """A watchlist brand found in a post, and what matched it."""
+
+    brand: str
+    matched: str = Field(description="The alias, @handle or #hashtag that matched.")
+    kind: Literal["alias", "handle", "hashtag"]
+
+
+class Risk(_Model):
+    """Reach and virality risk: a 0–100 score, a priority and the reasons in words."""
+
+    score: int = Field(ge=0, le=100)
+    priority: Priority
+    reasons: list[str]
+    features: dict[str, float] = Field(
+        default_factory=dict, description="The inputs of the score, for audit and tuning."
+    )
+
+
+class ScoredPost(_Model):
+    """What sinks store and index: the post, its classification, brands and risk."""
+
+    schema_version: SchemaVersion = SCHEMA_VERSION
+    doc_id: str
+    post: RawPost
+    lang: str | None = None
+    classification: Classification | None = None
+    brands: list[BrandMention] = Field(default_factory=list)
+    risk: Risk
+    scored_at: UtcDatetime
+
+    @model_validator(mode="after")
+    def _doc_id_matches_post(self) -> ScoredPost:
+        if self.doc_id != self.post.doc_id:
+            raise ValueError(f"doc_id {self.doc_id!r} does not match post {self.post.doc_id!r}")
+        return self
+
+    @property
+    def brand_names(self) -> list[str]:
+        """Distinct brand names in mention order."""
+        return list(dict.fromkeys(m.brand for m in self.brands))
+
+
+class AlertKind(StrEnum):
+    """A single risky post, or a brand-wide spike of complaints opening or closing."""
+
+    POST = "post"
+    INCIDENT = "incident"
+    INCIDENT_OVER = "incident_over"
+
+
+class Alert(_Model):
+    """Something a webcare agent should look at now."""
+
+    schema_version: SchemaVersion = SCHEMA_VERSION
+    alert_id: str = Field(description="Deterministic, so a redelivered alert is not shown twice.")
+    kind: AlertKind
+    created_at: UtcDatetime
+    brand: str | None = None
+    priority: Priority
+    risk: int | None = Field(default=None, ge=0, le=100)
+    title: str
+    reasons: list[str] = Field(default_factory=list)
+    doc_id: str | None = Field(default=None, description="The post, for kind=post.")
+    examples: list[str] = Field(default_factory=list, description="Example doc ids (incidents).")
+    top_terms: list[str] = Field(default_factory=list)
+    post_count: int | None = None
+
+
+class DeadLetter(_Model):
+    """Input that could not be processed, kept with the reason so nothing is lost."""
+
+    schema_version: SchemaVersion = SCHEMA_VERSION
+    origin: str = Field(description="File path or topic the input came from.")
+    position: str = Field(description="Line number, or partition/offset.")
+    stage: str = Field(description="decode, validate, classify, enrich, sink, …")
+    error: str
+    raw: str = Field(description="The original input, decoded as UTF-8 with replacement.")
+    failed_at: UtcDatetime = Field(default_factory=utc_now)
+
+
+def parse_raw_post(data: str | bytes) -> RawPost:
+    """Validate one JSON document as a :class:`RawPost`.
+
+    Raises :class:`ContractError` with a one-line, field-naming message (e.g.
+    ``author.followers: Input should be a valid integer``) instead of pydantic's
+    multi-line report, because the message ends up in dead letters and CLI errors.
+    """
+    from pydantic import ValidationError
+
+    try:
+        return RawPost.model_validate_json(data)
+    except ValidationError as exc:
+        raise ContractError(describe_validation_error(exc)) from exc
+
+
+def describe_validation_error(exc: Any) -> str:
+    """One line per problem, ``field.path: message``; JSON syntax errors keep their column."""
+    parts = []
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in err.get("loc", ())) or "(document)"
+        parts.append(f"{loc}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts)
+
+
+CONTRACT_MODELS: dict[str, type[BaseModel]] = {
+    "RawPost": RawPost,
+    "ClassifiedPost": ClassifiedPost,
+    "ScoredPost": ScoredPost,
+    "Alert": Alert,
+    "DeadLetter": DeadLetter,
+}
+"""Everything `klachtradar schema` exports, by name."""
+
+
+def json_schemas() -> dict[str, dict[str, Any]]:
+    """The JSON Schema of every contract model, keyed by model name."""
+    return {
+        name: model.model_json_schema(mode="serialization")
+        for name, model in CONTRACT_MODELS.items()
+    }

@@ -1,0 +1,223 @@
+"""Runners: move batches from a source through the pipeline into the outputs.
+
+Two shapes, one pipeline:
+
+* :func:`run_embedded` — source → pipeline → outputs in one process (the default; no
+  Kafka, no Elasticsearch). Records stay Python objects, no serialisation.
+* :func:`listen_step`, :func:`process_step`, :func:`index_step` — the same work split
+  over a :class:`~klachtradar.transport.Transport`, one step per process kind
+  (``listen``, ``process``, ``index``), each committing only after its output is safe.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from klachtradar.contract import (
+    Alert,
+    AlertKind,
+    DeadLetter,
+    RawPost,
+    ScoredPost,
+    parse_raw_post,
+)
+from klachtradar.errors import ContractError
+from klachtradar.pipeline import Pipeline, PipelineOutput
+from klachtradar.transport import (
+    Message,
+    OutgoingMessage,
+    Topics,
+    Transport,
+    dead_letter_message,
+    encode,
+)
+
+Record = RawPost | DeadLetter
+
+
+class Outputs(Protocol):
+    """Where a processed batch goes (store, dead letters, alert stream …)."""
+
+    def write(self, output: PipelineOutput) -> None:
+        """Persist one batch's output; raise :class:`~klachtradar.errors.SinkError` on failure."""
+        ...
+
+
+@dataclass
+class RunStats:
+    """Counters for the end-of-run summary."""
+
+    records: int = 0
+    posts: int = 0
+    dead_letters: int = 0
+    classified: int = 0
+    not_classified: int = 0
+    with_brand: int = 0
+    complaints: int = 0
+    alerts: int = 0
+    incidents: int = 0
+    elapsed_s: float = 0.0
+    alerts_by_kind: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def posts_per_second(self) -> float:
+        return self.posts / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def add(self, records: int, output: PipelineOutput) -> None:
+        self.records += records
+        self.posts += len(output.scored)
+        self.dead_letters += len(output.dead_letters)
+        for post in output.scored:
+            cls = post.classification
+            if cls is None:
+                self.not_classified += 1
+            else:
+                self.classified += 1
+                self.complaints += cls.complaint_probability >= 0.5
+            self.with_brand += bool(post.brands)
+        for alert in output.alerts:
+            self.alerts += 1
+            self.incidents += alert.kind is AlertKind.INCIDENT
+            self.alerts_by_kind[alert.kind.value] = self.alerts_by_kind.get(alert.kind.value, 0) + 1
+
+
+def run_embedded(
+    batches: Iterable[Sequence[Record]],
+    pipeline: Pipeline,
+    outputs: Outputs,
+    *,
+    on_batch: Callable[[RunStats], None] | None = None,
+) -> RunStats:
+    """Process every batch of a source in-process.
+
+    Per batch, in this order:
+      1. split the source's records into posts and the dead letters it already made;
+      2. run the pipeline on the posts (poison posts become dead letters there);
+      3. hand the combined output to ``outputs`` (store first, then alerts);
+      4. count, and report progress.
+    """
+    stats = RunStats()
+    started = time.perf_counter()
+    for batch in batches:
+        posts = [r for r in batch if isinstance(r, RawPost)]
+        dead = [r for r in batch if isinstance(r, DeadLetter)]
+        output = pipeline.process(posts)
+        output.dead_letters[:0] = dead
+        outputs.write(output)
+        stats.add(len(batch), output)
+        stats.elapsed_s = time.perf_counter() - started
+        if on_batch is not None:
+            on_batch(stats)
+    stats.elapsed_s = time.perf_counter() - started
+    return stats
+
+
+# -- the same work over a transport ---------------------------------------------------------
+
+
+def listen_step(records: Sequence[Record], transport: Transport, topics: Topics) -> None:
+    """Publish a source batch: posts to the raw topic (keyed by author), bad input to the DLQ."""
+    posts = [
+        OutgoingMessage(key=r.author.id, value=encode(r), headers={"source": r.source})
+        for r in records
+        if isinstance(r, RawPost)
+    ]
+    dead = [dead_letter_message(r) for r in records if isinstance(r, DeadLetter)]
+    transport.produce(topics.raw, posts)
+    transport.produce(topics.dlq, dead)
+    transport.flush()
+
+
+def decode_posts(messages: Sequence[Message]) -> tuple[list[RawPost], list[DeadLetter]]:
+    """Raw-topic messages to posts; undecodable or invalid ones to dead letters."""
+    posts: list[RawPost] = []
+    dead: list[DeadLetter] = []
+    for message in messages:
+        try:
+            posts.append(parse_raw_post(message.value))
+        except ContractError as exc:
+            dead.append(
+                DeadLetter(
+                    origin=message.topic,
+                    position=message.position,
+                    stage="decode",
+                    error=str(exc),
+                    raw=message.value.decode("utf-8", errors="replace"),
+                )
+            )
+    return posts, dead
+
+
+def process_step(
+    transport: Transport,
+    pipeline: Pipeline,
+    topics: Topics,
+    *,
+    group: str = "klachtradar-process",
+    max_records: int = 500,
+    timeout_s: float = 1.0,
+) -> int:
+    """One poll of the raw topic through the pipeline; returns messages handled.
+
+    Commit path, in order: decode → process → produce scored, alerts and dead
+    letters → flush the producer → commit the consumed offsets. A crash anywhere
+    before the commit means the batch is delivered again; ids make that harmless.
+    """
+    messages = transport.poll(topics.raw, group, max_records=max_records, timeout_s=timeout_s)
+    if not messages:
+        return 0
+    posts, dead = decode_posts(messages)
+    output = pipeline.process(posts)
+    output.dead_letters[:0] = dead
+    transport.produce(topics.scored, [_keyed(p) for p in output.scored])
+    transport.produce(topics.alerts, [_alert_message(a) for a in output.alerts])
+    transport.produce(topics.dlq, [dead_letter_message(d) for d in output.dead_letters])
+    transport.flush()
+    transport.commit(topics.raw, group, messages)
+    return len(messages)
+
+
+def index_step(
+    transport: Transport,
+    outputs: Outputs,
+    topics: Topics,
+    *,
+    group: str = "klachtradar-index",
+    max_records: int = 500,
+    timeout_s: float = 1.0,
+) -> int:
+    """One poll of the scored topic into the sinks; commits after the sinks accepted it."""
+    messages = transport.poll(topics.scored, group, max_records=max_records, timeout_s=timeout_s)
+    if not messages:
+        return 0
+    scored: list[ScoredPost] = []
+    dead: list[DeadLetter] = []
+    for message in messages:
+        try:
+            scored.append(ScoredPost.model_validate_json(message.value))
+        except ValueError as exc:
+            dead.append(
+                DeadLetter(
+                    origin=message.topic,
+                    position=message.position,
+                    stage="index",
+                    error=str(exc).splitlines()[0],
+                    raw=message.value.decode("utf-8", errors="replace"),
+                )
+            )
+    outputs.write(PipelineOutput(scored=scored, alerts=[], dead_letters=dead))
+    transport.commit(topics.scored, group, messages)
+    return len(messages)
+
+
+def _keyed(post: ScoredPost) -> OutgoingMessage:
+    return OutgoingMessage(
+        key=post.post.author.id, value=encode(post), headers={"doc_id": post.doc_id}
+    )
+
+
+def _alert_message(alert: Alert) -> OutgoingMessage:
+    return OutgoingMessage(key=alert.brand, value=encode(alert), headers={"kind": alert.kind.value})

@@ -1,0 +1,113 @@
+"""JSONL replay: a file of posts (one JSON object per line) played back as a stream.
+
+Every line is either a valid :class:`RawPost` or a :class:`DeadLetter` naming the
+file, the line and the field that was wrong; a bad line never stops the replay.
+Pacing follows the posts' ``created_at``: ``speed=60`` plays an hour in a minute,
+``speed=None`` (``--fast``) plays as fast as the pipeline takes it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from klachtradar.contract import DeadLetter, RawPost, parse_raw_post
+from klachtradar.errors import ContractError, SourceError
+
+Record = RawPost | DeadLetter
+
+
+def read_jsonl(path: Path) -> Iterator[Record]:
+    """Parse a JSONL file line by line; blank lines are skipped, bad ones dead-lettered."""
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError as exc:
+        raise SourceError(f"{path}: no such file") from exc
+    except IsADirectoryError as exc:
+        raise SourceError(f"{path}: is a directory, not a JSONL file") from exc
+    except PermissionError as exc:
+        raise SourceError(f"{path}: not readable (permission denied)") from exc
+    except OSError as exc:
+        raise SourceError(f"{path}: cannot be read ({exc.strerror})") from exc
+    with handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            yield _parse_line(path, number, raw)
+
+
+def _parse_line(path: Path, number: int, raw: bytes) -> Record:
+    text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+    try:
+        decoded = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return _dead(path, number, f"not UTF-8 at byte {exc.start}", text)
+    try:
+        return parse_raw_post(decoded)
+    except ContractError as exc:
+        return _dead(path, number, str(exc), text)
+
+
+def _dead(path: Path, number: int, error: str, raw: str) -> DeadLetter:
+    return DeadLetter(
+        origin=str(path), position=f"line {number}", stage="validate", error=error, raw=raw
+    )
+
+
+@dataclass
+class JsonlReplay:
+    """Batches of records from a JSONL file, paced by the posts' own timestamps.
+
+    ``clock`` and ``sleep`` are injectable so tests can replay in virtual time.
+    """
+
+    path: Path
+    speed: float | None = None
+    batch_size: int = 256
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    _first_event: datetime | None = field(default=None, init=False)
+    _start_wall: float = field(default=0.0, init=False)
+
+    def batches(self) -> Iterator[list[Record]]:
+        """Yield lists of at most ``batch_size`` records, each when its time has come."""
+        batch: list[Record] = []
+        for record in read_jsonl(self.path):
+            if isinstance(record, RawPost) and self.speed is not None:
+                delay = self._delay(record.created_at)
+                if delay > 0:
+                    if batch:
+                        yield batch
+                        batch = []
+                    self.sleep(delay)
+            batch.append(record)
+            if len(batch) >= self.batch_size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def _delay(self, created_at: datetime) -> float:
+        assert self.speed is not None
+        if self._first_event is None:
+            self._first_event = created_at
+            self._start_wall = self.clock()
+            return 0.0
+        offset = (created_at - self._first_event).total_seconds() / self.speed
+        return self._start_wall + offset - self.clock()
+
+
+def time_span_seconds(path: Path) -> float:
+    """Seconds between the first and last post in a file (for a demo of fixed duration)."""
+    first: datetime | None = None
+    last: datetime | None = None
+    for record in read_jsonl(path):
+        if isinstance(record, RawPost):
+            first = record.created_at if first is None else min(first, record.created_at)
+            last = record.created_at if last is None else max(last, record.created_at)
+    if first is None or last is None:
+        return 0.0
+    return (last - first).total_seconds()

@@ -1,0 +1,274 @@
+"""The embedded store: SQLite with FTS5 full-text search, no server needed.
+
+Posts are keyed by the contract's ``doc_id`` and written with an upsert, so a
+redelivered or re-scored post updates its row (and keeps its triage status) instead
+of adding a second one. Alerts are keyed by their deterministic ``alert_id`` and
+inserted once. The full-text index uses SQLite's ``unicode61`` tokenizer with
+diacritics removed, so "cafe" finds "café".
+
+The store is the default backend of the queries the CLI and triage UI use
+(:meth:`EmbeddedStore.top`, :meth:`EmbeddedStore.search`).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from klachtradar.contract import Alert, Priority, ScoredPost
+from klachtradar.errors import SinkError
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS posts (
+    doc_id        TEXT PRIMARY KEY,
+    source        TEXT NOT NULL,
+    created_at    TEXT NOT NULL,
+    author_id     TEXT NOT NULL,
+    author_handle TEXT NOT NULL,
+    followers     INTEGER,
+    brand         TEXT,
+    brands        TEXT NOT NULL,
+    lang          TEXT,
+    sentiment     TEXT,
+    intent        TEXT,
+    cues          TEXT NOT NULL,
+    risk          INTEGER NOT NULL,
+    priority      TEXT NOT NULL,
+    status        TEXT NOT NULL DEFAULT 'open',
+    doc           TEXT NOT NULL,
+    updated_at    TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS posts_queue ON posts (status, priority, risk DESC);
+CREATE INDEX IF NOT EXISTS posts_brand ON posts (brand, created_at);
+CREATE INDEX IF NOT EXISTS posts_author ON posts (author_id);
+CREATE VIRTUAL TABLE IF NOT EXISTS posts_fts USING fts5(
+    text, author, brands, tokenize = 'unicode61 remove_diacritics 2'
+);
+CREATE TABLE IF NOT EXISTS alerts (
+    alert_id   TEXT PRIMARY KEY,
+    kind       TEXT NOT NULL,
+    brand      TEXT,
+    priority   TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    doc        TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alerts_time ON alerts (created_at);
+"""
+
+_UPSERT = """
+INSERT INTO posts (doc_id, source, created_at, author_id, author_handle, followers, brand,
+                   brands, lang, sentiment, intent, cues, risk, priority, doc, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (doc_id) DO UPDATE SET
+    followers = excluded.followers, brand = excluded.brand, brands = excluded.brands,
+    lang = excluded.lang, sentiment = excluded.sentiment, intent = excluded.intent,
+    cues = excluded.cues, risk = excluded.risk, priority = excluded.priority,
+    doc = excluded.doc, updated_at = excluded.updated_at
+RETURNING rowid
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class BrandCount:
+    """Posts and complaints for one brand."""
+
+    brand: str
+    posts: int
+    complaints: int
+    negative: int
+
+
+class EmbeddedStore:
+    """SQLite-backed store of scored posts and alerts.
+
+    >>> store = EmbeddedStore(":memory:")
+    >>> store.count()
+    0
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = path
+        if isinstance(path, Path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(str(path), check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise SinkError(f"{path}: cannot open the store ({exc})", retryable=False) from exc
+
+    def close(self) -> None:
+        """Close the database connection."""
+        self._db.close()
+
+    def __enter__(self) -> EmbeddedStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def write_posts(self, posts: Sequence[ScoredPost]) -> None:
+        """Upsert posts in one transaction; the FTS row follows the post's rowid."""
+        try:
+            with self._db:
+                for post in posts:
+                    self._upsert(post)
+        except sqlite3.Error as exc:
+            raise SinkError(f"store write failed: {exc}", retryable=True) from exc
+
+    def _upsert(self, post: ScoredPost) -> None:
+        cls = post.classification
+        brands = post.brand_names
+        row = (
+            post.doc_id,
+            post.post.source,
+            _iso(post.post.created_at),
+            post.post.author.id,
+            post.post.author.handle,
+            post.post.author.followers,
+            brands[0] if brands else None,
+            json.dumps(brands, ensure_ascii=False),
+            post.lang,
+            cls.sentiment.value if cls else None,
+            cls.intent.value if cls else None,
+            json.dumps([c.value for c in cls.cues] if cls else []),
+            post.risk.score,
+            post.risk.priority.value,
+            post.model_dump_json(),
+            _iso(post.scored_at),
+        )
+        (rowid,) = self._db.execute(_UPSERT, row).fetchone()
+        self._db.execute("DELETE FROM posts_fts WHERE rowid = ?", (rowid,))
+        self._db.execute(
+            "INSERT INTO posts_fts (rowid, text, author, brands) VALUES (?, ?, ?, ?)",
+            (rowid, post.post.text, post.post.author.handle, " ".join(brands)),
+        )
+
+    def write_alerts(self, alerts: Sequence[Alert]) -> list[Alert]:
+        """Insert alerts not seen before; returns the new ones (redeliveries are dropped)."""
+        new: list[Alert] = []
+        try:
+            with self._db:
+                for alert in alerts:
+                    cursor = self._db.execute(
+                        "INSERT OR IGNORE INTO alerts VALUES (?, ?, ?, ?, ?, ?)",
+                        (
+                            alert.alert_id,
+                            alert.kind.value,
+                            alert.brand,
+                            alert.priority.value,
+                            _iso(alert.created_at),
+                            alert.model_dump_json(),
+                        ),
+                    )
+                    if cursor.rowcount:
+                        new.append(alert)
+        except sqlite3.Error as exc:
+            raise SinkError(f"store write failed: {exc}", retryable=True) from exc
+        return new
+
+    def set_status(self, doc_id: str, status: str) -> bool:
+        """Change a post's triage status (open, claimed, resolved, …); False if unknown."""
+        with self._db:
+            cursor = self._db.execute(
+                "UPDATE posts SET status = ? WHERE doc_id = ?", (status, doc_id)
+            )
+        return cursor.rowcount > 0
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def count(self) -> int:
+        """Number of posts stored."""
+        return int(self._db.execute("SELECT count(*) FROM posts").fetchone()[0])
+
+    def get(self, doc_id: str) -> ScoredPost | None:
+        """One post by document id."""
+        row = self._db.execute("SELECT doc FROM posts WHERE doc_id = ?", (doc_id,)).fetchone()
+        return None if row is None else ScoredPost.model_validate_json(row[0])
+
+    def top(
+        self,
+        *,
+        limit: int = 10,
+        brand: str | None = None,
+        status: str | None = "open",
+        min_priority: Priority = Priority.P4,
+    ) -> list[ScoredPost]:
+        """The triage queue: brand posts by priority, then risk, newest first on ties."""
+        where = ["brand IS NOT NULL", "priority <= ?"]
+        params: list[object] = [min_priority.value]
+        if status is not None:
+            where.append("status = ?")
+            params.append(status)
+        if brand is not None:
+            where.append("EXISTS (SELECT 1 FROM json_each(posts.brands) WHERE value = ?)")
+            params.append(brand)
+        sql = (
+            f"SELECT doc FROM posts WHERE {' AND '.join(where)} "
+            "ORDER BY priority ASC, risk DESC, created_at DESC LIMIT ?"
+        )
+        params.append(limit)
+        return [ScoredPost.model_validate_json(r[0]) for r in self._db.execute(sql, params)]
+
+    def search(self, query: str, *, limit: int = 20, brand: str | None = None) -> list[ScoredPost]:
+        """Full-text search over text, author and brands; every word must occur."""
+        match = _fts_query(query)
+        if not match:
+            return []
+        sql = (
+            "SELECT p.doc FROM posts_fts JOIN posts p ON p.rowid = posts_fts.rowid "
+            "WHERE posts_fts MATCH ?"
+        )
+        params: list[object] = [match]
+        if brand is not None:
+            sql += " AND EXISTS (SELECT 1 FROM json_each(p.brands) WHERE value = ?)"
+            params.append(brand)
+        sql += " ORDER BY bm25(posts_fts), p.risk DESC LIMIT ?"
+        params.append(limit)
+        return [ScoredPost.model_validate_json(r[0]) for r in self._db.execute(sql, params)]
+
+    def alerts(self, *, kind: str | None = None, limit: int = 100) -> list[Alert]:
+        """Alerts, oldest first."""
+        sql = "SELECT doc FROM alerts"
+        params: list[object] = []
+        if kind is not None:
+            sql += " WHERE kind = ?"
+            params.append(kind)
+        sql += " ORDER BY created_at ASC LIMIT ?"
+        params.append(limit)
+        return [Alert.model_validate_json(r[0]) for r in self._db.execute(sql, params)]
+
+    def brand_counts(self) -> list[BrandCount]:
+        """Posts, complaints and negative posts per brand, most complaints first."""
+        sql = """
+            SELECT j.value, count(*), sum(p.intent = 'klacht'), sum(p.sentiment = 'negatief')
+            FROM posts p, json_each(p.brands) j
+            GROUP BY j.value ORDER BY 3 DESC, 2 DESC
+        """
+        return [BrandCount(b, n, c or 0, neg or 0) for b, n, c, neg in self._db.execute(sql)]
+
+    def complaint_history(self) -> Iterator[tuple[str, str, str, datetime, bool]]:
+        """Rows to seed the author history: (author, brand, doc id, created, resolved)."""
+        sql = """
+            SELECT p.author_id, j.value, p.doc_id, p.created_at, p.status = 'resolved'
+            FROM posts p, json_each(p.brands) j WHERE p.intent = 'klacht'
+        """
+        for author, brand, doc, created, resolved in self._db.execute(sql):
+            yield author, brand, doc, datetime.fromisoformat(created), bool(resolved)
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat()
+
+
+def _fts_query(query: str) -> str:
+    """Quote each word so user input is never parsed as FTS syntax."""
+    words = [w for w in query.split() if w.strip('"')]
+    return " ".join('"' + w.replace('"', '""') + '"' for w in words)
