@@ -246,6 +246,23 @@ def _print_posts(posts: list[ScoredPost], as_json: bool, *, title: str) -> None:
     console.print(top_table(posts, title=title))
 
 
+EXTENSIONS: tuple[tuple[str, str, str], ...] = (
+    # (module, attribute, command group name): typer apps contributed by other packages.
+    # Each module must import quickly: heavy libraries are imported inside commands.
+)
+
+
+def _register_extensions() -> None:
+    import importlib
+
+    for module_name, attribute, name in EXTENSIONS:
+        module = importlib.import_module(module_name)
+        app.add_typer(getattr(module, attribute), name=name)
+
+
+_register_extensions()
+
+
 def main() -> None:
     """Entry point: run the app, turning klachtradar errors into one line and exit 2."""
     try:
