@@ -136,7 +136,8 @@ class LexiconClassifier:
             }
         )
         # A cue without any grievance (e.g. "opnieuw" in an ad) is weak evidence.
-        if intent["klacht"] < 0.3 and sentiment["negatief"] < 0.4:
+        weak = intent["klacht"] < 0.3 and sentiment["negatief"] < 0.4
+        if weak and (signals.other or impersonal):
             cues = {cue: min(p, 0.3) for cue, p in cues.items()}
         return Prediction(
             sentiment={Sentiment(k): v for k, v in sentiment.items()},

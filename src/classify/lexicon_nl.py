@@ -263,6 +263,7 @@ NEGATIVE: dict[str, float] = {
     "om moedeloos van te worden": 1.7,
     "ik ben er klaar mee": 1.7,
     "klaar mee": 1.5,
+    "klaar met": 1.4,
     "spuugzat": 1.8,
     "kotsbeu": 1.8,
     "helemaal klaar": 1.4,

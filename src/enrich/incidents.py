@@ -84,7 +84,7 @@ class _BrandState:
     decayed: float = 0.0
     decayed_at: datetime | None = None
     open_since: datetime | None = None
-    quiet_since: datetime | None = None
+    last_busy: datetime | None = None
     peak: int = 0
 
 
@@ -130,23 +130,29 @@ class IncidentDetector:
         return alerts
 
     def advance_clock(self, now: datetime) -> list[Alert]:
-        """Close incidents that have gone quiet by ``now`` (call it when time passes)."""
+        """Close incidents that have gone quiet by ``now`` (call it when time passes).
+
+        "Quiet" is decided in event time, independent of how posts were batched: the
+        incident ends ``cooldown_minutes`` after the window last held at least half of
+        ``min_volume`` complaints and then emptied below it.
+        """
         alerts: list[Alert] = []
+        cooldown = timedelta(minutes=self.settings.cooldown_minutes)
         for brand, state in self._brands.items():
             self._advance(state, now)
-            if state.open_since is None:
+            if state.open_since is None or state.last_busy is None:
                 continue
-            if len(state.window) >= max(1, self.settings.min_volume // 2):
-                state.quiet_since = None
-                continue
-            if state.quiet_since is None:
-                state.quiet_since = now
-            if now - state.quiet_since >= timedelta(minutes=self.settings.cooldown_minutes):
-                alerts.append(self._closed(brand, state, now))
+            ends_at = state.last_busy + self._window + cooldown
+            if len(state.window) < self._busy_level and now >= ends_at:
+                alerts.append(self._closed(brand, state, ends_at))
                 state.open_since = None
-                state.quiet_since = None
+                state.last_busy = None
                 state.peak = 0
         return alerts
+
+    @property
+    def _busy_level(self) -> int:
+        return max(1, self.settings.min_volume // 2)
 
     def _advance(self, state: _BrandState, now: datetime) -> None:
         """Move events that left the window into the decayed baseline."""
@@ -176,6 +182,8 @@ class IncidentDetector:
     def _check_open(self, brand: str, state: _BrandState, at: datetime) -> Alert | None:
         count = len(state.window)
         state.peak = max(state.peak, count)
+        if count >= self._busy_level:
+            state.last_busy = at
         if state.open_since is not None or count < self.settings.min_volume:
             return None
         expected = self.expected_in_window(brand)
@@ -183,7 +191,6 @@ class IncidentDetector:
         if z < self.settings.z_threshold:
             return None
         state.open_since = at
-        state.quiet_since = None
         minutes = round(self.settings.window_minutes)
         examples = sorted(state.window, key=lambda e: e.risk, reverse=True)[:3]
         priority = Priority.P1 if count >= 3 * self.settings.min_volume else Priority.P2

@@ -105,7 +105,7 @@ class RiskModel:
             reasons.append("geverifieerd account")
 
         self._engagement(post, now, features, reasons, notes)
-        self._history(history, features, reasons)
+        self._history(history, raw.created_at, features, reasons)
         self._cues(post, features, reasons)
 
         total = sum(features.values())
@@ -158,7 +158,11 @@ class RiskModel:
         del now  # velocity uses observation time, not processing time (replays stay stable)
 
     def _history(
-        self, history: HistorySummary | None, features: dict[str, float], reasons: list[str]
+        self,
+        history: HistorySummary | None,
+        posted: datetime,
+        features: dict[str, float],
+        reasons: list[str],
     ) -> None:
         w = self.weights
         if history is None or history.earlier_complaints == 0:
@@ -167,8 +171,8 @@ class RiskModel:
         features["history"] = min(w.history_max, w.history_per_complaint * history.unanswered)
         nth = history.earlier_complaints + 1
         span = ""
-        if history.first_complaint_at is not None and history.last_complaint_at is not None:
-            days = (history.last_complaint_at - history.first_complaint_at).days
+        if history.first_complaint_at is not None:
+            days = (posted - history.first_complaint_at).days
             if days >= 7:
                 span = f" in {math.ceil(days / 7)} weken"
             else:

@@ -145,9 +145,9 @@ class EmbeddedStore:
             _iso(post.scored_at),
         )
         (rowid,) = self._db.execute(_UPSERT, row).fetchone()
-        self._db.execute("DELETE FROM posts_fts WHERE rowid = ?", (rowid,))
+        # FTS5 honours OR REPLACE on rowid: a re-scored post replaces its index entry.
         self._db.execute(
-            "INSERT INTO posts_fts (rowid, text, author, brands) VALUES (?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO posts_fts (rowid, text, author, brands) VALUES (?, ?, ?, ?)",
             (rowid, post.post.text, post.post.author.handle, " ".join(brands)),
         )
 

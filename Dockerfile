@@ -1,0 +1,24 @@
+# klachtradar service image. One image, several roles (listen / process / index / serve),
+# chosen by the command in docker-compose.yml.
+FROM python:3.11-slim AS base
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
+    KLACHTRADAR_HOME=/app
+WORKDIR /app
+RUN useradd --create-home --uid 10001 klachtradar
+COPY pyproject.toml README.md ./
+COPY src ./src
+COPY configs ./configs
+COPY models ./models
+COPY data/demo ./data/demo
+# The default image has no torch. For the transformer backend build with
+# --build-arg EXTRAS=all --build-arg TORCH_INDEX=<your CPU wheel index>: without a CPU
+# index, pip takes a multi-GB CUDA build of torch.
+ARG EXTRAS=kafka,es,web,listen
+ARG TORCH_INDEX=""
+RUN if [ -n "$TORCH_INDEX" ]; then pip install --index-url "$TORCH_INDEX" "torch==2.13.0"; fi \
+ && pip install ".[${EXTRAS}]"
+RUN mkdir -p /app/var && chown -R klachtradar /app/var
+USER klachtradar
+VOLUME ["/app/var"]
+ENTRYPOINT ["klachtradar"]
+CMD ["demo", "--fast"]

@@ -1,0 +1,108 @@
+"""Shared fixtures: isolated settings, factories for contract objects, the demo run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from klachtradar.contract import Author, Engagement, RawPost
+from klachtradar.settings import Settings, load_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_FILE = ROOT / "data" / "demo" / "stream.jsonl"
+T0 = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Store and dead letters in a temp dir; the repo's var/ is never touched."""
+    monkeypatch.setenv("KLACHTRADAR_STORE__PATH", str(tmp_path / "store.db"))
+    monkeypatch.setenv("KLACHTRADAR_DEADLETTER__PATH", str(tmp_path / "deadletter.jsonl"))
+    monkeypatch.setenv("KLACHTRADAR_HOME", str(ROOT))
+    return tmp_path
+
+
+@pytest.fixture
+def settings(isolated_env: Path) -> Settings:
+    return load_settings()
+
+
+PostFactory = Callable[..., RawPost]
+
+
+@pytest.fixture
+def make_post() -> PostFactory:
+    """Build a RawPost with sensible defaults; override any field by keyword."""
+    counter = iter(range(10**9))
+
+    def make(
+        text: str = "@KPNwebcare al 3 dagen geen internet, belachelijk",
+        *,
+        followers: int | None = 120,
+        author_id: str | None = None,
+        handle: str | None = None,
+        verified: bool = False,
+        created_at: datetime | None = None,
+        engagement: dict[str, Any] | None = None,
+        **fields: Any,
+    ) -> RawPost:
+        n = next(counter)
+        return RawPost(
+            source=fields.pop("source", "x"),
+            post_id=fields.pop("post_id", f"p{n}"),
+            text=text,
+            created_at=created_at or T0 + timedelta(minutes=n),
+            author=Author(
+                id=author_id or f"a{n}",
+                handle=handle or f"user{n}",
+                followers=followers,
+                verified=verified,
+            ),
+            engagement=Engagement(**(engagement or {})),
+            **fields,
+        )
+
+    return make
+
+
+@dataclass
+class DemoRun:
+    """The demo corpus replayed once through the embedded pipeline."""
+
+    store_path: Path
+    dead_letter_path: Path
+    stats: Any
+    alerts: list[Any]
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
+    from klachtradar.pipeline import Pipeline
+    from klachtradar.runner import run_embedded
+    from listener.jsonl import JsonlReplay
+    from sink.deadletter import DeadLetterFile
+    from sink.embedded import EmbeddedOutputs
+    from sink.store import EmbeddedStore
+
+    tmp = tmp_path_factory.mktemp("demo")
+    settings = Settings(root=ROOT)
+    pipeline = Pipeline.from_settings(settings)
+    store = EmbeddedStore(tmp / "store.db")
+    dead = DeadLetterFile(tmp / "deadletter.jsonl")
+    alerts: list[Any] = []
+
+    class Recording(EmbeddedOutputs):
+        def write(self, output: Any) -> None:
+            super().write(output)
+            alerts.extend(output.alerts)
+
+    stats = run_embedded(
+        JsonlReplay(DEMO_FILE, speed=None).batches(), pipeline, Recording(store, dead)
+    )
+    store.close()
+    yield DemoRun(tmp / "store.db", tmp / "deadletter.jsonl", stats, alerts)
