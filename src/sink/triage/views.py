@@ -55,7 +55,7 @@ def format_duration(delta: timedelta) -> str:
     if hours < 24:
         return f"{hours} u" if minutes == 0 else f"{hours} u {minutes:02d} min"
     days, hours = divmod(hours, 24)
-    return f"{days} d {hours} u"
+    return f"{days} d" if hours == 0 else f"{days} d {hours} u"
 
 
 def epoch_ms(value: datetime) -> int:

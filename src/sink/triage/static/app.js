@@ -44,7 +44,7 @@
     if (m < 60) return `${m} min`;
     const h = Math.floor(m / 60);
     if (h < 24) return m % 60 ? `${h} u ${String(m % 60).padStart(2, "0")} min` : `${h} u`;
-    return `${Math.floor(h / 24)} d ${h % 24} u`;
+    return h % 24 ? `${Math.floor(h / 24)} d ${h % 24} u` : `${Math.floor(h / 24)} d`;
   }
 
   function tick() {
