@@ -64,15 +64,21 @@ def _xss_stream(path: Path) -> None:
     lines = []
     for i in range(10):
         at = start + timedelta(seconds=12 * i)
-        lines.append({
-            "source": "x",
-            "post_id": f"xss-{i}",
-            "url": "javascript:window.__xss=5" if i % 2 else f"https://x.com/h/status/{i}",
-            "text": XSS_TEXT if i % 2 else XSS_IMG,
-            "created_at": at.isoformat(),
-            "author": {"id": f"evil-{i}", "handle": XSS_HANDLE if i == 0 else f"evil{i}",
-                       "name": XSS_NAME, "followers": 90_000 + i},
-        })
+        lines.append(
+            {
+                "source": "x",
+                "post_id": f"xss-{i}",
+                "url": "javascript:window.__xss=5" if i % 2 else f"https://x.com/h/status/{i}",
+                "text": XSS_TEXT if i % 2 else XSS_IMG,
+                "created_at": at.isoformat(),
+                "author": {
+                    "id": f"evil-{i}",
+                    "handle": XSS_HANDLE if i == 0 else f"evil{i}",
+                    "name": XSS_NAME,
+                    "followers": 90_000 + i,
+                },
+            }
+        )
     path.write_text("\n".join(json.dumps(line) for line in lines) + "\n", encoding="utf-8")
 
 
@@ -89,9 +95,22 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     }
     log = (work / "server.log").open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "klachtradar", "serve", "--demo", "--duration", str(DEMO_SECONDS),
-         "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "klachtradar",
+            "serve",
+            "--demo",
+            "--duration",
+            str(DEMO_SECONDS),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20
@@ -122,8 +141,13 @@ def browser() -> Iterator[Any]:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright, tempfile.TemporaryDirectory() as profile:
         context = playwright.chromium.launch_persistent_context(
-            profile, executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1360, "height": 1000}, locale="nl-NL", timezone_id="UTC",
+            profile,
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1360, "height": 1000},
+            locale="nl-NL",
+            timezone_id="UTC",
         )
         yield context
         context.close()
@@ -156,16 +180,21 @@ def test_youp_like_card_reaches_the_top_within_a_second_of_arriving(page: Any) -
     top = None
     while time.monotonic() < deadline:
         top = _top_card(page)
-        if (top and top.get("author") == "jochemvandalen" and top.get("arrivedAt")
-                and int(top["arrivedAt"]) > loaded_ms):
+        if (
+            top
+            and top.get("author") == "jochemvandalen"
+            and top.get("arrivedAt")
+            and int(top["arrivedAt"]) > loaded_ms
+        ):
             break
         page.wait_for_timeout(50)
     else:
         pytest.fail(f"no live jochemvandalen card at the top; last top card: {top}")
     latency_ms = int(top["renderedAt"]) - int(top["arrivedAt"])
     page.screenshot(path=str(ARTIFACTS / "01-youp-on-top.png"))
-    (ARTIFACTS / "latency.json").write_text(json.dumps({"arrival_to_render_ms": latency_ms,
-                                                        "doc_id": top["docId"]}))
+    (ARTIFACTS / "latency.json").write_text(
+        json.dumps({"arrival_to_render_ms": latency_ms, "doc_id": top["docId"]})
+    )
     assert top["brand"] == "Odido"
     assert 0 <= latency_ms < 1000, f"arrival → render took {latency_ms} ms"
     page.youp = top["docId"]
@@ -207,8 +236,12 @@ def test_agent_corrects_a_label_and_it_is_exported_for_training(
     form.locator('button[type="submit"]').click()
     page.wait_for_selector(f'.card[data-doc-id="{doc_id}"] .correction')
     out = server["work"] / "feedback.jsonl"
-    subprocess.run([sys.executable, "-m", "klachtradar", "feedback", "export", "--out", str(out)],
-                   env=server["env"], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "klachtradar", "feedback", "export", "--out", str(out)],
+        env=server["env"],
+        check=True,
+        capture_output=True,
+    )
     records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     record = next(r for r in records if r["id"] == doc_id)
     assert record["sentiment"] == "negatief"
@@ -223,15 +256,22 @@ def test_hostile_posts_from_the_pipeline_render_as_inert_text(
 ) -> None:
     stream = server["work"] / "xss.jsonl"
     _xss_stream(stream)
-    subprocess.run([sys.executable, "-m", "klachtradar", "replay", str(stream), "--fast", "--quiet"],
-                   env=server["env"], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "klachtradar", "replay", str(stream), "--fast", "--quiet"],
+        env=server["env"],
+        check=True,
+        capture_output=True,
+    )
     page.select_option('select[name="priority"]', "")
     page.fill("#q", MARK)
     page.wait_for_function(
         """mark => { const cards = [...document.querySelectorAll('#queue .card')];
                      return cards.length === 10
-                       && cards.every(c => c.querySelector('.text').textContent.includes(mark)); }""",
-        arg=MARK, timeout=10_000)
+                       && cards.every(c =>
+                            c.querySelector('.text').textContent.includes(mark)); }""",
+        arg=MARK,
+        timeout=10_000,
+    )
     page.wait_for_selector('.incident[data-brand="bol"]', timeout=10_000)
     page.screenshot(path=str(ARTIFACTS / "05-xss-inert.png"))
     assert page.evaluate("window.__xss") is None

@@ -33,8 +33,12 @@ def store_path(tmp_path: Path) -> Path:
         path,
         [
             raw_post("1", f"@KPN internet alweer weg, belachelijk! {SCRIPT}", handle="anna"),
-            raw_post("2", f"@KPN storing, waardeloos {IMG}", handle="<b>bold</b>",
-                     url="javascript:alert(document.cookie)"),
+            raw_post(
+                "2",
+                f"@KPN storing, waardeloos {IMG}",
+                handle="<b>bold</b>",
+                url="javascript:alert(document.cookie)",
+            ),
             raw_post("3", "@KPN geen internet, al weken, waardeloos", handle="jan"),
         ],
     )
@@ -46,8 +50,14 @@ def client_for(store_path: Path, **settings: object) -> TestClient:
     clock = FixedClock(T0 + timedelta(minutes=10))
     database = TriageDatabase(store_path)
     workflow = Workflow(database, clock, SlaPolicy.from_settings(triage))
-    app = TriageApp(triage, workflow, FeedbackStore(database, clock), ChangeFeed(store_path), clock,
-                    report_view=report_view(store_path, triage, clock))
+    app = TriageApp(
+        triage,
+        workflow,
+        FeedbackStore(database, clock),
+        ChangeFeed(store_path),
+        clock,
+        report_view=report_view(store_path, triage, clock),
+    )
     return TestClient(create_app(app))
 
 
@@ -67,7 +77,9 @@ def test_every_page_has_a_strict_content_security_policy(client: TestClient) -> 
         assert response.headers["x-content-type-options"] == "nosniff"
 
 
-def test_post_text_and_author_are_escaped_and_script_links_are_not_links(client: TestClient) -> None:
+def test_post_text_and_author_are_escaped_and_script_links_are_not_links(
+    client: TestClient,
+) -> None:
     html = client.get("/?status=all").text
     assert SCRIPT not in html
     assert IMG not in html
@@ -85,10 +97,15 @@ def test_the_page_loads_its_script_from_a_file_never_inline(client: TestClient) 
 
 
 def test_claim_and_resolve_over_the_api_change_the_queue(client: TestClient) -> None:
-    assert client.post("/api/actions/claim", json={"doc_id": "x:1"}, headers=ACT).json()[
-        "status"] == "claimed"
-    resolved = client.post("/api/actions/resolve", headers=ACT, json={
-        "doc_id": "x:1", "responded_at": (T0 + timedelta(minutes=5)).isoformat()})
+    assert (
+        client.post("/api/actions/claim", json={"doc_id": "x:1"}, headers=ACT).json()["status"]
+        == "claimed"
+    )
+    resolved = client.post(
+        "/api/actions/resolve",
+        headers=ACT,
+        json={"doc_id": "x:1", "responded_at": (T0 + timedelta(minutes=5)).isoformat()},
+    )
     assert resolved.json()["status"] == "resolved"
     queue = client.get("/api/queue").json()
     assert "x:1" not in [p["doc_id"] for p in queue["posts"]]
@@ -97,11 +114,13 @@ def test_claim_and_resolve_over_the_api_change_the_queue(client: TestClient) -> 
 
 
 def test_actions_need_the_csrf_header_and_a_name(client: TestClient) -> None:
-    no_header = client.post("/api/actions/claim", json={"doc_id": "x:1"},
-                            headers={"X-Klachtradar-User": "anna"})
+    no_header = client.post(
+        "/api/actions/claim", json={"doc_id": "x:1"}, headers={"X-Klachtradar-User": "anna"}
+    )
     assert no_header.status_code == 403
-    no_name = client.post("/api/actions/claim", json={"doc_id": "x:1"},
-                          headers={"X-Klachtradar-Request": "1"})
+    no_name = client.post(
+        "/api/actions/claim", json={"doc_id": "x:1"}, headers={"X-Klachtradar-Request": "1"}
+    )
     assert no_name.status_code == 400
     unknown = client.post("/api/actions/claim", json={"doc_id": "x:404"}, headers=ACT)
     assert unknown.status_code == 404
@@ -139,11 +158,15 @@ def test_basic_auth_names_the_actor(store_path: Path) -> None:
         good = "Basic " + base64.b64encode(b"anna:pw1").decode()
         bad = "Basic " + base64.b64encode(b"anna:nope").decode()
         assert client.get("/", headers={"Authorization": bad}).status_code == 401
-        headers = {"Authorization": good, "X-Klachtradar-Request": "1",
-                   "X-Klachtradar-User": "someone-else"}
+        headers = {
+            "Authorization": good,
+            "X-Klachtradar-Request": "1",
+            "X-Klachtradar-User": "someone-else",
+        }
         client.post("/api/actions/claim", json={"doc_id": "x:3"}, headers=headers)
-        history = client.get("/api/posts/history", params={"doc_id": "x:3"},
-                             headers={"Authorization": good}).json()
+        history = client.get(
+            "/api/posts/history", params={"doc_id": "x:3"}, headers={"Authorization": good}
+        ).json()
         assert history[0]["user"] == "anna"
 
 
@@ -159,9 +182,16 @@ def test_label_corrections_are_exported_in_the_labels_format(
     count = FeedbackStore(database, FixedClock(T0)).export(out)
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert count == 1
-    assert records == [{"id": "x:3", "text": "@KPN geen internet, al weken, waardeloos",
-                        "sentiment": "negatief", "intent": "klacht",
-                        "cues": ["herhaald", "churn"], "brand": "KPN"}]
+    assert records == [
+        {
+            "id": "x:3",
+            "text": "@KPN geen internet, al weken, waardeloos",
+            "sentiment": "negatief",
+            "intent": "klacht",
+            "cues": ["herhaald", "churn"],
+            "brand": "KPN",
+        }
+    ]
 
 
 def test_invalid_labels_are_refused(client: TestClient) -> None:

@@ -40,10 +40,16 @@ def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
         store.write_posts(output.scored)
         store.write_alerts(output.alerts)
     db = sqlite3.connect(path)
-    docs = [d for (d,) in db.execute(
-        "SELECT doc_id FROM posts WHERE brand = ? AND intent = 'klacht' ORDER BY created_at",
-        (BRAND,))]
-    created = {d: datetime.fromisoformat(c) for d, c in db.execute("SELECT doc_id, created_at FROM posts")}
+    docs = [
+        d
+        for (d,) in db.execute(
+            "SELECT doc_id FROM posts WHERE brand = ? AND intent = 'klacht' ORDER BY created_at",
+            (BRAND,),
+        )
+    ]
+    created = {
+        d: datetime.fromisoformat(c) for d, c in db.execute("SELECT doc_id, created_at FROM posts")
+    }
     workflow = Workflow(TriageDatabase(path), FixedClock(END), SlaPolicy.from_settings(SETTINGS))
     for i, doc in enumerate(docs[:9]):  # answers after 5 min … 2 days
         delay = [5, 10, 50, 90, 300, 600, 2000, 2880, 30][i]
@@ -70,7 +76,9 @@ def _complaints(path: Path) -> list[tuple[str, str, str, str, str | None, int | 
     ).fetchall()
 
 
-def test_complaint_and_answered_counts_match_the_store(report: BrandReport, demo_store: Path) -> None:
+def test_complaint_and_answered_counts_match_the_store(
+    report: BrandReport, demo_store: Path
+) -> None:
     rows = _complaints(demo_store)
     assert report.complaints == len(rows) > 10
     assert report.answered == sum(r[3] == "resolved" for r in rows) == 9
@@ -80,11 +88,14 @@ def test_complaint_and_answered_counts_match_the_store(report: BrandReport, demo
     assert len(report.per_day) == (END - START).days
 
 
-def test_response_times_and_sla_breaches_match_the_store(report: BrandReport, demo_store: Path) -> None:
+def test_response_times_and_sla_breaches_match_the_store(
+    report: BrandReport, demo_store: Path
+) -> None:
     rows = _complaints(demo_store)
     minutes = sorted(
         (datetime.fromisoformat(r[4]) - datetime.fromisoformat(r[1])).total_seconds() / 60
-        for r in rows if r[3] == "resolved"
+        for r in rows
+        if r[3] == "resolved"
     )
     assert sorted(report.response_minutes) == pytest.approx(minutes)
     assert report.median_response_minutes == pytest.approx(minutes[len(minutes) // 2])

@@ -27,8 +27,12 @@ def store_path(tmp_path: Path) -> Path:
         [
             raw_post("1", COMPLAINT, handle="anna", followers=40_000),
             raw_post("2", QUESTION, handle="bram", at=T0 + timedelta(minutes=1)),
-            raw_post("3", "Storing bij @ziggo, geen tv en geen internet, waardeloos", handle="cor",
-                     at=T0 + timedelta(minutes=2)),
+            raw_post(
+                "3",
+                "Storing bij @ziggo, geen tv en geen internet, waardeloos",
+                handle="cor",
+                at=T0 + timedelta(minutes=2),
+            ),
             raw_post("4", "Leuk weer vandaag", handle="dirk"),
         ],
     )
@@ -106,7 +110,9 @@ def test_a_snoozed_post_returns_as_open_when_the_snooze_ends(
     assert "x:1" in [i.post.doc_id for i in workflow.queue(QueueFilter())[0]]
 
 
-def test_impossible_actions_are_refused_with_a_reason(workflow: Workflow, clock: FixedClock) -> None:
+def test_impossible_actions_are_refused_with_a_reason(
+    workflow: Workflow, clock: FixedClock
+) -> None:
     with pytest.raises(WorkflowError) as unknown:
         workflow.claim("x:404", "anna")
     assert unknown.value.not_found
@@ -124,8 +130,12 @@ def test_resolving_ends_the_unanswered_streak_in_store_and_live_history(
     store_path: Path, clock: FixedClock
 ) -> None:
     resolved: list[str] = []
-    workflow = Workflow(TriageDatabase(store_path), clock, SlaPolicy.from_settings(TriageSettings()),
-                        on_resolved=resolved.append)
+    workflow = Workflow(
+        TriageDatabase(store_path),
+        clock,
+        SlaPolicy.from_settings(TriageSettings()),
+        on_resolved=resolved.append,
+    )
     workflow.resolve("x:1", "anna")
     assert resolved == ["x:1"]
     with EmbeddedStore(store_path) as store:
@@ -139,8 +149,11 @@ def test_stats_count_open_work_and_sla_breaches(workflow: Workflow, clock: Fixed
     clock.current = T0 + timedelta(days=1)  # every open P1–P3 post is past its target now
     stats = workflow.stats()
     assert sum(stats.active_by_priority.values()) == 3
-    with_target = [i for i in workflow.queue(QueueFilter())[0]
-                   if workflow.sla.target(i.post.brand_names[0], i.post.risk.priority)]
+    with_target = [
+        i
+        for i in workflow.queue(QueueFilter())[0]
+        if workflow.sla.target(i.post.brand_names[0], i.post.risk.priority)
+    ]
     assert stats.breaches_open == len(with_target)
     workflow.resolve("x:1", "anna", responded_at=T0 + timedelta(minutes=2))
     after = workflow.stats()
@@ -156,8 +169,12 @@ def test_a_resolved_complaint_no_longer_counts_against_the_author_in_the_live_pi
     first = raw_post("10", COMPLAINT, handle="eva")
     pipeline = fill_store(path, [first])
     clock = FixedClock(T0 + timedelta(minutes=30))
-    workflow = Workflow(TriageDatabase(path), clock, SlaPolicy.from_settings(TriageSettings()),
-                        on_resolved=pipeline.history.mark_resolved)
+    workflow = Workflow(
+        TriageDatabase(path),
+        clock,
+        SlaPolicy.from_settings(TriageSettings()),
+        on_resolved=pipeline.history.mark_resolved,
+    )
     again = raw_post("11", COMPLAINT + " Nog steeds!", handle="eva", at=T0 + timedelta(hours=1))
     unanswered = pipeline.history.summary("id-eva", "KPN", before=again.created_at)
     assert unanswered.unanswered == 1

@@ -31,10 +31,14 @@ def raw_post(
         text=text,
         created_at=at,
         received_at=at + timedelta(seconds=5),
-        author=Author(id=author_id or f"id-{handle}", handle=handle, name=handle.title(),
-                      followers=followers),
-        engagement=Engagement(reposts=reposts, quotes=0 if reposts is not None else None,
-                              observed_at=at + timedelta(hours=1) if reposts else None),
+        author=Author(
+            id=author_id or f"id-{handle}", handle=handle, name=handle.title(), followers=followers
+        ),
+        engagement=Engagement(
+            reposts=reposts,
+            quotes=0 if reposts is not None else None,
+            observed_at=at + timedelta(hours=1) if reposts else None,
+        ),
     )
 
 

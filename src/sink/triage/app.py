@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -46,7 +45,6 @@ from sink.triage.auth import (
 from sink.triage.clock import Clock
 from sink.triage.feedback import FeedbackStore
 from sink.triage.live import ChangeFeed
-from sink.triage.sla import SlaPolicy
 from sink.triage.templating import PACKAGE_DIR, templates
 from sink.triage.views import card_view, epoch_ms, format_duration
 from sink.triage.workflow import ACTIVE, STATUSES, QueueFilter, Workflow, WorkflowError
@@ -186,19 +184,28 @@ def create_app(triage: TriageApp) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    app = FastAPI(title="klachtradar triage", lifespan=lifespan, docs_url=None, redoc_url=None,
-                  openapi_url=None)
+    app = FastAPI(
+        title="klachtradar triage",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
     app.state.triage = triage
     app.mount("/static", StaticFiles(directory=PACKAGE_DIR / "static"), name="static")
 
     @app.middleware("http")
-    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def guard(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         path = request.url.path
         identity = triage.auth.identify(dict(request.headers), dict(request.cookies))
         if identity is None and not path.startswith(_PUBLIC):
             response = _unauthenticated(triage, request)
-        elif request.method == "POST" and path.startswith("/api/") and not request.headers.get(
-            CSRF_HEADER
+        elif (
+            request.method == "POST"
+            and path.startswith("/api/")
+            and not request.headers.get(CSRF_HEADER)
         ):
             response = JSONResponse({"error": "missing X-Klachtradar-Request header"}, 403)
         else:
@@ -214,8 +221,11 @@ def create_app(triage: TriageApp) -> FastAPI:
 
 def _unauthenticated(triage: TriageApp, request: Request) -> Response:
     if triage.auth.mode == "basic":
-        return Response("authentication required", 401,
-                        headers={"WWW-Authenticate": 'Basic realm="klachtradar", charset="UTF-8"'})
+        return Response(
+            "authentication required",
+            401,
+            headers={"WWW-Authenticate": 'Basic realm="klachtradar", charset="UTF-8"'},
+        )
     if request.url.path.startswith(("/api/", "/events", "/fragments/")):
         return JSONResponse({"error": "authentication required"}, 401)
     return RedirectResponse("/login", 303)
@@ -259,8 +269,13 @@ def _page_routes(app: FastAPI, triage: TriageApp) -> None:
         if triage.auth.mode != "token" or not triage.auth.token_matches(given):
             return HTMLResponse(triage.render("login.html", {"error": True}), 401)
         response = RedirectResponse("/", 303)
-        response.set_cookie(SESSION_COOKIE, session_value(triage.settings.token),
-                            httponly=True, samesite="strict", max_age=12 * 3600)
+        response.set_cookie(
+            SESSION_COOKIE,
+            session_value(triage.settings.token),
+            httponly=True,
+            samesite="strict",
+            max_age=12 * 3600,
+        )
         return response
 
     @app.get("/events")
@@ -284,8 +299,11 @@ def _page_routes(app: FastAPI, triage: TriageApp) -> None:
             finally:
                 triage.feed.unsubscribe(queue)
 
-        return StreamingResponse(stream(), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+        return StreamingResponse(
+            stream(),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        )
 
 
 def _api_routes(app: FastAPI, triage: TriageApp) -> None:
@@ -330,8 +348,12 @@ def _api_routes(app: FastAPI, triage: TriageApp) -> None:
     def feedback(body: FeedbackBody, request: Request) -> dict[str, Any]:
         user = who(request)
         correction = triage.feedback.correct(
-            triage.workflow, body.doc_id, user,
-            sentiment=body.sentiment, intent=body.intent, cues=body.cues,
+            triage.workflow,
+            body.doc_id,
+            user,
+            sentiment=body.sentiment,
+            intent=body.intent,
+            cues=body.cues,
         )
         triage.feed.notify()
         return correction.training_record()
@@ -344,11 +366,17 @@ def _api_routes(app: FastAPI, triage: TriageApp) -> None:
             "total": total,
             "now": triage.clock.now().isoformat(),
             "posts": [
-                {"doc_id": i.post.doc_id, "status": i.status, "assignee": i.assignee,
-                 "priority": i.post.risk.priority.value, "risk": i.post.risk.score,
-                 "brands": i.post.brand_names, "author": i.post.post.author.handle,
-                 "created_at": i.post.post.created_at.isoformat(),
-                 "responded_at": i.responded_at.isoformat() if i.responded_at else None}
+                {
+                    "doc_id": i.post.doc_id,
+                    "status": i.status,
+                    "assignee": i.assignee,
+                    "priority": i.post.risk.priority.value,
+                    "risk": i.post.risk.score,
+                    "brands": i.post.brand_names,
+                    "author": i.post.post.author.handle,
+                    "created_at": i.post.post.created_at.isoformat(),
+                    "responded_at": i.responded_at.isoformat() if i.responded_at else None,
+                }
                 for i in items
             ],
         }

@@ -70,7 +70,9 @@ class TriageDatabase:
             self.db.execute("PRAGMA journal_mode = WAL")
             self.db.executescript(_SCHEMA)
         except sqlite3.Error as exc:
-            raise SinkError(f"{path}: cannot open the triage tables ({exc})", retryable=False) from exc
+            raise SinkError(
+                f"{path}: cannot open the triage tables ({exc})", retryable=False
+            ) from exc
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

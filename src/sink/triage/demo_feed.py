@@ -13,12 +13,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from klachtradar.pipeline import Pipeline, PipelineOutput
 from klachtradar.runner import run_embedded
 from klachtradar.settings import Settings
-from listener.jsonl import JsonlReplay, time_span_seconds
+from listener.jsonl import JsonlReplay, Record, time_span_seconds
 from sink.deadletter import DeadLetterFile
 from sink.embedded import EmbeddedOutputs
 from sink.store import EmbeddedStore
@@ -84,7 +85,9 @@ class DemoFeed:
             for path in self.files:
                 span = time_span_seconds(path)
                 speed = span / self.duration_s if self.duration_s > 0 and span > 0 else None
-                source = JsonlReplay(path, speed=speed, batch_size=self.settings.pipeline.batch_size)
+                source = JsonlReplay(
+                    path, speed=speed, batch_size=self.settings.pipeline.batch_size
+                )
                 run_embedded(self._locked(source.batches()), self.pipeline, outputs)
             store.close()
         except Exception:  # the server keeps serving what was stored
@@ -92,7 +95,7 @@ class DemoFeed:
         finally:
             self.done.set()
 
-    def _locked(self, batches):  # type: ignore[no-untyped-def]
+    def _locked(self, batches: Iterator[list[Record]]) -> Iterator[list[Record]]:
         """Hold the history lock while a batch is processed, not while the replay sleeps."""
         for batch in batches:
             self._lock.acquire()

@@ -99,14 +99,20 @@ class FeedbackStore:
                 ),
             )
             db.execute(
-                "INSERT INTO triage_actions (doc_id, action, user, at, detail) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO triage_actions (doc_id, action, user, at, detail) "
+                "VALUES (?, ?, ?, ?, ?)",
                 (
                     doc_id,
                     "relabel",
                     user,
                     now.isoformat(),
-                    json.dumps({"sentiment": sentiment.value, "intent": intent.value,
-                                "cues": [c.value for c in unique_cues]}),
+                    json.dumps(
+                        {
+                            "sentiment": sentiment.value,
+                            "intent": intent.value,
+                            "cues": [c.value for c in unique_cues],
+                        }
+                    ),
                 ),
             )
         return Correction(doc_id, user, now, sentiment, intent, unique_cues, brand, post.post.text)

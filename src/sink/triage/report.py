@@ -26,12 +26,99 @@ _PERIOD = re.compile(r"^(\d+)\s*([mhdw])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _WORD = re.compile(r"[^\W\d_][\w'-]{3,}", re.UNICODE)
 _STOP = frozenset(
-    """deze voor niet maar weer alweer zijn heeft hebben jullie mijn omdat wordt echt gewoon
-    helemaal vanavond vandaag iemand anders sinds kunnen zoals waarom doet sowieso eens even
-    alles over niks niets nergens hier daar want toch geen nog steeds eindelijk waar wel meer
-    naar door zelf heel moet moeten kunt krijg krijgen keer terwijl hoor graag bent worden
-    werd gaat gaan komt komen zegt zeggen zitten staat staan inmiddels alleen ineens altijd
-    nooit iets deze dezen dat die dit wat wie hoe hun haar hebt had hadden zou zouden waren""".split()
+    [
+        "deze",
+        "voor",
+        "niet",
+        "maar",
+        "weer",
+        "alweer",
+        "zijn",
+        "heeft",
+        "hebben",
+        "jullie",
+        "mijn",
+        "omdat",
+        "wordt",
+        "echt",
+        "gewoon",
+        "helemaal",
+        "vanavond",
+        "vandaag",
+        "iemand",
+        "anders",
+        "sinds",
+        "kunnen",
+        "zoals",
+        "waarom",
+        "doet",
+        "sowieso",
+        "eens",
+        "even",
+        "alles",
+        "over",
+        "niks",
+        "niets",
+        "nergens",
+        "hier",
+        "daar",
+        "want",
+        "toch",
+        "geen",
+        "nog",
+        "steeds",
+        "eindelijk",
+        "waar",
+        "wel",
+        "meer",
+        "naar",
+        "door",
+        "zelf",
+        "heel",
+        "moet",
+        "moeten",
+        "kunt",
+        "krijg",
+        "krijgen",
+        "keer",
+        "terwijl",
+        "hoor",
+        "graag",
+        "bent",
+        "worden",
+        "werd",
+        "gaat",
+        "gaan",
+        "komt",
+        "komen",
+        "zegt",
+        "zeggen",
+        "zitten",
+        "staat",
+        "staan",
+        "inmiddels",
+        "alleen",
+        "ineens",
+        "altijd",
+        "nooit",
+        "iets",
+        "deze",
+        "dezen",
+        "dat",
+        "die",
+        "dit",
+        "wat",
+        "wie",
+        "hoe",
+        "hun",
+        "haar",
+        "hebt",
+        "had",
+        "hadden",
+        "zou",
+        "zouden",
+        "waren",
+    ]
 )
 RESPONSE_BUCKETS: tuple[tuple[str, float], ...] = (
     ("< 15 min", 15),
@@ -43,8 +130,10 @@ RESPONSE_BUCKETS: tuple[tuple[str, float], ...] = (
 )
 
 
-def parse_period(since: str, until: str | None, *, now: datetime | None = None) -> tuple[datetime, datetime]:
-    """``since`` as '7d', '24h', '6w', '90m' before ``until``, or a date/time; ``until`` default now."""
+def parse_period(
+    since: str, until: str | None, *, now: datetime | None = None
+) -> tuple[datetime, datetime]:
+    """``since``: '7d', '24h', '6w', '90m' before ``until`` (default now), or a date."""
     end = _parse_time(until) if until else (now or utc_now())
     match = _PERIOD.match(since.strip().lower())
     if match:
@@ -194,14 +283,14 @@ def build_report(
     try:
         with database.reading() as db:
             db.row_factory = None
-            rows = db.execute(_SQL, {"brand": brand, "start": start.isoformat(), "end": end.isoformat()}).fetchall()
+            rows = db.execute(
+                _SQL, {"brand": brand, "start": start.isoformat(), "end": end.isoformat()}
+            ).fetchall()
     except sqlite3.Error as exc:
         raise KlachtradarError(f"{path}: cannot read the store ({exc})") from exc
     finally:
         database.close()
-    complaints = [
-        _row(r) for r in rows if r[11] == "klacht" and r[7] != "not_complaint"
-    ]
+    complaints = [_row(r) for r in rows if r[11] == "klacht" and r[7] != "not_complaint"]
     complaints.sort(key=lambda r: r.created_at)
     at = min(end, now or utc_now())
     sla = SlaPolicy.from_settings(triage)
@@ -216,12 +305,16 @@ def build_report(
         top_themes=_themes(complaints, brand),
         cues=dict(Counter(c for r in complaints for c in r.cues).most_common()),
         repeat_unanswered=_repeat_unanswered(complaints),
-        biggest_reach=sorted(complaints, key=lambda r: (r.followers or 0, r.risk), reverse=True)[:10],
+        biggest_reach=sorted(complaints, key=lambda r: (r.followers or 0, r.risk), reverse=True)[
+            :10
+        ],
     )
 
 
 def _row(r: tuple[object, ...]) -> ComplaintRow:
-    doc_id, handle, author_id, followers, created, priority, risk, status, responded, doc, cues = r[:11]
+    doc_id, handle, author_id, followers, created, priority, risk, status, responded, doc, cues = r[
+        :11
+    ]
     post = json.loads(str(doc))["post"]
     return ComplaintRow(
         doc_id=str(doc_id),
@@ -239,7 +332,9 @@ def _row(r: tuple[object, ...]) -> ComplaintRow:
     )
 
 
-def _per_day(rows: list[ComplaintRow], start: datetime, end: datetime) -> list[tuple[date, int, int]]:
+def _per_day(
+    rows: list[ComplaintRow], start: datetime, end: datetime
+) -> list[tuple[date, int, int]]:
     """(day, complaints, answered) for every day of the period, zeros included."""
     total: Counter[date] = Counter(r.created_at.date() for r in rows)
     answered: Counter[date] = Counter(r.created_at.date() for r in rows if r.answered)

@@ -30,8 +30,14 @@ def _figure(width: float = 5.0, height: float = 2.8) -> Any:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    plt.rcParams.update({"font.size": 9, "svg.fonttype": "none", "axes.spines.top": False,
-                         "axes.spines.right": False})
+    plt.rcParams.update(
+        {
+            "font.size": 9,
+            "svg.fonttype": "none",
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+        }
+    )
     return plt.subplots(figsize=(width, height))
 
 
@@ -64,7 +70,10 @@ def plot_volume(report: BrandReport) -> str:
 
 def plot_response_times(report: BrandReport) -> str:
     """How long answered complaints waited, in readable buckets."""
+    from matplotlib.ticker import MaxNLocator
+
     fig, ax = _figure(5.0, 2.8)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     labels = [label for label, _ in report.response_buckets]
     counts = [n for _, n in report.response_buckets]
     colors = [_GREEN, _GREEN, _AMBER, _AMBER, _RED, _RED]
@@ -73,8 +82,15 @@ def plot_response_times(report: BrandReport) -> str:
     if not any(counts):
         ax.set_ylim(0, 1)
         ax.set_yticks([])
-        ax.text(0.5, 0.5, "nog geen beantwoorde klachten", transform=ax.transAxes,
-                ha="center", va="center", color="#6b7685")
+        ax.text(
+            0.5,
+            0.5,
+            "nog geen beantwoorde klachten",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            color="#6b7685",
+        )
     ax.tick_params(axis="x", labelrotation=20)
     return _svg(fig)
 
@@ -111,7 +127,9 @@ def plot_themes(report: BrandReport) -> str:
 
 def render_report(report: BrandReport, *, standalone: bool, since_label: str = "") -> str:
     """The report page; ``standalone`` inlines the CSS (a file), else links it (served)."""
-    css = (PACKAGE_DIR / "static" / "report.css").read_text(encoding="utf-8") if standalone else None
+    css = (
+        (PACKAGE_DIR / "static" / "report.css").read_text(encoding="utf-8") if standalone else None
+    )
     median = report.median_response_minutes
     context = {
         "r": report,
@@ -130,13 +148,15 @@ def render_report(report: BrandReport, *, standalone: bool, since_label: str = "
     return templates().get_template("report.html").render(**context)
 
 
-def report_view(path: Path, settings: TriageSettings, clock: Clock) -> Callable[[dict[str, str]], str]:
+def report_view(
+    path: Path, settings: TriageSettings, clock: Clock
+) -> Callable[[dict[str, str]], str]:
     """The ``/report`` handler: brand and period from the query string."""
 
     def view(params: dict[str, str]) -> str:
         from sink.triage.database import TriageDatabase
-        from sink.triage.workflow import Workflow
         from sink.triage.sla import SlaPolicy
+        from sink.triage.workflow import Workflow
 
         now = clock.now()
         brand = params.get("brand") or ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from klachtradar.settings import Settings
 from sink.triage.clock import Clock, StreamClock, SystemClock
@@ -12,6 +13,9 @@ from sink.triage.feedback import FeedbackStore
 from sink.triage.live import ChangeFeed
 from sink.triage.sla import SlaPolicy
 from sink.triage.workflow import Workflow
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 
 def _first_event(path: Path) -> datetime | None:
@@ -24,8 +28,8 @@ def _first_event(path: Path) -> datetime | None:
     return None
 
 
-def build_app(settings: Settings, *, replay_files: list[Path], duration_s: float):  # type: ignore[no-untyped-def]
-    """The FastAPI app and the demo feed (not started), wired from settings."""
+def build_app(settings: Settings, *, replay_files: list[Path], duration_s: float) -> FastAPI:
+    """The FastAPI app, wired from settings; a demo replay starts with the server."""
     from sink.triage.app import TriageApp, create_app
     from sink.triage.demo_feed import DemoFeed
     from sink.triage.report_html import report_view
@@ -38,7 +42,9 @@ def build_app(settings: Settings, *, replay_files: list[Path], duration_s: float
     if replay_files:
         stream_clock = StreamClock(_first_event(replay_files[0]))
         clock = stream_clock
-        demo = DemoFeed(settings, replay_files, duration_s=duration_s, clock=stream_clock, feed=feed)
+        demo = DemoFeed(
+            settings, replay_files, duration_s=duration_s, clock=stream_clock, feed=feed
+        )
     else:
         clock = SystemClock()
     sla = SlaPolicy.from_settings(settings.triage)
@@ -53,24 +59,21 @@ def build_app(settings: Settings, *, replay_files: list[Path], duration_s: float
         clock,
         report_view=report_view(path, settings.triage, clock),
         demo=demo is not None,
+        on_startup=demo.start if demo is not None else None,
     )
-    return create_app(triage), demo
+    return create_app(triage)
 
 
-def run_server(settings: Settings, *, host: str, port: int, replay_files: list[Path], duration_s: float) -> None:
+def run_server(
+    settings: Settings, *, host: str, port: int, replay_files: list[Path], duration_s: float
+) -> None:
     """Serve until interrupted; the demo replay (if any) starts once the server is up."""
     import uvicorn
 
-    app, demo = build_app(settings, replay_files=replay_files, duration_s=duration_s)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2)
+    app = build_app(settings, replay_files=replay_files, duration_s=duration_s)
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2
+    )
     server = uvicorn.Server(config)
-    if demo is not None:
-        original = server.startup
-
-        async def startup(sockets=None):  # type: ignore[no-untyped-def]
-            await original(sockets)
-            demo.start()
-
-        server.startup = startup  # type: ignore[method-assign]
     print(f"klachtradar triage on http://{host}:{port}/", flush=True)
     server.run()

@@ -32,7 +32,8 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address (default: [triage] host).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: [triage] port).")] = None,
     demo: Annotated[
-        bool, typer.Option("--demo", help="Replay the demo stream through the pipeline while serving.")
+        bool,
+        typer.Option("--demo", help="Replay the demo stream through the pipeline while serving."),
     ] = False,
     replay: Annotated[
         list[Path] | None,
@@ -68,11 +69,15 @@ def serve(
 
 def report(
     brand: Annotated[str, typer.Option(help="The brand the report is about.")],
-    since: Annotated[str, typer.Option(help="Period: '7d', '24h', '6w' or a date (2026-10-01).")] = "7d",
+    since: Annotated[
+        str, typer.Option(help="Period: '7d', '24h', '6w' or a date (2026-10-01).")
+    ] = "7d",
     until: Annotated[
         str | None, typer.Option(help="End of the period: a date/time (default: now).")
     ] = None,
-    out: Annotated[Path | None, typer.Option(help="HTML file (default: report-BRAND.html).")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="HTML file (default: report-BRAND.html).")
+    ] = None,
     store: StoreOption = None,
 ) -> None:
     """Write the brand report (HTML with plots) for management."""

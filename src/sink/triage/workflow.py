@@ -140,7 +140,8 @@ class Workflow:
         base = f"FROM posts p LEFT JOIN triage_state t ON t.doc_id = p.doc_id WHERE {where}"
         select = (
             "SELECT p.doc, " + _EFFECTIVE_STATUS + ", t.assignee, t.claimed_at, "
-            "t.snoozed_until, t.responded_at " + base
+            "t.snoozed_until, t.responded_at "
+            + base
             + " ORDER BY p.priority ASC, p.risk DESC, p.created_at DESC LIMIT :limit"
         )
         with self.database.reading() as db:
@@ -256,14 +257,21 @@ class Workflow:
 
     def _exists(self, doc_id: str) -> bool:
         with self.database.reading() as db:
-            return db.execute("SELECT 1 FROM posts WHERE doc_id = ?", (doc_id,)).fetchone() is not None
+            return (
+                db.execute("SELECT 1 FROM posts WHERE doc_id = ?", (doc_id,)).fetchone() is not None
+            )
 
     def history(self, doc_id: str) -> list[Action]:
         """The audit log of one post, oldest first."""
-        sql = "SELECT doc_id, action, user, at, detail FROM triage_actions WHERE doc_id = ? ORDER BY id"
+        sql = (
+            "SELECT doc_id, action, user, at, detail FROM triage_actions "
+            "WHERE doc_id = ? ORDER BY id"
+        )
         with self.database.reading() as db:
             rows = db.execute(sql, (doc_id,)).fetchall()
-        return [Action(d, a, u, datetime.fromisoformat(at), json.loads(x)) for d, a, u, at, x in rows]
+        return [
+            Action(d, a, u, datetime.fromisoformat(at), json.loads(x)) for d, a, u, at, x in rows
+        ]
 
     # -- actions -----------------------------------------------------------------------------
 
@@ -274,15 +282,25 @@ class Workflow:
         detail: dict[str, object] = {}
         if item.status == "claimed" and item.assignee and item.assignee != user:
             detail["took_over_from"] = item.assignee
-        self._apply(doc_id, "claimed", "claim", user, now, detail,
-                    assignee=user, claimed_at=now.isoformat(), snoozed_until=None)
+        self._apply(
+            doc_id,
+            "claimed",
+            "claim",
+            user,
+            now,
+            detail,
+            assignee=user,
+            claimed_at=now.isoformat(),
+            snoozed_until=None,
+        )
         return self.item(doc_id)
 
     def release(self, doc_id: str, user: str) -> QueueItem:
         """Give a claimed post back to the queue."""
         self._require(doc_id, allowed=("claimed",))
-        self._apply(doc_id, "open", "release", user, self.clock.now(), {},
-                    assignee=None, claimed_at=None)
+        self._apply(
+            doc_id, "open", "release", user, self.clock.now(), {}, assignee=None, claimed_at=None
+        )
         return self.item(doc_id)
 
     def resolve(
@@ -299,8 +317,17 @@ class Workflow:
         detail: dict[str, object] = {"responded_at": responded.isoformat()}
         if note:
             detail["note"] = note[:2000]
-        self._apply(doc_id, "resolved", "resolve", user, now, detail,
-                    responded_at=responded.isoformat(), resolved_by=user, snoozed_until=None)
+        self._apply(
+            doc_id,
+            "resolved",
+            "resolve",
+            user,
+            now,
+            detail,
+            responded_at=responded.isoformat(),
+            resolved_by=user,
+            snoozed_until=None,
+        )
         if self.on_resolved is not None:
             self.on_resolved(doc_id)
         return self.item(doc_id)
@@ -312,8 +339,15 @@ class Workflow:
             raise WorkflowError("snooze between 1 minute and 7 days")
         now = self.clock.now()
         until = now + timedelta(minutes=minutes)
-        self._apply(doc_id, "snoozed", "snooze", user, now, {"until": until.isoformat()},
-                    snoozed_until=until.isoformat())
+        self._apply(
+            doc_id,
+            "snoozed",
+            "snooze",
+            user,
+            now,
+            {"until": until.isoformat()},
+            snoozed_until=until.isoformat(),
+        )
         return self.item(doc_id)
 
     def not_complaint(self, doc_id: str, user: str) -> QueueItem:
@@ -325,9 +359,19 @@ class Workflow:
     def reopen(self, doc_id: str, user: str) -> QueueItem:
         """Undo: back to open, whatever the status was."""
         self._require(doc_id, allowed=STATUSES)
-        self._apply(doc_id, "open", "reopen", user, self.clock.now(), {},
-                    assignee=None, claimed_at=None, snoozed_until=None,
-                    responded_at=None, resolved_by=None)
+        self._apply(
+            doc_id,
+            "open",
+            "reopen",
+            user,
+            self.clock.now(),
+            {},
+            assignee=None,
+            claimed_at=None,
+            snoozed_until=None,
+            responded_at=None,
+            resolved_by=None,
+        )
         return self.item(doc_id)
 
     def _require(self, doc_id: str, *, allowed: Sequence[Status]) -> QueueItem:
@@ -357,9 +401,12 @@ class Workflow:
             )
             for column, value in state.items():
                 assert column in _STATE_COLUMNS, column  # names come from code, never input
-                db.execute(f"UPDATE triage_state SET {column} = ? WHERE doc_id = ?", (value, doc_id))
+                db.execute(
+                    f"UPDATE triage_state SET {column} = ? WHERE doc_id = ?", (value, doc_id)
+                )
             db.execute(
-                "INSERT INTO triage_actions (doc_id, action, user, at, detail) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO triage_actions (doc_id, action, user, at, detail) "
+                "VALUES (?, ?, ?, ?, ?)",
                 (doc_id, action, user, stamp, json.dumps(detail, ensure_ascii=False)),
             )
 
