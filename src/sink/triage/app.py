@@ -125,13 +125,14 @@ class TriageApp:
         flt = parse_filter(params, self.settings.queue_limit)
         items, total = self.workflow.queue(flt)
         now = self.clock.now()
+        corrections = self.feedback.for_posts([item.post.doc_id for item in items])
         cards = [
             card_view(
                 item,
                 now=now,
                 sla=self.sla,
                 arrived_ms=self.feed.arrival_ms(item.post.doc_id),
-                correction=self.feedback.for_post(item.post.doc_id),
+                correction=corrections.get(item.post.doc_id),
             )
             for item in items
         ]

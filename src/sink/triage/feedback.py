@@ -13,7 +13,7 @@ still being in the store.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -117,15 +117,20 @@ class FeedbackStore:
             )
         return Correction(doc_id, user, now, sentiment, intent, unique_cues, brand, post.post.text)
 
-    def latest(self) -> Iterator[Correction]:
-        """The newest correction of every corrected post, oldest post first."""
+    def latest(self, doc_ids: Sequence[str] | None = None) -> Iterator[Correction]:
+        """The newest correction of every corrected post (or of ``doc_ids``), oldest first."""
         sql = """
             SELECT doc_id, user, at, sentiment, intent, cues, brand, text FROM triage_feedback f
             WHERE id = (SELECT max(id) FROM triage_feedback g WHERE g.doc_id = f.doc_id)
-            ORDER BY id
         """
+        params: list[str] = []
+        if doc_ids is not None:
+            if not doc_ids:
+                return
+            sql += f" AND doc_id IN ({', '.join('?' * len(doc_ids))})"
+            params = list(doc_ids)
         with self.database.reading() as db:
-            rows = db.execute(sql).fetchall()
+            rows = db.execute(sql + " ORDER BY id", params).fetchall()
         for doc_id, user, at, sentiment, intent, cues, brand, text in rows:
             yield Correction(
                 doc_id,
@@ -138,9 +143,9 @@ class FeedbackStore:
                 text,
             )
 
-    def for_post(self, doc_id: str) -> Correction | None:
-        """The newest correction of one post."""
-        return next((c for c in self.latest() if c.doc_id == doc_id), None)
+    def for_posts(self, doc_ids: Sequence[str]) -> dict[str, Correction]:
+        """The newest correction of each of these posts that has one (one query per page)."""
+        return {c.doc_id: c for c in self.latest(doc_ids)}
 
     def export(self, out: Path) -> int:
         """Write the training JSONL; returns the number of records."""

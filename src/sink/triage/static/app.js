@@ -105,12 +105,20 @@
     // Stats and incidents always update; the queue waits while an agent fills in a form.
     current.dataset.nowMs = root.dataset.nowMs;
     $("#stats", current).replaceWith($("#stats", root));
+    badge();
     $("#incidents", current).replaceWith($("#incidents", root));
     if (editing()) { state.pausedForEdit = true; return; }
     state.pausedForEdit = false;
     $("#queue", current).replaceWith($("#queue", root));
     stampCards();
     tick();
+  }
+
+  // The tab title carries the open P1 count, so a background tab still tells the agent.
+  function badge() {
+    const p1 = $("#stats .prio-p1 b", live);
+    const count = p1 ? Number(p1.textContent) : 0;
+    document.title = count ? `(${count} P1) Triage · klachtradar` : "Triage · klachtradar";
   }
 
   function stampCards() {
@@ -284,6 +292,7 @@
   state.receivedAtMs = Date.now();
   state.amber = Number(root.dataset.amber) || 0.75;
   stampCards();
+  badge();
   tick();
   setInterval(tick, 1000);
   connect();
