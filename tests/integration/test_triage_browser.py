@@ -202,9 +202,22 @@ def test_youp_like_card_reaches_the_top_within_a_second_of_arriving(page: Any) -
 
 def test_agent_claims_and_resolves_the_youp_card(page: Any, server: dict[str, Any]) -> None:
     doc_id = page.youp
+    others = page.evaluate(
+        """youp => [...document.querySelectorAll('#queue .card')]
+                     .filter(c => c.dataset.docId !== youp)
+                     .map(c => { c.__kept = true; return c.dataset.docId; })""",
+        doc_id,
+    )
     card = page.locator(f'.card[data-doc-id="{doc_id}"]')
     card.locator('button[data-action="claim"]').click()
     page.wait_for_selector(f'.card[data-doc-id="{doc_id}"][data-status="claimed"]')
+    replaced = page.evaluate(
+        """ids => ids.filter(id => {
+               const c = document.querySelector(`.card[data-doc-id="${CSS.escape(id)}"]`);
+               return c && !c.__kept; })""",
+        others,
+    )
+    assert replaced == []  # unchanged cards keep their DOM node: no click lands in the void
     assert AGENT in card.locator(".status-badge").inner_text()
     page.screenshot(path=str(ARTIFACTS / "02-claimed.png"))
     card.locator('button[data-action="resolve"]').click()
@@ -224,8 +237,8 @@ def test_agent_claims_and_resolves_the_youp_card(page: Any, server: dict[str, An
 def test_agent_corrects_a_label_and_it_is_exported_for_training(
     page: Any, server: dict[str, Any]
 ) -> None:
-    card = page.locator("#queue .card").first
-    doc_id = card.get_attribute("data-doc-id")
+    doc_id = page.locator("#queue .card").first.get_attribute("data-doc-id")
+    card = page.locator(f'.card[data-doc-id="{doc_id}"]')  # the queue keeps moving
     card.locator('button[data-action="label"]').click()
     form = card.locator("form.label-form")
     form.locator('select[name="sentiment"]').select_option("negatief")

@@ -8,6 +8,7 @@ turns a post URL into a link only when it is plain ``http(s)://host…`` — a
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
@@ -95,6 +96,20 @@ class CardView:
     arrived_ms: int | None
     correction: Correction | None
     lang: str | None
+    sig: str
+
+
+def _signature(post: ScoredPost, item: QueueItem, correction: Correction | None) -> str:
+    """Changes whenever what the card shows changes (except the ticking timer)."""
+    parts = (
+        post.model_dump_json(exclude={"scored_at"}),
+        item.status,
+        item.assignee,
+        item.snoozed_until,
+        item.responded_at,
+        correction.at if correction else None,
+    )
+    return hashlib.blake2b(repr(parts).encode(), digest_size=8).hexdigest()
 
 
 def card_view(
@@ -114,6 +129,7 @@ def card_view(
     end = item.responded_at if item.status == "resolved" and item.responded_at else now
     waited = end - raw.created_at
     return CardView(
+        sig=_signature(post, item, correction),
         doc_id=post.doc_id,
         text=raw.text,
         handle=raw.author.handle,

@@ -12,7 +12,7 @@
   const conn = $("#conn");
   const toast = $("#toast");
   const state = {
-    inflight: false, dirty: false, pausedForEdit: false,
+    inflight: false, dirty: false,
     serverNowMs: 0, receivedAtMs: 0, amber: 0.75,
     firstSeen: new Map(), known: new Set(), initial: true, selected: null,
   };
@@ -75,8 +75,6 @@
     return params.toString();
   }
 
-  function editing() { return $$(".card-form form", live).length > 0; }
-
   async function refresh() {
     if (state.inflight) { state.dirty = true; return; }
     state.inflight = true;
@@ -102,16 +100,32 @@
     state.receivedAtMs = Date.now();
     state.amber = Number(root.dataset.amber) || 0.75;
     const current = $("#live-root", live);
-    // Stats and incidents always update; the queue waits while an agent fills in a form.
     current.dataset.nowMs = root.dataset.nowMs;
     $("#stats", current).replaceWith($("#stats", root));
     badge();
     $("#incidents", current).replaceWith($("#incidents", root));
-    if (editing()) { state.pausedForEdit = true; return; }
-    state.pausedForEdit = false;
-    $("#queue", current).replaceWith($("#queue", root));
+    patchQueue($("#queue", current), $("#queue", root));
     stampCards();
     tick();
+  }
+
+  // Keyed update: a card whose content did not change keeps its DOM node, so a button
+  // under the agent's pointer is not swapped away mid-click, and a card with an open
+  // form keeps it (and its typing) whatever arrives meanwhile.
+  function patchQueue(current, incoming) {
+    const old = new Map($$(":scope > .card", current).map((c) => [c.dataset.docId, c]));
+    const next = Array.from(incoming.children).map((node) => {
+      const prev = node.dataset ? old.get(node.dataset.docId) : undefined;
+      if (!prev) return node;
+      const keep = prev.dataset.sig === node.dataset.sig || $(".card-form form", prev);
+      return keep ? prev : node;
+    });
+    let ref = current.firstElementChild;
+    for (const node of next) {
+      if (node === ref) { ref = ref.nextElementSibling; continue; }
+      current.insertBefore(node, ref);
+    }
+    while (ref) { const after = ref.nextElementSibling; ref.remove(); ref = after; }
   }
 
   // The tab title carries the open P1 count, so a background tab still tells the agent.
@@ -180,7 +194,7 @@
 
   function closeForm(card) {
     $(".card-form", card).replaceChildren();
-    if (state.pausedForEdit && !editing()) refresh();
+    refresh();
   }
 
   function localInput(ms) {
