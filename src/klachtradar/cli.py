@@ -249,6 +249,7 @@ def _print_posts(posts: list[ScoredPost], as_json: bool, *, title: str) -> None:
 EXTENSIONS: tuple[tuple[str, str, str], ...] = (
     # (module, attribute, command group name): typer apps contributed by other packages.
     # Each module must import quickly: heavy libraries are imported inside commands.
+    ("sink.triage.triage_cli", "feedback_app", "feedback"),
 )
 
 
@@ -261,6 +262,17 @@ def _register_extensions() -> None:
 
 
 _register_extensions()
+
+
+def _register_triage_commands() -> None:
+    """Top-level ``serve`` and ``report`` (the web app and the brand report)."""
+    from sink.triage import triage_cli
+
+    app.command("serve")(triage_cli.serve)
+    app.command("report")(triage_cli.report)
+
+
+_register_triage_commands()
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import (
@@ -139,6 +139,35 @@ class DemoSettings(BaseModel):
     duration_seconds: float = Field(default=20.0, ge=0)
 
 
+class TriageSettings(BaseModel):
+    """The triage web app: where it listens, who may use it, and the SLA targets.
+
+    ``sla_minutes`` is the response target per priority (0 = no target);
+    ``brand_sla_minutes`` overrides it per brand, e.g. ``{Odido = {P1 = 10}}``.
+    Auth is ``none``, ``token`` (one shared token: ``Authorization: Bearer …`` or the
+    login form) or ``basic`` (``users`` maps user name → password). Secrets belong in
+    the environment (``KLACHTRADAR_TRIAGE__TOKEN``), not in the shipped file.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    auth: Literal["none", "token", "basic"] = "none"
+    token: str = ""
+    users: dict[str, str] = Field(default_factory=dict)
+    read_only: bool = False
+    sla_minutes: dict[Priority, float] = Field(
+        default_factory=lambda: {
+            Priority.P1: 15.0,
+            Priority.P2: 60.0,
+            Priority.P3: 240.0,
+            Priority.P4: 0.0,
+        }
+    )
+    brand_sla_minutes: dict[str, dict[Priority, float]] = Field(default_factory=dict)
+    amber_fraction: float = Field(default=0.75, gt=0, lt=1)
+    queue_limit: int = Field(default=60, ge=1, le=1000)
+
+
 class Settings(BaseSettings):
     """All settings, validated once at start."""
 
@@ -159,6 +188,7 @@ class Settings(BaseSettings):
     alerts: AlertSettings = AlertSettings()
     incidents: IncidentSettings = IncidentSettings()
     demo: DemoSettings = DemoSettings()
+    triage: TriageSettings = TriageSettings()
 
     @classmethod
     def settings_customise_sources(
