@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from triage_support import T0, FixedClock, fill_store, raw_post
+from tests.unit.triage_support import T0, FixedClock, fill_store, raw_post
 
 from klachtradar.settings import TriageSettings
 from sink.triage.app import TriageApp, create_app

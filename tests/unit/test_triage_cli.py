@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from triage_support import T0, FixedClock, fill_store, raw_post
+from tests.unit.triage_support import T0, FixedClock, fill_store, raw_post
 from typer.testing import CliRunner
 
 from klachtradar.cli import app

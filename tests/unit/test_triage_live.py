@@ -6,7 +6,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from triage_support import T0, fill_store, raw_post
+from tests.unit.triage_support import T0, fill_store, raw_post
 
 from sink.triage.clock import StreamClock
 from sink.triage.live import ChangeFeed

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from triage_support import FixedClock
+from tests.unit.triage_support import FixedClock
 
 from klachtradar.contract import Priority, RawPost
 from klachtradar.pipeline import Pipeline

@@ -6,7 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from triage_support import T0, FixedClock, fill_store, raw_post
+from tests.unit.triage_support import T0, FixedClock, fill_store, raw_post
 
 from klachtradar.contract import Intent, Priority
 from klachtradar.settings import TriageSettings
