@@ -192,7 +192,8 @@ class MastodonSource:
                 self._got_data = True
                 self.backoff.reset()
             if line.startswith(":"):
-                continue  # heartbeat (":thump")
+                yield []  # heartbeat (":thump"): a tick, so the loop can flush and stop
+                continue
             if line.startswith("event:"):
                 event = line[6:].strip()
             elif line.startswith("data:"):

@@ -214,7 +214,8 @@ class XSource:
                 self._got_data = True
                 self.backoff.reset()
             if not line.strip():
-                continue  # keep-alive
+                yield []  # keep-alive: a tick, so the loop can flush and stop
+                continue
             record = self._line(line)
             yield [record] if record is not None else []
 
