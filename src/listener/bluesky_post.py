@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from klachtradar.contract import Author, RawPost
+from listener.source import make_post
 
 POST_COLLECTION = "app.bsky.feed.post"
 _MENTION = "app.bsky.richtext.facet#mention"
@@ -116,7 +117,7 @@ def post_from_event(
         raise ValueError("post record without text")
     langs = record.get("langs") or []
     reply = record.get("reply") if isinstance(record.get("reply"), dict) else {}
-    return RawPost(
+    return make_post(
         source="bluesky",
         post_id=post_uri(did, rkey),
         url=post_url(did, rkey),

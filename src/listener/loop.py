@@ -53,6 +53,7 @@ class ListenLoop:
     monotonic: Callable[[], float] = time.monotonic
     stats: ListenStats = field(default_factory=ListenStats)
     _pending: list[Record] = field(default_factory=list, init=False)
+    _publish_failed: bool = field(default=False, init=False)
 
     def run(self, stop: threading.Event) -> ListenStats:
         """Consume the source until ``stop`` is set or it fails; always flush at the end.
@@ -72,14 +73,23 @@ class ListenLoop:
                 if stop.is_set():
                     break
         finally:
-            self._flush()
+            if not self._publish_failed:
+                self._flush()
         return self.stats
 
     def _flush(self) -> None:
-        """Publish what is pending, then save the checkpoint that covers it."""
+        """Publish what is pending, then save the checkpoint that covers it.
+
+        If publishing raises, the checkpoint stays where it was (those posts will be
+        read again after a restart) and no later flush of this run may move it.
+        """
         batch, self._pending = self._pending, []
         if batch:
-            self.publish(batch)
+            try:
+                self.publish(batch)
+            except BaseException:
+                self._publish_failed = True
+                raise
             self.stats.batches += 1
             posts = sum(isinstance(r, RawPost) for r in batch)
             self.stats.posts += posts

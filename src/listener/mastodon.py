@@ -34,7 +34,7 @@ from listener.dedupe import RecentIds
 from listener.html_text import html_to_text
 from listener.http_stream import ConnectFailed, StreamEnded, StreamLines, open_stream
 from listener.prefilter import AcceptAll, BrandPrefilter
-from listener.source import Clock, Record, State, dead_letter
+from listener.source import Clock, Record, State, dead_letter, make_post
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def status_to_post(status: dict[str, Any], *, received_at: datetime | None = Non
     text = html_to_text(str(status["content"]))
     if status.get("spoiler_text"):
         text = f"{status['spoiler_text']}\n\n{text}"
-    return RawPost(
+    return make_post(
         source="mastodon",
         post_id=str(status["id"]),
         url=status.get("url") or status.get("uri"),

@@ -15,7 +15,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from klachtradar.contract import DeadLetter, RawPost
+from pydantic import ValidationError
+
+from klachtradar.contract import DeadLetter, RawPost, describe_validation_error
+from klachtradar.errors import ContractError
 
 Record = RawPost | DeadLetter
 State = dict[str, Any]
@@ -59,3 +62,12 @@ def dead_letter(origin: str, position: str, stage: str, error: str, raw: str | b
     """A dead letter for input a source could not turn into a post."""
     text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
     return DeadLetter(origin=origin, position=position, stage=stage, error=error, raw=text)
+
+
+def make_post(**fields: Any) -> RawPost:
+    """A :class:`RawPost`, or :class:`ContractError` naming the fields that were wrong
+    (one line, fit for a dead letter) instead of pydantic's multi-line report."""
+    try:
+        return RawPost(**fields)
+    except ValidationError as exc:
+        raise ContractError(describe_validation_error(exc)) from exc

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from klachtradar.contract import Author, Engagement, RawPost
+from listener.source import make_post
 
 TWEET_FIELDS = "author_id,created_at,lang,public_metrics,entities,referenced_tweets"
 USER_FIELDS = "username,name,public_metrics,verified"
@@ -35,7 +36,7 @@ def tweet_to_post(
     entities = tweet.get("entities") or {}
     handle = str(user.get("username") or author_id)
     references = {r.get("type"): str(r.get("id")) for r in tweet.get("referenced_tweets") or ()}
-    return RawPost(
+    return make_post(
         source="x",
         post_id=str(tweet["id"]),
         url=f"https://x.com/{handle}/status/{tweet['id']}",
