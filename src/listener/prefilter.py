@@ -26,7 +26,13 @@ def _alias_regex(term: str) -> str:
 
 
 class BrandPrefilter:
-    """Compiled once from a watchlist; :meth:`matches` is one regex search.
+    """Compiled once from a watchlist; :meth:`matches` costs a tokenisation and set lookups.
+
+    Single-word terms ("kpn", "bol.com", "odido_nl") are looked up in a set, hashtags
+    also against the prefixes; multi-word terms ("albert heijn", "t-mobile") are
+    looked up joined ("tmobile") and, only when a token equals their first word, by a
+    small regex that allows hyphen, space or nothing between the words. A regex
+    alternation over all terms is ten times slower on the Jetstream firehose.
 
     >>> wl = Watchlist.model_validate({"brand": [{"name": "Odido", "aliases": ["t-mobile"],
     ...     "hashtag_prefixes": ["odido"]}]})
@@ -37,25 +43,50 @@ class BrandPrefilter:
 
     def __init__(self, watchlist: Watchlist) -> None:
         words: set[str] = set()
+        multi: set[str] = set()
         prefixes: set[str] = set()
         for brand in watchlist.brands:
-            words.add(brand.name.lower())
-            words.update(brand.aliases, brand.ambiguous, brand.handles, brand.hashtags)
+            terms = {brand.name.lower(), *brand.aliases, *brand.ambiguous}
+            terms |= {*brand.handles, *brand.hashtags}
+            for term in terms:
+                parts = [p for p in re.split(r"[-\s]+", term) if p]
+                if len(parts) == 1:
+                    words.add(parts[0])
+                elif parts:
+                    multi.add(term)
+                    words.add("".join(parts))
             prefixes.update(brand.hashtag_prefixes)
-        alternatives = sorted({_alias_regex(w) for w in words if w}, key=len, reverse=True)
-        parts = []
-        if alternatives:
-            parts.append(rf"(?<!\w)(?:{'|'.join(alternatives)})(?!\w)")
-        if prefixes:
-            body = "|".join(sorted(re.escape(p) for p in prefixes))
-            parts.append(rf"#(?:{body})\w*")
-        self._pattern = re.compile("|".join(parts) or r"(?!)", re.IGNORECASE)
+        self._words = frozenset(words)
+        self._heads = frozenset(re.split(r"[-\s]+", term)[0] for term in multi)
+        self._prefixes = tuple(sorted(prefixes))
+        alternatives = sorted({_alias_regex(t) for t in multi}, key=len, reverse=True)
+        self._multi = (
+            re.compile(rf"(?<!\w)(?:{'|'.join(alternatives)})(?!\w)") if alternatives else None
+        )
 
     def matches(self, text: str, extra: Iterable[str] = ()) -> bool:
-        """True when ``text`` or any of ``extra`` (handles, tags) may name a brand."""
-        if self._pattern.search(text) is not None:
+        """True when ``text`` or any of ``extra`` (handles, "#tags") may name a brand."""
+        if self._matches(text.lower()):
             return True
-        return any(self._pattern.search(term) is not None for term in extra)
+        return any(self._matches(term.lower()) for term in extra)
+
+    def _matches(self, low: str) -> bool:
+        words = self._words
+        try_multi = False
+        for token in _TOKEN.findall(low):
+            if token[0] == "#":
+                token = token[1:]
+                if self._prefixes and token.startswith(self._prefixes):
+                    return True
+            if token in words:
+                return True
+            if "." in token and any(part in words for part in token.split(".")):
+                return True
+            try_multi = try_multi or token in self._heads
+        return try_multi and self._multi is not None and self._multi.search(low) is not None
+
+
+_TOKEN = re.compile(r"#?\w[\w.]*\w|#?\w")
 
 
 class AcceptAll:
