@@ -242,7 +242,10 @@ def listen(
 
 
 def _listen_embedded(
-    source: str, settings: Settings, file: Path | None, max_posts: int | None,
+    source: str,
+    settings: Settings,
+    file: Path | None,
+    max_posts: int | None,
     seconds: float | None,
 ) -> ListenStats:
     """Listen straight into the embedded pipeline and store (no transport process)."""

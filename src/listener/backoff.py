@@ -47,8 +47,8 @@ class Backoff:
         if failure is Failure.NETWORK:
             return min(self.network_step_s * (n + 1), self.network_max_s)
         if failure is Failure.HTTP:
-            return min(self.http_start_s * 2**n, self.http_max_s)
-        return min(self.rate_limit_start_s * 2**n, self.rate_limit_max_s)
+            return min(self.http_start_s * 2.0**n, self.http_max_s)
+        return min(self.rate_limit_start_s * 2.0**n, self.rate_limit_max_s)
 
     def reset(self) -> None:
         """Forget earlier failures (the connection worked)."""

@@ -20,6 +20,8 @@ from listener.backoff import seconds_until_reset
 
 log = logging.getLogger(__name__)
 
+QueryValue = str | int | float | bool | None
+
 BATCH = 25
 """getProfiles and getPosts take at most 25 actors / URIs per call."""
 
@@ -69,9 +71,10 @@ class AppView:
             else:
                 missing.append(did)
         for start in range(0, len(missing), BATCH):
-            body = self._get("/xrpc/app.bsky.actor.getProfiles", [
-                ("actors", did) for did in missing[start : start + BATCH]
-            ])
+            body = self._get(
+                "/xrpc/app.bsky.actor.getProfiles",
+                [("actors", did) for did in missing[start : start + BATCH]],
+            )
             for item in (body or {}).get("profiles", []):
                 profile = _profile(item)
                 if profile is not None:
@@ -97,7 +100,7 @@ class AppView:
                 )
         return counts
 
-    def _get(self, path: str, params: list[tuple[str, str]]) -> dict[str, Any] | None:
+    def _get(self, path: str, params: list[tuple[str, QueryValue]]) -> dict[str, Any] | None:
         if self._clock() < self._paused_until:
             return None
         self.requests += 1

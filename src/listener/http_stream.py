@@ -14,12 +14,12 @@ from dataclasses import dataclass
 
 import httpx
 
-from listener.backoff import Failure, seconds_until_reset
 from klachtradar.errors import SourceError
+from listener.backoff import Failure, seconds_until_reset
 
 
 @dataclass
-class ConnectFailed(Exception):
+class RetryableConnectError(Exception):
     """A connection attempt that may succeed later (network error, 5xx, 429)."""
 
     failure: Failure
@@ -43,13 +43,13 @@ def open_stream(
     """Open a streaming GET; 200 returns the open response, anything else raises.
 
     401/403 raise :class:`SourceError` (one clear message, no retry: a wrong token does
-    not fix itself); 429 and 5xx and network errors raise :class:`ConnectFailed`.
+    not fix itself); 429 and 5xx and network errors raise :class:`RetryableConnectError`.
     """
     request = client.build_request("GET", url, params=params, headers=headers)
     try:
         response = client.send(request, stream=True)
     except httpx.TransportError as exc:
-        raise ConnectFailed(Failure.NETWORK, f"{type(exc).__name__}: {exc}") from exc
+        raise RetryableConnectError(Failure.NETWORK, f"{type(exc).__name__}: {exc}") from exc
     if response.status_code == 200:
         return response
     body = response.read().decode("utf-8", errors="replace")[:300]
@@ -62,11 +62,11 @@ def open_stream(
         )
     if status == 429:
         reset = seconds_until_reset(response.headers.get(reset_header), now)
-        raise ConnectFailed(Failure.RATE_LIMIT, f"429 rate limited: {body}", reset)
-    raise ConnectFailed(Failure.HTTP, f"{status} {response.reason_phrase}: {body}")
+        raise RetryableConnectError(Failure.RATE_LIMIT, f"429 rate limited: {body}", reset)
+    raise RetryableConnectError(Failure.HTTP, f"{status} {response.reason_phrase}: {body}")
 
 
-class StreamEnded(Exception):
+class StreamEndedError(Exception):
     """The server closed the stream (cleanly or not); reconnect."""
 
 
@@ -74,7 +74,7 @@ class StreamLines:
     """Lines of an open streaming response, read by a daemon thread.
 
     :meth:`next` returns a line, or None when ``timeout`` passed without one; it raises
-    :class:`StreamEnded` when the connection is gone.
+    :class:`StreamEndedError` when the connection is gone.
     """
 
     _END = object()
@@ -89,16 +89,16 @@ class StreamLines:
         try:
             for line in self._response.iter_lines():
                 self._queue.put(line)
-            self._queue.put(StreamEnded("the server closed the stream"))
+            self._queue.put(StreamEndedError("the server closed the stream"))
         except (httpx.HTTPError, OSError, RuntimeError) as exc:
-            self._queue.put(StreamEnded(f"{type(exc).__name__}: {exc}"))
+            self._queue.put(StreamEndedError(f"{type(exc).__name__}: {exc}"))
 
     def next(self, timeout: float) -> str | None:
         try:
             item = self._queue.get(timeout=timeout)
         except queue.Empty:
             return None
-        if isinstance(item, StreamEnded):
+        if isinstance(item, StreamEndedError):
             raise item
         assert isinstance(item, str)
         return item

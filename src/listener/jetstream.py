@@ -122,7 +122,7 @@ class JetstreamSource:
         while not stop.is_set():
             try:
                 ws = self._connect()
-            except _ConnectFailed as failed:
+            except _RetryAfterError as failed:
                 self.clock.sleep(failed.delay, stop)
                 continue
             with ws:
@@ -157,13 +157,13 @@ class JetstreamSource:
                     or exc.response.headers.get("retry-after"),
                     self.clock.now(),
                 )
-                raise _ConnectFailed(
+                raise _RetryAfterError(
                     self.backoff.next_delay(Failure.RATE_LIMIT, reset_in_s=reset)
                 ) from exc
-            raise _ConnectFailed(self.backoff.next_delay(Failure.HTTP)) from exc
+            raise _RetryAfterError(self.backoff.next_delay(Failure.HTTP)) from exc
         except (OSError, TimeoutError, InvalidHandshake) as exc:
             log.warning("jetstream connect failed: %s", exc)
-            raise _ConnectFailed(self.backoff.next_delay(Failure.NETWORK)) from exc
+            raise _RetryAfterError(self.backoff.next_delay(Failure.NETWORK)) from exc
 
     def subscribe_url(self) -> str:
         """The subscribe URL, with the cursor rewound by the overlap when resuming."""
@@ -259,7 +259,9 @@ class JetstreamSource:
         followers = post.author.followers
         if threshold is None or followers is None or followers < threshold:
             return
-        heapq.heappush(self._refresh, (self.clock.now() + self.options.refresh_after_s, post.post_id))
+        heapq.heappush(
+            self._refresh, (self.clock.now() + self.options.refresh_after_s, post.post_id)
+        )
         self._refresh_posts[post.post_id] = post
 
     def _due_refreshes(self) -> list[Record]:
@@ -288,7 +290,7 @@ class JetstreamSource:
         return {"cursor": self._cursor, "recent": dict(self._window)}
 
 
-class _ConnectFailed(Exception):
+class _RetryAfterError(Exception):
     def __init__(self, delay: float) -> None:
         super().__init__(f"retry in {delay:.2f} s")
         self.delay = delay

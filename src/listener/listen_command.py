@@ -36,9 +36,7 @@ def run_listen(
     _quiet_logging()
     stop = stop or threading.Event()
     with CheckpointStore(settings.resolve(settings.listen.checkpoint_path)) as checkpoints:
-        source = build_source(
-            source_name, settings, state=checkpoints.load(source_name), file=file
-        )
+        source = build_source(source_name, settings, state=checkpoints.load(source_name), file=file)
         counted = _counting(publish, max_posts, stop)
         loop = ListenLoop(
             source,

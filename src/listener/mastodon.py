@@ -32,7 +32,7 @@ from klachtradar.errors import ContractError, SourceError
 from listener.backoff import Backoff, Failure, seconds_until_reset
 from listener.dedupe import RecentIds
 from listener.html_text import html_to_text
-from listener.http_stream import ConnectFailed, StreamEnded, StreamLines, open_stream
+from listener.http_stream import RetryableConnectError, StreamEndedError, StreamLines, open_stream
 from listener.prefilter import AcceptAll, BrandPrefilter
 from listener.source import Clock, Record, State, dead_letter, make_post
 
@@ -148,7 +148,7 @@ class MastodonSource:
                     lines = self._open()
                     backfilled = self._backfill()
                     self._got_data = False
-                except ConnectFailed as failed:
+                except RetryableConnectError as failed:
                     if lines is not None:
                         lines.close()
                     log.warning("mastodon: %s", failed)
@@ -158,7 +158,7 @@ class MastodonSource:
                 try:
                     yield backfilled
                     yield from self._read(lines, stop)
-                except StreamEnded as ended:
+                except StreamEndedError as ended:
                     log.warning("mastodon stream ended (%s); reconnecting", ended)
                     if not self._got_data:  # ended before any byte: do not hammer
                         self.clock.sleep(self.backoff.next_delay(Failure.NETWORK), stop)
@@ -168,7 +168,11 @@ class MastodonSource:
             self._client.close()
 
     def _open(self) -> StreamLines:
-        params = {"tag": self.options.tag} if self.options.stream == "hashtag" and self.options.tag else None
+        params = (
+            {"tag": self.options.tag}
+            if self.options.stream == "hashtag" and self.options.tag
+            else None
+        )
         response = open_stream(
             self._client,
             self._stream_path(),
@@ -224,7 +228,9 @@ class MastodonSource:
             reason = f"missing field {exc.args[0]!r}" if isinstance(exc, KeyError) else str(exc)
             position = f"status {status.get('id', '?')}"
             return dead_letter(self._origin, position, "normalise", reason.splitlines()[0], raw)
-        if not self.prefilter.matches(post.text, [*post.mentions, *(f"#{t}" for t in post.hashtags)]):
+        if not self.prefilter.matches(
+            post.text, [*post.mentions, *(f"#{t}" for t in post.hashtags)]
+        ):
             self._advance(post.post_id)
             return None
         if not self._seen.add(post.post_id) and not edited:
@@ -266,14 +272,18 @@ class MastodonSource:
         try:
             response = self._client.get(path, params=params)
         except httpx.HTTPError as exc:
-            raise ConnectFailed(Failure.NETWORK, f"timeline backfill failed: {exc}") from exc
+            raise RetryableConnectError(
+                Failure.NETWORK, f"timeline backfill failed: {exc}"
+            ) from exc
         if response.status_code in (401, 403):
             raise SourceError(f"mastodon: the server refused the token ({response.status_code})")
         if response.status_code == 429:
             wait = seconds_until_reset(response.headers.get(RESET_HEADER), self.clock.now())
-            raise ConnectFailed(Failure.RATE_LIMIT, "timeline backfill rate limited", wait)
+            raise RetryableConnectError(Failure.RATE_LIMIT, "timeline backfill rate limited", wait)
         if response.status_code != 200:
-            raise ConnectFailed(Failure.HTTP, f"timeline backfill answered {response.status_code}")
+            raise RetryableConnectError(
+                Failure.HTTP, f"timeline backfill answered {response.status_code}"
+            )
         body = response.json()
         return [s for s in body if isinstance(s, dict)] if isinstance(body, list) else []
 

@@ -64,9 +64,14 @@ def build_source(
 
         x = listen.x
         options = XOptions(
-            base_url=x.api_base_url, token=env.get(x.token_env), languages=x.languages,
-            tag_prefix=x.rule_tag_prefix, max_rule_length=x.max_rule_length,
-            sync_rules=x.sync_rules, backfill=x.backfill, backfill_pages=x.backfill_pages,
+            base_url=x.api_base_url,
+            token=env.get(x.token_env),
+            languages=x.languages,
+            tag_prefix=x.rule_tag_prefix,
+            max_rule_length=x.max_rule_length,
+            sync_rules=x.sync_rules,
+            backfill=x.backfill,
+            backfill_pages=x.backfill_pages,
             idle_tick_s=tick,
         )
         return XSource(options, watchlist, clock=clock, state=state)
@@ -81,9 +86,12 @@ def build_source(
             else None
         )
         options_b = JetstreamOptions(
-            url=b.jetstream_url, overlap_s=b.overlap_seconds, compress=b.compress,
+            url=b.jetstream_url,
+            overlap_s=b.overlap_seconds,
+            compress=b.compress,
             zstd_dictionary=settings.resolve(b.zstd_dictionary) if b.zstd_dictionary else None,
-            idle_tick_s=tick, refresh_min_followers=b.refresh_min_followers,
+            idle_tick_s=tick,
+            refresh_min_followers=b.refresh_min_followers,
             refresh_after_s=b.refresh_after_seconds,
         )
         return JetstreamSource(options_b, prefilter, appview, clock=clock, state=state)
@@ -92,8 +100,12 @@ def build_source(
 
         m = listen.mastodon
         options_m = MastodonOptions(
-            base_url=m.base_url, stream=m.stream, tag=m.tag, token=env.get(m.token_env),
-            idle_tick_s=tick, backfill_pages=m.backfill_pages,
+            base_url=m.base_url,
+            stream=m.stream,
+            tag=m.tag,
+            token=env.get(m.token_env),
+            idle_tick_s=tick,
+            backfill_pages=m.backfill_pages,
         )
         return MastodonSource(options_m, prefilter, clock=clock, state=state)
     if name == "webhook":
@@ -102,8 +114,11 @@ def build_source(
         w = listen.webhook
         return WebhookSource(
             WebhookOptions(
-                host=w.host, port=w.port, api_key=env.get(w.api_key_env),
-                max_body_bytes=w.max_body_bytes, idle_tick_s=tick,
+                host=w.host,
+                port=w.port,
+                api_key=env.get(w.api_key_env),
+                max_body_bytes=w.max_body_bytes,
+                idle_tick_s=tick,
             )
         )
     if name == "jsonl":
@@ -111,4 +126,3 @@ def build_source(
             raise ConfigError("--source jsonl needs --file PATH")
         return JsonlSource(file, batch_size=settings.pipeline.batch_size)
     raise ConfigError(f"unknown source {name!r}; choose one of: {', '.join(SOURCES)}")
-

@@ -55,7 +55,9 @@ def parse_body(body: bytes, content_type: str, origin: str) -> list[Record]:
         except ValueError:
             document = None  # maybe JSONL sent as application/json: try line by line
         if isinstance(document, list):
-            return [_item(json.dumps(item), origin, f"item {i}") for i, item in enumerate(document, 1)]
+            return [
+                _item(json.dumps(item), origin, f"item {i}") for i, item in enumerate(document, 1)
+            ]
         if isinstance(document, dict):
             return [_item(stripped, origin, "item 1")]
     return [
@@ -125,7 +127,9 @@ class WebhookSource:
     def _drain(self, timeout: float) -> list[Record]:
         records: list[Record] = []
         try:
-            records.append(self._queue.get(timeout=timeout) if timeout else self._queue.get_nowait())
+            records.append(
+                self._queue.get(timeout=timeout) if timeout else self._queue.get_nowait()
+            )
             while len(records) < 1000:
                 records.append(self._queue.get_nowait())
         except queue.Empty:
@@ -140,8 +144,9 @@ class _IngestServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
-                 source: WebhookSource) -> None:
+    def __init__(
+        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], source: WebhookSource
+    ) -> None:
         super().__init__(address, handler)
         self.source = source
 
@@ -150,7 +155,7 @@ class _IngestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _IngestServer
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
+    def log_message(self, format: str, *args: Any) -> None:
         return None
 
     def _answer(self, status: int, body: dict[str, Any]) -> None:
@@ -161,7 +166,7 @@ class _IngestHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def do_POST(self) -> None:  # noqa: N802 - stdlib name
+    def do_POST(self) -> None:
         source = self.server.source
         source.requests += 1
         length = int(self.headers.get("Content-Length") or 0)

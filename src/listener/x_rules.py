@@ -94,7 +94,9 @@ def plan_sync(
     ours = [r for r in current if str(r.get("tag", "")).startswith(tag_prefix)]
     wanted = set(desired)
     present = {Rule(str(r["value"]), str(r.get("tag", ""))) for r in ours}
-    stale = [str(r["id"]) for r in ours if Rule(str(r["value"]), str(r.get("tag", ""))) not in wanted]
+    stale = [
+        str(r["id"]) for r in ours if Rule(str(r["value"]), str(r.get("tag", ""))) not in wanted
+    ]
     missing = [r for r in desired if r not in present]
     return missing, stale, len(ours) - len(stale)
 

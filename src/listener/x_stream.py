@@ -36,9 +36,16 @@ from klachtradar.errors import ContractError, SourceError
 from klachtradar.watchlist import Watchlist
 from listener.backoff import Backoff, Failure
 from listener.dedupe import RecentIds
-from listener.http_stream import ConnectFailed, StreamEnded, StreamLines, open_stream
+from listener.http_stream import RetryableConnectError, StreamEndedError, StreamLines, open_stream
 from listener.source import Clock, Record, State, dead_letter
-from listener.x_post import EXPANSIONS, TWEET_FIELDS, USER_FIELDS, newer_id, tweet_to_post, users_by_id
+from listener.x_post import (
+    EXPANSIONS,
+    TWEET_FIELDS,
+    USER_FIELDS,
+    newer_id,
+    tweet_to_post,
+    users_by_id,
+)
 from listener.x_rules import Rule, build_rules, sync_rules
 
 log = logging.getLogger(__name__)
@@ -56,7 +63,9 @@ class RebaseAdapter(HTTPAdapter):
         super().__init__()
         self.base_url = base_url.rstrip("/")
 
-    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+    def send(
+        self, request: requests.PreparedRequest, *args: Any, **kwargs: Any
+    ) -> requests.Response:
         if request.url and request.url.startswith(TWEEPY_HOST):
             request.url = self.base_url + request.url[len(TWEEPY_HOST) :]
         return super().send(request, *args, **kwargs)
@@ -134,7 +143,7 @@ class XSource:
                 try:
                     lines = self._open()
                     backfilled = self._backfill()
-                except ConnectFailed as failed:
+                except RetryableConnectError as failed:
                     if lines is not None:
                         lines.close()
                     log.warning("x: %s", failed)
@@ -145,7 +154,7 @@ class XSource:
                 try:
                     yield backfilled
                     yield from self._read(lines, stop)
-                except StreamEnded as ended:
+                except StreamEndedError as ended:
                     log.warning("x stream ended (%s); reconnecting", ended)
                     if not self._got_data:
                         self.clock.sleep(self.backoff.next_delay(Failure.NETWORK), stop)
@@ -157,14 +166,18 @@ class XSource:
     def _sync(self, stop: threading.Event) -> None:
         while not stop.is_set():
             try:
-                result = self._tweepy(sync_rules, self._streaming, self.rules, self.options.tag_prefix)
-            except ConnectFailed as failed:
+                result = self._tweepy(
+                    sync_rules, self._streaming, self.rules, self.options.tag_prefix
+                )
+            except RetryableConnectError as failed:
                 delay = self.backoff.next_delay(failed.failure, reset_in_s=failed.reset_in_s)
                 self.clock.sleep(delay, stop)
                 continue
             log.info(
                 "x rules synced: %d added, %d deleted, %d kept",
-                len(result.added), len(result.deleted_ids), result.kept,
+                len(result.added),
+                len(result.deleted_ids),
+                result.kept,
             )
             return
 
@@ -177,17 +190,18 @@ class XSource:
         except (tweepy.Unauthorized, tweepy.Forbidden) as exc:
             status = exc.response.status_code
             raise SourceError(
-                f"x: the API refused the bearer token ({status}); check the token in the environment"
+                f"x: the API refused the bearer token ({status}); "
+                "check the token in the environment"
             ) from exc
         except tweepy.TooManyRequests as exc:
             reset = None if exc.reset_time is None else max(0.0, exc.reset_time - self.clock.now())
-            raise ConnectFailed(Failure.RATE_LIMIT, "x: 429 on a REST call", reset) from exc
+            raise RetryableConnectError(Failure.RATE_LIMIT, "x: 429 on a REST call", reset) from exc
         except tweepy.TwitterServerError as exc:
-            raise ConnectFailed(Failure.HTTP, f"x: {exc}") from exc
+            raise RetryableConnectError(Failure.HTTP, f"x: {exc}") from exc
         except tweepy.HTTPException as exc:
             raise SourceError(f"x: the API rejected a request: {exc}") from exc
         except requests.RequestException as exc:
-            raise ConnectFailed(Failure.NETWORK, f"x: {exc}") from exc
+            raise RetryableConnectError(Failure.NETWORK, f"x: {exc}") from exc
 
     def _open(self) -> StreamLines:
         response = open_stream(
@@ -237,7 +251,9 @@ class XSource:
             post = tweet_to_post(tweet, users, received_at=utc_now())
         except (KeyError, ValueError, TypeError, AttributeError, ContractError) as exc:
             reason = f"missing field {exc.args[0]!r}" if isinstance(exc, KeyError) else str(exc)
-            return dead_letter(self._origin, self._position(), "normalise", reason.splitlines()[0], raw)
+            return dead_letter(
+                self._origin, self._position(), "normalise", reason.splitlines()[0], raw
+            )
         if newer_id(post.post_id, self._since_id):
             self._since_id = post.post_id
         return post if self._seen.add(post.post_id) else None

@@ -46,7 +46,11 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
 def _listen(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "klachtradar", "listen", *args],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -74,9 +78,10 @@ def test_dry_run_bluesky_prints_normalised_posts_as_json_lines(tmp_path: Path) -
 def test_dry_run_x_and_mastodon_print_posts_too(tmp_path: Path) -> None:
     messages = [p.stream_message(i) for i in BRAND]
     statuses = [("update", p.mastodon_status(i)) for i in range(N)]
-    with XFixtureServer(connections=[messages], token="tok") as x, MastodonFixtureServer(
-        connections=[statuses], token="tok"
-    ) as masto:
+    with (
+        XFixtureServer(connections=[messages], token="tok") as x,
+        MastodonFixtureServer(connections=[statuses], token="tok") as masto,
+    ):
         env = _env(
             tmp_path,
             KLACHTRADAR_LISTEN__X__API_BASE_URL=x.base_url,
@@ -111,7 +116,10 @@ def test_sigterm_flushes_and_saves_the_checkpoint(tmp_path: Path) -> None:
         )
         process = subprocess.Popen(
             [sys.executable, "-m", "klachtradar", "listen", "--source", "bluesky", "--dry-run"],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         assert process.stdout is not None
         lines = [process.stdout.readline() for _ in BRAND]
@@ -133,13 +141,17 @@ def test_listen_publishes_posts_to_the_transport_keyed_by_author(
     topics = Topics()
     with JetstreamFixtureServer(frames) as js:
         for key, value in _env(
-            tmp_path, KLACHTRADAR_LISTEN__BLUESKY__JETSTREAM_URL=js.url,
+            tmp_path,
+            KLACHTRADAR_LISTEN__BLUESKY__JETSTREAM_URL=js.url,
             KLACHTRADAR_LISTEN__BLUESKY__APPVIEW_URL="",
         ).items():
             monkeypatch.setenv(key, value)
         settings = load_settings()
         stats = run_listen(
-            "bluesky", settings, TransportPublisher(transport, topics), max_posts=len(BRAND),
+            "bluesky",
+            settings,
+            TransportPublisher(transport, topics),
+            max_posts=len(BRAND),
             stop=threading.Event(),
         )
     raw = transport.messages(topics.raw)

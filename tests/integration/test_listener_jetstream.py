@@ -82,9 +82,10 @@ def test_a_dropped_connection_resumes_from_the_cursor_with_overlap_and_no_duplic
 def test_a_restart_from_the_saved_checkpoint_publishes_no_duplicates(
     watchlist: Watchlist, tmp_path: Path
 ) -> None:
-    with JetstreamFixtureServer(frames(range(10))) as server, CheckpointStore(
-        tmp_path / "listener.db"
-    ) as store:
+    with (
+        JetstreamFixtureServer(frames(range(10))) as server,
+        CheckpointStore(tmp_path / "listener.db") as store,
+    ):
         first = source(server.url, watchlist)
         before = posts_of(collect(first, posts=4))
         state = first.checkpoint()
@@ -136,16 +137,19 @@ def test_follower_counts_come_from_the_appview_in_batches_and_are_cached(
 ) -> None:
     profiles = {p.did(i): p.bluesky_profile(i) for i in range(10)}
     now = [1_000.0]
-    with JetstreamFixtureServer(frames(range(10))) as server, AppViewFixtureServer(
-        profiles=profiles
-    ) as appview_server:
+    with (
+        JetstreamFixtureServer(frames(range(10))) as server,
+        AppViewFixtureServer(profiles=profiles) as appview_server,
+    ):
         appview = AppView(appview_server.base_url, ttl_s=60, clock=lambda: now[0])
         records = collect(
             source(server.url, watchlist, appview=appview, refresh_min_followers=None),
             posts=len(BRAND_INDEXES),
         )
-        asked = [len(r.query["actors"]) for r in appview_server.served.paths(
-            "/xrpc/app.bsky.actor.getProfiles")]
+        asked = [
+            len(r.query["actors"])
+            for r in appview_server.served.paths("/xrpc/app.bsky.actor.getProfiles")
+        ]
         assert appview.profiles([p.did(0)])[p.did(0)].followers == p.EXAMPLES[0].followers
         calls_before = appview.requests
         now[0] += 61  # the TTL passes
@@ -161,9 +165,12 @@ def test_follower_counts_come_from_the_appview_in_batches_and_are_cached(
 def test_a_rate_limited_appview_leaves_followers_unknown_and_the_stream_flowing(
     watchlist: Watchlist,
 ) -> None:
-    with JetstreamFixtureServer(frames(range(4))) as server, AppViewFixtureServer(
-        profiles={p.did(0): p.bluesky_profile(0)}, rate_limited_requests=1
-    ) as appview_server:
+    with (
+        JetstreamFixtureServer(frames(range(4))) as server,
+        AppViewFixtureServer(
+            profiles={p.did(0): p.bluesky_profile(0)}, rate_limited_requests=1
+        ) as appview_server,
+    ):
         appview = AppView(appview_server.base_url, clock=time.time)
         records = collect(source(server.url, watchlist, appview=appview), posts=4)
     assert [post.author.followers for post in posts_of(records)] == [None] * 4
@@ -177,13 +184,22 @@ def test_posts_by_large_accounts_are_republished_with_fresh_engagement(
     uri = f"at://{p.did(big)}/app.bsky.feed.post/{p.rkey(big)}"
     now = [1_000.0]
     clock = Clock(now=lambda: now[0], virtual=True)
-    with JetstreamFixtureServer(frames(range(4))) as server, AppViewFixtureServer(
-        profiles={p.did(i): p.bluesky_profile(i) for i in range(4)},
-        posts={uri: p.bluesky_post_view(big, likes=321)},
-    ) as appview_server:
+    with (
+        JetstreamFixtureServer(frames(range(4))) as server,
+        AppViewFixtureServer(
+            profiles={p.did(i): p.bluesky_profile(i) for i in range(4)},
+            posts={uri: p.bluesky_post_view(big, likes=321)},
+        ) as appview_server,
+    ):
         appview = AppView(appview_server.base_url, clock=lambda: now[0])
-        src = source(server.url, watchlist, appview=appview, clock=clock,
-                     refresh_min_followers=10_000, refresh_after_s=600)
+        src = source(
+            server.url,
+            watchlist,
+            appview=appview,
+            clock=clock,
+            refresh_min_followers=10_000,
+            refresh_after_s=600,
+        )
         first = posts_of(collect(src, posts=3))
         now[0] += 601
         update = posts_of(collect(src, posts=1))

@@ -37,9 +37,7 @@ def source(
     **options: Any,
 ) -> MastodonSource:
     opts = MastodonOptions(base_url=server.base_url, token=token, idle_tick_s=0.05, **options)
-    return MastodonSource(
-        opts, BrandPrefilter(watchlist), clock=Clock(virtual=True), state=state
-    )
+    return MastodonSource(opts, BrandPrefilter(watchlist), clock=Clock(virtual=True), state=state)
 
 
 def updates(indexes: range | list[int]) -> list[Event]:
@@ -90,14 +88,16 @@ def test_after_a_disconnect_the_timeline_fills_the_gap_without_duplicates(
 def test_a_hashtag_stream_fills_its_gap_from_the_tag_timeline(watchlist: Watchlist) -> None:
     statuses = [p.mastodon_status(i) for i in range(3)]
     with MastodonFixtureServer(connections=[updates([2])], timeline=statuses) as server:
-        src = source(server, watchlist, stream="hashtag", tag="kpn",
-                     state={"since_id": p.status_id(0)})
+        src = source(
+            server, watchlist, stream="hashtag", tag="kpn", state={"since_id": p.status_id(0)}
+        )
         records = collect(src, posts=2, settle_s=0.1)
         stream = server.served.paths("/api/v1/streaming/hashtag")[0]
         tag_pages = server.served.paths("/api/v1/timelines/tag/kpn")
     assert stream.query["tag"] == ["kpn"]
     assert tag_pages and [post.post_id for post in posts_of(records)] == [
-        p.status_id(1), p.status_id(2)
+        p.status_id(1),
+        p.status_id(2),
     ]
 
 

@@ -63,7 +63,8 @@ def test_a_json_object_an_array_and_jsonl_are_all_accepted(
     many = httpx.post(source.url, json=[post_json("2"), post_json("3")], headers=headers)
     lines = "\n".join(json.dumps(post_json(str(i))) for i in (4, 5)) + "\n"
     jsonl = httpx.post(
-        source.url, content=lines,
+        source.url,
+        content=lines,
         headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/x-ndjson"},
     )
     assert [r.status_code for r in (one, many, jsonl)] == [202, 202, 202]
@@ -81,7 +82,9 @@ def test_invalid_items_become_dead_letters_and_the_answer_says_why(
     response = httpx.post(source.url, json=[post_json("6"), bad], headers={"X-API-Key": KEY})
     assert response.status_code == 202
     assert response.json() == {
-        "accepted": 1, "dead_letters": 1, "errors": ["item 2: author: Field required"]
+        "accepted": 1,
+        "dead_letters": 1,
+        "errors": ["item 2: author: Field required"],
     }
     _wait_for(records, 2)
     dead = [r for r in records if isinstance(r, DeadLetter)]

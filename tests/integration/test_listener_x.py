@@ -53,7 +53,12 @@ def test_rules_are_synced_on_start_adding_missing_and_deleting_only_our_stale_on
         values = {r["value"]: r["tag"] for r in server.rules.values()}
     assert stale["id"] not in server.rules
     assert foreign["id"] in server.rules  # other tools' rules are left alone
-    assert values["(kpn OR @kpn OR @kpnwebcare OR @kpnzakelijk OR @kpn_nl OR #kpn) lang:nl -is:retweet"] == "klachtradar:KPN"
+    assert (
+        values[
+            "(kpn OR @kpn OR @kpnwebcare OR @kpnzakelijk OR @kpn_nl OR #kpn) lang:nl -is:retweet"
+        ]
+        == "klachtradar:KPN"
+    )
     assert len(values) == len(src.rules) + 1
 
 
@@ -88,9 +93,7 @@ def test_after_a_disconnect_recent_search_fills_the_gap_without_duplicates(
 ) -> None:
     everything = messages(range(10))
     # connection 1 delivers 0-3 and dies; 4-6 happen during the outage; 7-9 on connection 2
-    with XFixtureServer(
-        connections=[everything[:4], everything[7:]], archive=everything
-    ) as server:
+    with XFixtureServer(connections=[everything[:4], everything[7:]], archive=everything) as server:
         src = source(server, watchlist, sync_rules=False)
         records = collect(src, posts=10, settle_s=0.2)
         searches = server.served.paths("/2/tweets/search/recent")
@@ -122,8 +125,12 @@ def test_a_429_on_connect_waits_until_the_reset_header(watchlist: Watchlist) -> 
 def test_malformed_lines_become_dead_letters_and_the_stream_goes_on(watchlist: Watchlist) -> None:
     broken = p.stream_message(1)
     del broken["data"]["created_at"]
-    lines: list[dict[str, Any] | str] = [p.stream_message(0), "{half a line", broken,
-                                         p.stream_message(2)]
+    lines: list[dict[str, Any] | str] = [
+        p.stream_message(0),
+        "{half a line",
+        broken,
+        p.stream_message(2),
+    ]
     with XFixtureServer(connections=[lines]) as server:
         records = collect(source(server, watchlist, sync_rules=False), posts=2, dead_letters=2)
     dead = dead_of(records)

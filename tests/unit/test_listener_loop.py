@@ -19,7 +19,10 @@ from listener.source import Record
 
 def post(n: int) -> RawPost:
     return RawPost(
-        source="test", post_id=str(n), text="KPN", created_at="2026-11-23T09:00:00Z",
+        source="test",
+        post_id=str(n),
+        text="KPN",
+        created_at="2026-11-23T09:00:00Z",
         author=Author(id="a", handle="a"),
     )
 
@@ -71,7 +74,8 @@ def test_batches_are_published_when_full_and_the_rest_at_the_end(store: Checkpoi
         threading.Event()
     )
     assert [[r.post_id for r in b] for b in publish.batches if isinstance(b[0], RawPost)] == [
-        ["1", "2", "3"], ["4", "5"]
+        ["1", "2", "3"],
+        ["4", "5"],
     ]
     assert stats.posts == 5
     assert store.load("scripted") == {"yielded": 5}
@@ -81,7 +85,11 @@ def test_an_idle_tick_flushes_once_the_interval_has_passed(store: CheckpointStor
     now = iter([0.0, 0.1, 5.0, 5.1])
     publish = Recorder()
     loop = ListenLoop(
-        ScriptedSource([[post(1)], []]), publish, store, batch_size=100, flush_interval_s=1.0,
+        ScriptedSource([[post(1)], []]),
+        publish,
+        store,
+        batch_size=100,
+        flush_interval_s=1.0,
         monotonic=lambda: next(now),
     )
     loop.run(threading.Event())
@@ -93,9 +101,7 @@ def test_a_stop_request_flushes_what_is_pending_and_saves_the_checkpoint(
 ) -> None:
     source = ScriptedSource([[post(1)], [post(2)], [post(3)]], stop_after=2)
     publish = Recorder()
-    ListenLoop(source, publish, store, batch_size=100, flush_interval_s=3600).run(
-        threading.Event()
-    )
+    ListenLoop(source, publish, store, batch_size=100, flush_interval_s=3600).run(threading.Event())
     assert [r.post_id for b in publish.batches for r in b if isinstance(r, RawPost)] == ["1", "2"]
     assert store.load("scripted") == {"yielded": 2}
 

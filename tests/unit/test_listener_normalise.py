@@ -48,8 +48,10 @@ def test_jetstream_replies_and_quotes_point_at_their_subjects() -> None:
     [
         p.jetstream_identity(1),
         {**p.jetstream_post(1), "commit": {**p.jetstream_post(1)["commit"], "operation": "delete"}},
-        {**p.jetstream_post(1), "commit": {**p.jetstream_post(1)["commit"],
-                                           "collection": "app.bsky.feed.like"}},
+        {
+            **p.jetstream_post(1),
+            "commit": {**p.jetstream_post(1)["commit"], "collection": "app.bsky.feed.like"},
+        },
     ],
 )
 def test_events_that_are_not_new_posts_are_skipped(event: dict[str, Any]) -> None:
@@ -92,7 +94,9 @@ def test_a_mastodon_status_becomes_plain_text_with_account_counts() -> None:
     status = p.mastodon_status(3)
     status["spoiler_text"] = "lof"
     post = status_to_post(status)
-    assert post.text == "lof\n\nTop geholpen door de webcare van Ziggo, binnen 10 minuten opgelost 👍"
+    assert (
+        post.text == "lof\n\nTop geholpen door de webcare van Ziggo, binnen 10 minuten opgelost 👍"
+    )
     assert post.author.handle == "marloes"
     assert (post.author.followers, post.author.following) == (233, 99)
     assert (post.engagement.reposts, post.engagement.likes, post.engagement.replies) == (3, 6, 1)

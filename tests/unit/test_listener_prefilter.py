@@ -10,8 +10,12 @@ from listener.prefilter import AcceptAll, BrandPrefilter
 WATCHLIST = Watchlist.model_validate(
     {
         "brand": [
-            {"name": "Odido", "aliases": ["odido", "t-mobile"], "handles": ["odido_nl"],
-             "hashtag_prefixes": ["odido"]},
+            {
+                "name": "Odido",
+                "aliases": ["odido", "t-mobile"],
+                "handles": ["odido_nl"],
+                "hashtag_prefixes": ["odido"],
+            },
             {"name": "ING", "ambiguous": ["ing"], "handles": ["ingnl"]},
             {"name": "bol", "aliases": ["bol.com"]},
         ]

@@ -8,8 +8,12 @@ from listener.x_rules import Rule, build_rules, plan_sync
 WATCHLIST = Watchlist.model_validate(
     {
         "brand": [
-            {"name": "Odido", "aliases": ["odido", "t-mobile", "t mobile"],
-             "handles": ["odido_nl"], "hashtags": ["odido"]},
+            {
+                "name": "Odido",
+                "aliases": ["odido", "t-mobile", "t mobile"],
+                "handles": ["odido_nl"],
+                "hashtags": ["odido"],
+            },
             {"name": "NS", "ambiguous": ["ns"], "handles": ["ns_online"]},
         ]
     }

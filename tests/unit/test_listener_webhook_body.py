@@ -8,7 +8,10 @@ from klachtradar.contract import DeadLetter, RawPost
 from listener.webhook import parse_body
 
 GOOD = {
-    "source": "crm", "post_id": "1", "text": "t", "created_at": "2026-11-23T09:00:00Z",
+    "source": "crm",
+    "post_id": "1",
+    "text": "t",
+    "created_at": "2026-11-23T09:00:00Z",
     "author": {"id": "a", "handle": "a"},
 }
 
