@@ -56,7 +56,11 @@ class ListenLoop:
     _publish_failed: bool = field(default=False, init=False)
 
     def run(self, stop: threading.Event) -> ListenStats:
-        """Consume the source until ``stop`` is set or it fails; always flush at the end.
+        """Consume the source until it ends (it checks ``stop``) or fails; always flush.
+
+        The loop does not break out of the source on ``stop``: the source notices the
+        flag at its next tick and ends by itself, after yielding what it still holds
+        (the webhook queue), so nothing accepted is dropped.
 
         If publishing itself fails, the checkpoint is not saved and the error propagates.
         """
@@ -70,8 +74,6 @@ class ListenLoop:
                 if full or due:
                     self._flush()
                     last_flush = now
-                if stop.is_set():
-                    break
         finally:
             if not self._publish_failed:
                 self._flush()

@@ -90,6 +90,7 @@ class WebhookSource:
         self._server = _IngestServer((options.host, options.port), _IngestHandler, self)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self.requests = 0
+        self._closed = False
 
     @property
     def url(self) -> str:
@@ -115,14 +116,22 @@ class WebhookSource:
         return hmac.compare_digest(given.encode(), expected)
 
     def chunks(self, stop: threading.Event) -> Iterator[list[Record]]:
+        """Serve until ``stop``; then stop accepting and yield what is still queued."""
         self.start()
         try:
             while not stop.is_set():
                 yield self._drain(self.options.idle_tick_s)
+            self._close()
+            while remaining := self._drain(0):
+                yield remaining
         finally:
+            self._close()
+
+    def _close(self) -> None:
+        if not self._closed:
+            self._closed = True
             self._server.shutdown()
             self._server.server_close()
-            yield self._drain(0)  # what arrived before the shutdown
 
     def _drain(self, timeout: float) -> list[Record]:
         records: list[Record] = []

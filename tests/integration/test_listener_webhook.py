@@ -11,6 +11,7 @@ import pytest
 
 from klachtradar.contract import DeadLetter, RawPost
 from klachtradar.errors import SourceError
+from listener.loop import ListenLoop
 from listener.source import Record
 from listener.webhook import WebhookOptions, WebhookSource
 
@@ -104,3 +105,15 @@ def test_a_wrong_api_key_is_refused_and_nothing_is_queued(
 def test_without_a_configured_api_key_the_intake_does_not_start() -> None:
     with pytest.raises(SourceError, match="no API key"):
         WebhookSource(WebhookOptions(port=0, api_key=None))
+
+
+def test_posts_accepted_just_before_a_stop_are_still_published() -> None:
+    source = WebhookSource(WebhookOptions(port=0, api_key=KEY, idle_tick_s=0.02))
+    source.start()
+    response = httpx.post(source.url, json=post_json("9"), headers={"X-API-Key": KEY})
+    assert response.status_code == 202
+    published: list[Record] = []
+    stop = threading.Event()
+    stop.set()  # SIGTERM arrives right after the 202
+    ListenLoop(source, published.extend, None).run(stop)
+    assert [r.post_id for r in published if isinstance(r, RawPost)] == ["9"]
