@@ -124,6 +124,7 @@ class JetstreamSource:
                 ws = self._connect()
             except _RetryAfterError as failed:
                 self.clock.sleep(failed.delay, stop)
+                yield []  # a tick while backing off: the loop may flush or stop
                 continue
             with ws:
                 try:
@@ -134,6 +135,7 @@ class JetstreamSource:
                     self._frames = 0
                     if delay:
                         self.clock.sleep(delay, stop)
+                        yield []  # a tick while backing off: the loop may flush or stop
 
     def _connect(self) -> ClientConnection:
         url = self.subscribe_url()

@@ -154,6 +154,7 @@ class MastodonSource:
                     log.warning("mastodon: %s", failed)
                     delay = self.backoff.next_delay(failed.failure, reset_in_s=failed.reset_in_s)
                     self.clock.sleep(delay, stop)
+                    yield []  # a tick while backing off: the loop may flush or stop
                     continue
                 try:
                     yield backfilled
@@ -162,6 +163,7 @@ class MastodonSource:
                     log.warning("mastodon stream ended (%s); reconnecting", ended)
                     if not self._got_data:  # ended before any byte: do not hammer
                         self.clock.sleep(self.backoff.next_delay(Failure.NETWORK), stop)
+                        yield []  # a tick while backing off: the loop may flush or stop
                 finally:
                     lines.close()
         finally:

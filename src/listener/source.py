@@ -46,7 +46,6 @@ class Clock:
     """
 
     now: Callable[[], float] = time.time
-    monotonic: Callable[[], float] = time.monotonic
     sleeps: list[float] = field(default_factory=list)
     virtual: bool = False
 

@@ -137,7 +137,7 @@ class XSource:
         """Sync rules once, then: open stream → gap fill → read, reconnecting on failure."""
         try:
             if self.options.sync_rules:
-                self._sync(stop)
+                yield from self._sync(stop)
             while not stop.is_set():
                 lines: StreamLines | None = None
                 try:
@@ -149,6 +149,7 @@ class XSource:
                     log.warning("x: %s", failed)
                     delay = self.backoff.next_delay(failed.failure, reset_in_s=failed.reset_in_s)
                     self.clock.sleep(delay, stop)
+                    yield []  # a tick while backing off: the loop may flush or stop
                     continue
                 self._got_data = False
                 try:
@@ -158,12 +159,13 @@ class XSource:
                     log.warning("x stream ended (%s); reconnecting", ended)
                     if not self._got_data:
                         self.clock.sleep(self.backoff.next_delay(Failure.NETWORK), stop)
+                        yield []  # a tick while backing off: the loop may flush or stop
                 finally:
                     lines.close()
         finally:
             self._http.close()
 
-    def _sync(self, stop: threading.Event) -> None:
+    def _sync(self, stop: threading.Event) -> Iterator[list[Record]]:
         while not stop.is_set():
             try:
                 result = self._tweepy(
@@ -172,6 +174,7 @@ class XSource:
             except RetryableConnectError as failed:
                 delay = self.backoff.next_delay(failed.failure, reset_in_s=failed.reset_in_s)
                 self.clock.sleep(delay, stop)
+                yield []  # a tick while backing off: the loop may flush or stop
                 continue
             log.info(
                 "x rules synced: %d added, %d deleted, %d kept",

@@ -207,3 +207,15 @@ def test_posts_by_large_accounts_are_republished_with_fresh_engagement(
     assert [post.post_id for post in update] == [uri]
     assert update[0].engagement.likes == 321
     assert update[0].doc_id == f"bluesky:{uri}"  # same document: sinks update in place
+
+
+def test_an_unreachable_server_is_retried_with_linear_backoff(watchlist: Watchlist) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    src = source(f"ws://127.0.0.1:{port}/subscribe", watchlist)
+    collect(src, posts=1, timeout_s=0.3)
+    assert src.connections >= 3
+    assert src.clock.sleeps[:3] == [0.25, 0.5, 0.75]

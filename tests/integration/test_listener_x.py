@@ -156,3 +156,10 @@ def test_a_rejected_bearer_token_is_one_clear_error_without_the_token(
 def test_a_missing_bearer_token_is_refused_before_connecting(watchlist: Watchlist) -> None:
     with pytest.raises(SourceError, match="no bearer token"):
         XSource(XOptions(token=None), watchlist)
+
+
+def test_a_rejected_token_on_the_stream_itself_is_one_clear_error(watchlist: Watchlist) -> None:
+    with XFixtureServer(connections=[[]]) as server:
+        with pytest.raises(SourceError, match=r"x: the server refused the credentials \(401"):
+            collect(source(server, watchlist, token="wrong", sync_rules=False), posts=1)
+        assert len(server.served.requests) == 1
