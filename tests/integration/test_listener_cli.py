@@ -159,3 +159,39 @@ def test_listen_publishes_posts_to_the_transport_keyed_by_author(
     assert raw[0].key == p.did(0)
     assert isinstance(parse_raw_post(raw[0].value), RawPost)
     assert [json.loads(m.value)["stage"] for m in transport.messages(topics.dlq)] == ["decode"]
+
+
+def test_without_dry_run_posts_go_through_the_pipeline_into_the_store(tmp_path: Path) -> None:
+    store = tmp_path / "store.db"
+    with JetstreamFixtureServer(_frames()) as js:
+        env = _env(
+            tmp_path,
+            KLACHTRADAR_LISTEN__BLUESKY__JETSTREAM_URL=js.url,
+            KLACHTRADAR_LISTEN__BLUESKY__APPVIEW_URL="",
+            KLACHTRADAR_DEADLETTER__PATH=str(tmp_path / "dead.jsonl"),
+        )
+        listened = _listen(
+            ["--source", "bluesky", "--max-posts", str(len(BRAND)), "--store", str(store)], env
+        )
+    assert listened.returncode == 0, listened.stderr
+    top = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "klachtradar",
+            "top",
+            "--json",
+            "--limit",
+            "50",
+            "--store",
+            str(store),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    stored = [json.loads(line) for line in top.stdout.splitlines()]
+    assert stored and all(row["doc_id"].startswith("bluesky:at://") for row in stored)
+    assert {"KPN", "Odido"} <= {brand for row in stored for brand in row["brands"]}

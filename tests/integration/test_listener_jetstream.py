@@ -219,3 +219,13 @@ def test_an_unreachable_server_is_retried_with_linear_backoff(watchlist: Watchli
     collect(src, posts=1, timeout_s=0.3)
     assert src.connections >= 3
     assert src.clock.sleeps[:3] == [0.25, 0.5, 0.75]
+
+
+def test_a_429_handshake_waits_until_the_ratelimit_reset(watchlist: Watchlist) -> None:
+    with JetstreamFixtureServer(frames(range(2)), rate_limited_connects=1, reset_in_s=2) as server:
+        src = source(server.url, watchlist)
+        records = collect(src, posts=2)
+    assert len(posts_of(records)) == 2
+    assert server.refused == 1 and src.connections == 2
+    assert len(src.clock.sleeps) == 1
+    assert 0.5 <= src.clock.sleeps[0] <= 3.0  # the reset moment, not the 60 s default
