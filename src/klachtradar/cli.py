@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -20,6 +20,12 @@ from klachtradar.contract import Priority, ScoredPost, json_schemas
 from klachtradar.errors import KlachtradarError
 from klachtradar.runner import RunStats, run_embedded
 from klachtradar.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from klachtradar.runner import Record
+    from listener.loop import ListenStats
 
 app = typer.Typer(
     name="klachtradar",
@@ -202,6 +208,72 @@ def schema(
             json.dumps(body, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
         )
     typer.echo(f"wrote {len(schemas)} schemas to {out}")
+
+
+@app.command()
+def listen(
+    source: Annotated[
+        str, typer.Option("--source", help="x, bluesky, mastodon, webhook or jsonl.")
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print normalised posts as JSON lines; no pipeline.")
+    ] = False,
+    file: Annotated[Path | None, typer.Option(help="The file for --source jsonl.")] = None,
+    max_posts: Annotated[int | None, typer.Option(min=1, help="Stop after this many.")] = None,
+    seconds: Annotated[float | None, typer.Option(min=0, help="Stop after this long.")] = None,
+    store: StoreOption = None,
+) -> None:
+    """Listen to a live source until Ctrl-C/SIGTERM; the checkpoint is saved on the way out."""
+    from listener.listen_command import run_listen
+    from listener.publish import JsonLinesPrinter
+
+    settings = _settings(store)
+    if dry_run:
+        stats = run_listen(
+            source, settings, JsonLinesPrinter(), file=file, max_posts=max_posts, seconds=seconds
+        )
+    else:
+        stats = _listen_embedded(source, settings, file, max_posts, seconds)
+    err_console.print(
+        f"listen {source}: {stats.posts} posts, {stats.dead_letters} dead letters, "
+        f"{stats.checkpoints} checkpoints saved",
+        highlight=False,
+    )
+
+
+def _listen_embedded(
+    source: str,
+    settings: Settings,
+    file: Path | None,
+    max_posts: int | None,
+    seconds: float | None,
+) -> ListenStats:
+    """Listen straight into the embedded pipeline and store (no transport process)."""
+    from klachtradar.pipeline import Pipeline
+    from listener.listen_command import run_listen
+    from sink.console import ConsoleAlerts
+    from sink.deadletter import DeadLetterFile
+    from sink.embedded import EmbeddedOutputs
+    from sink.store import EmbeddedStore
+
+    pipeline = Pipeline.from_settings(settings)
+    with EmbeddedStore(settings.resolve(settings.store.path)) as db:
+        pipeline.history.load(db.complaint_history())
+        outputs = EmbeddedOutputs(
+            db, DeadLetterFile(settings.resolve(settings.deadletter.path)), ConsoleAlerts(console)
+        )
+
+        def publish(batch: Sequence[Record]) -> None:
+            run_embedded([batch], pipeline, outputs)
+
+        return run_listen(
+            source,
+            settings,
+            publish,
+            file=file,
+            max_posts=max_posts,
+            seconds=seconds,
+        )
 
 
 def _existing_store(settings: Settings) -> Path:

@@ -166,6 +166,63 @@ class TriageSettings(BaseModel):
     brand_sla_minutes: dict[str, dict[Priority, float]] = Field(default_factory=dict)
     amber_fraction: float = Field(default=0.75, gt=0, lt=1)
     queue_limit: int = Field(default=60, ge=1, le=1000)
+class XListenSettings(BaseModel):
+    """X API v2 filtered stream (see :mod:`listener.x_stream`). The token is never here."""
+
+    api_base_url: str = "https://api.x.com"
+    token_env: str = "X_BEARER_TOKEN"
+    languages: list[str] = ["nl"]
+    rule_tag_prefix: str = "klachtradar:"
+    max_rule_length: int = Field(default=512, ge=64)
+    sync_rules: bool = True
+    backfill: bool = True
+    backfill_pages: int = Field(default=5, ge=1)
+
+
+class BlueskyListenSettings(BaseModel):
+    """Bluesky Jetstream and the public AppView (see :mod:`listener.jetstream`)."""
+
+    jetstream_url: str = "wss://jetstream2.us-east.bsky.network/subscribe"
+    appview_url: str | None = "https://public.api.bsky.app"
+    overlap_seconds: float = Field(default=5.0, ge=0)
+    compress: bool = False
+    zstd_dictionary: Path | None = None
+    profile_ttl_seconds: float = Field(default=3600.0, ge=0)
+    refresh_min_followers: int | None = 10_000
+    refresh_after_seconds: float = Field(default=600.0, ge=0)
+
+
+class MastodonListenSettings(BaseModel):
+    """Mastodon streaming API (see :mod:`listener.mastodon`). The token is never here."""
+
+    base_url: str = "https://mastodon.social"
+    stream: str = "public"
+    tag: str | None = None
+    token_env: str = "MASTODON_ACCESS_TOKEN"
+    backfill_pages: int = Field(default=10, ge=0)
+
+
+class WebhookListenSettings(BaseModel):
+    """Webhook intake, ``POST /ingest`` (see :mod:`listener.webhook`)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8088, ge=0, le=65535)
+    api_key_env: str = "KLACHTRADAR_INGEST_API_KEY"
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+
+
+class ListenSettings(BaseModel):
+    """Listeners: batching, checkpoints, the brand prefilter and each source."""
+
+    checkpoint_path: Path = Path("var/listener.db")
+    batch_size: int = Field(default=100, ge=1)
+    flush_interval_seconds: float = Field(default=1.0, gt=0)
+    idle_tick_seconds: float = Field(default=0.5, gt=0)
+    prefilter: bool = True
+    x: XListenSettings = XListenSettings()
+    bluesky: BlueskyListenSettings = BlueskyListenSettings()
+    mastodon: MastodonListenSettings = MastodonListenSettings()
+    webhook: WebhookListenSettings = WebhookListenSettings()
 
 
 class Settings(BaseSettings):
@@ -189,6 +246,7 @@ class Settings(BaseSettings):
     incidents: IncidentSettings = IncidentSettings()
     demo: DemoSettings = DemoSettings()
     triage: TriageSettings = TriageSettings()
+    listen: ListenSettings = ListenSettings()
 
     @classmethod
     def settings_customise_sources(
