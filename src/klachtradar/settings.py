@@ -166,6 +166,8 @@ class TriageSettings(BaseModel):
     brand_sla_minutes: dict[str, dict[Priority, float]] = Field(default_factory=dict)
     amber_fraction: float = Field(default=0.75, gt=0, lt=1)
     queue_limit: int = Field(default=60, ge=1, le=1000)
+
+
 class XListenSettings(BaseModel):
     """X API v2 filtered stream (see :mod:`listener.x_stream`). The token is never here."""
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.unit.triage_support import T0, FixedClock, fill_store, raw_post
 
 from klachtradar.settings import TriageSettings
 from sink.triage.app import TriageApp, create_app
@@ -20,6 +19,7 @@ from sink.triage.live import ChangeFeed
 from sink.triage.report_html import report_view
 from sink.triage.sla import SlaPolicy
 from sink.triage.workflow import Workflow
+from tests.unit.triage_support import T0, FixedClock, fill_store, raw_post
 
 SCRIPT = "<script>alert('xss')</script>"
 IMG = '<img src=x onerror="alert(1)">'

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.unit.triage_support import T0, FixedClock, fill_store, raw_post
 from typer.testing import CliRunner
 
 from klachtradar.cli import app
@@ -16,6 +15,7 @@ from sink.triage.database import TriageDatabase
 from sink.triage.feedback import FeedbackStore
 from sink.triage.sla import SlaPolicy
 from sink.triage.workflow import Workflow
+from tests.unit.triage_support import T0, FixedClock, fill_store, raw_post
 
 runner = CliRunner()
 COMPLAINT = "@KPN mijn internet is alweer weg, al drie dagen geen verbinding. Belachelijk slecht!"

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from tests.unit.triage_support import FixedClock
 
 from klachtradar.contract import Priority, RawPost
 from klachtradar.pipeline import Pipeline
@@ -22,6 +21,7 @@ from sink.triage.report import BrandReport, build_report, parse_period
 from sink.triage.report_html import render_report
 from sink.triage.sla import SlaPolicy
 from sink.triage.workflow import Workflow
+from tests.unit.triage_support import FixedClock
 
 BRAND = "Odido"
 START = datetime(2026, 9, 28, tzinfo=UTC)

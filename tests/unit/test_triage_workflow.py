@@ -6,7 +6,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from tests.unit.triage_support import T0, FixedClock, fill_store, raw_post
 
 from klachtradar.contract import Intent, Priority
 from klachtradar.settings import TriageSettings
@@ -14,6 +13,7 @@ from sink.store import EmbeddedStore
 from sink.triage.database import TriageDatabase
 from sink.triage.sla import SlaPolicy
 from sink.triage.workflow import QueueFilter, Workflow, WorkflowError
+from tests.unit.triage_support import T0, FixedClock, fill_store, raw_post
 
 COMPLAINT = "@KPN mijn internet is alweer weg, al drie dagen geen verbinding. Belachelijk slecht!"
 QUESTION = "Kan ik mijn abonnement bij KPN ook online verlengen?"
