@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -20,6 +20,9 @@ from klachtradar.contract import Priority, ScoredPost, json_schemas
 from klachtradar.errors import KlachtradarError
 from klachtradar.runner import RunStats, run_embedded
 from klachtradar.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from sink.queries import PostQueries
 
 app = typer.Typer(
     name="klachtradar",
@@ -94,6 +97,7 @@ def _replay(path: Path, settings: Settings, *, speed: float | None, quiet: bool)
     from sink.console import ConsoleAlerts
     from sink.deadletter import DeadLetterFile
     from sink.embedded import EmbeddedOutputs
+    from sink.es.outputs import with_elasticsearch
     from sink.store import EmbeddedStore
 
     total = sum(1 for _ in read_jsonl(path))  # also fails early, clearly, on a bad path
@@ -111,7 +115,7 @@ def _replay(path: Path, settings: Settings, *, speed: float | None, quiet: bool)
             transient=True,
         )
         alerts = None if quiet else ConsoleAlerts(progress.console)
-        outputs = EmbeddedOutputs(db, dead, alerts)
+        outputs = with_elasticsearch(EmbeddedOutputs(db, dead, alerts), settings)
         source = JsonlReplay(path, speed=speed, batch_size=settings.pipeline.batch_size)
         with progress:
             task = progress.add_task("replay", total=total, rate="")
@@ -160,10 +164,8 @@ def top(
     store: StoreOption = None,
 ) -> None:
     """The triage queue: open brand posts by priority and risk."""
-    from sink.store import EmbeddedStore
-
     settings = _settings(store)
-    with EmbeddedStore(_existing_store(settings)) as db:
+    with _queries(settings) as db:
         posts = db.top(limit=limit, brand=brand, status=None if status == "all" else status)
     _print_posts(posts, as_json, title="Triage-wachtrij")
 
@@ -177,10 +179,8 @@ def search(
     store: StoreOption = None,
 ) -> None:
     """Full-text search over the stored posts."""
-    from sink.store import EmbeddedStore
-
     settings = _settings(store)
-    with EmbeddedStore(_existing_store(settings)) as db:
+    with _queries(settings) as db:
         posts = db.search(query, limit=limit, brand=brand)
     _print_posts(posts, as_json, title=f"Zoeken: {query}")
 
@@ -202,6 +202,15 @@ def schema(
             json.dumps(body, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
         )
     typer.echo(f"wrote {len(schemas)} schemas to {out}")
+
+
+def _queries(settings: Settings) -> PostQueries:
+    """Elasticsearch when ``[elasticsearch] url`` is set, else the embedded store."""
+    from sink.queries import open_queries
+
+    if not settings.elasticsearch.url:
+        _existing_store(settings)
+    return open_queries(settings)
 
 
 def _existing_store(settings: Settings) -> Path:
@@ -249,6 +258,8 @@ def _print_posts(posts: list[ScoredPost], as_json: bool, *, title: str) -> None:
 EXTENSIONS: tuple[tuple[str, str, str], ...] = (
     # (module, attribute, command group name): typer apps contributed by other packages.
     # Each module must import quickly: heavy libraries are imported inside commands.
+    ("sink.es.commands", "es_app", "es"),
+    ("sink.es.commands", "kibana_app", "kibana"),
 )
 
 

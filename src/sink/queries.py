@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, Self, runtime_checkable
 
 from klachtradar.contract import Alert, Priority, ScoredPost
 
@@ -65,6 +65,14 @@ class TimeBucket:
 @runtime_checkable
 class PostQueries(Protocol):
     """Reads (and the one triage write) shared by the embedded store and Elasticsearch."""
+
+    def close(self) -> None:
+        """Release the connection."""
+        ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, *exc: object) -> None: ...
 
     def count(self) -> int:
         """Number of posts stored."""
