@@ -108,17 +108,24 @@ def _probas(values: dict[Any, float]) -> dict[str, float]:
     return {str(getattr(k, "value", k)): float(v) for k, v in values.items()}
 
 
+REPLACE_SCORING = "ctx._source.putAll(params.doc)"
+"""Painless: overwrite every top-level scoring key of an existing post, leave the rest."""
+
+
 def upsert_body(scored: ScoredPost) -> dict[str, Any]:
     """The bulk ``update`` body: replace the scoring, keep the triage status.
 
-    ``doc`` is merged into an existing document (it carries no triage field, so a
-    claimed post stays claimed); ``upsert`` is the whole document for a new post.
-    Every scoring key is present, ``None`` included, so a value that disappeared on
-    re-scoring is cleared instead of left stale. (Objects merge key by key; the risk
-    model always emits the same feature keys, so ``risk_features`` cannot go stale.)
+    A new post gets ``upsert``: the whole document, status ``open``. An existing one
+    runs :data:`REPLACE_SCORING`, which replaces each top-level key the document
+    carries and leaves the triage fields alone, so a claimed post stays claimed. Not
+    a partial ``doc`` merge: that merges objects key by key, so probabilities or risk
+    features a new model no longer emits would survive re-scoring, stale.
     """
     doc = post_document(scored)
-    return {"doc": doc, "upsert": {**doc, "status": OPEN}}
+    return {
+        "script": {"source": REPLACE_SCORING, "lang": "painless", "params": {"doc": doc}},
+        "upsert": {**doc, "status": OPEN},
+    }
 
 
 def scored_post_from_document(source: dict[str, Any]) -> ScoredPost:

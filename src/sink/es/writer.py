@@ -47,7 +47,7 @@ class BulkAction:
         action: dict[str, Any] = {"_op_type": self.op_type, "_index": self.index, "_id": self.id}
         if self.op_type == "update":
             action["retry_on_conflict"] = 3
-            action.update(self.body)  # doc / upsert
+            action.update(self.body)  # script / doc / upsert
         else:
             action["_source"] = self.body
         return action
@@ -142,7 +142,9 @@ class BulkWriter:
         sleep: Callable[[float], None] = time.sleep,
         seed: int | None = None,
     ) -> None:
-        self.client = client
+        # The retry policy lives here alone: the transport must not retry a bulk request
+        # on its own (it would hide 429/503 from us and multiply the backoff).
+        self.client = client.options(max_retries=0, retry_on_status=(), retry_on_timeout=False)
         self.max_docs = max_docs
         self.max_bytes = max_bytes
         self.retry = retry or RetryPolicy()
