@@ -16,6 +16,7 @@ import http.client
 import json
 import threading
 from collections.abc import Iterable
+from typing import Any
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from urllib.parse import urlsplit
@@ -23,7 +24,7 @@ from urllib.parse import urlsplit
 ES_HEADERS = {"Content-Type": "application/json", "X-Elastic-Product": "Elasticsearch"}
 
 
-def rejected_items(body: bytes) -> list[dict[str, object]]:
+def rejected_items(body: bytes) -> list[dict[str, Any]]:
     """A 429 item per action of a bulk body (every action here carries a source line)."""
     lines = [line for line in body.decode().splitlines() if line.strip()]
     items = []
@@ -94,7 +95,7 @@ class FlakyProxy:
 
             def _forward(self, body: bytes) -> None:
                 upstream = http.client.HTTPConnection(
-                    proxy.upstream.hostname, proxy.upstream.port, timeout=30
+                    proxy.upstream.hostname or "127.0.0.1", proxy.upstream.port, timeout=30
                 )
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
                 upstream.request(self.command, self.path, body=body or None, headers=headers)
