@@ -16,9 +16,9 @@ import http.client
 import json
 import threading
 from collections.abc import Iterable
-from typing import Any
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
+from typing import Any
 from urllib.parse import urlsplit
 
 ES_HEADERS = {"Content-Type": "application/json", "X-Elastic-Product": "Elasticsearch"}
