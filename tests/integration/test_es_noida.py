@@ -25,7 +25,9 @@ from noida_es import NoidaElasticsearch, noida_binary
 from klachtradar.contract import Priority, RawPost, Risk, ScoredPost
 from klachtradar.errors import SinkError
 from klachtradar.pipeline import Pipeline, PipelineOutput
+from klachtradar.runner import index_step
 from klachtradar.settings import Settings, load_settings
+from klachtradar.transport import InMemoryTransport, OutgoingMessage, Topics, encode
 from listener.jsonl import read_jsonl
 from sink.deadletter import read_dead_letters
 from sink.es.documents import week_index
@@ -408,3 +410,27 @@ def test_search_matches_dutch_word_forms_the_embedded_store_misses(
 
 def _ids(posts: list[ScoredPost]) -> list[str]:
     return [p.doc_id for p in posts]
+
+
+def test_index_step_commits_only_after_elasticsearch_accepted_the_batch(
+    es_url: str, client: Elasticsearch, tmp_path: Path, demo_output: PipelineOutput
+) -> None:
+    settings = fresh_settings(es_url, tmp_path)
+    settings.elasticsearch.max_retries = 1
+    install(client, settings.root, settings.elasticsearch)
+    transport, topics = InMemoryTransport(), Topics()
+    posts = demo_output.scored[:50]
+    transport.produce(topics.scored, [OutgoingMessage(p.doc_id, encode(p)) for p in posts])
+    group = "klachtradar-index"
+
+    with FlakyProxy(es_url, ["503"] * 2) as proxy_url, Elasticsearch(proxy_url) as es:
+        outputs = ElasticsearchOutputs.from_settings(settings, es)
+        with pytest.raises(SinkError):
+            index_step(transport, outputs, topics, group=group)
+        assert transport.lag(topics.scored, group) == len(posts)  # nothing committed
+
+        transport.rewind(topics.scored, group)  # the consumer restarts
+        assert index_step(transport, outputs, topics, group=group) == len(posts)
+    assert transport.lag(topics.scored, group) == 0
+    client.indices.refresh(index=f"{settings.elasticsearch.posts_index}-*")
+    assert queries_for(settings, client).count() == len(posts)
