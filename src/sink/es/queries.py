@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from klachtradar.contract import Alert, Priority, ScoredPost, utc_now
+from klachtradar.errors import SinkError
 from klachtradar.settings import Settings
 from sink.es.documents import OPEN, scored_post_from_document
 from sink.queries import (
@@ -100,9 +101,20 @@ class ElasticsearchQueries:
         self.close()
 
     def _search(self, index: str, **body: Any) -> dict[str, Any]:
-        response = self.client.search(
-            index=index, ignore_unavailable=True, allow_no_indices=True, **body
-        )
+        """One search; a refusal or an unreachable cluster becomes a :class:`SinkError`."""
+        from elastic_transport import TransportError
+        from elasticsearch import ApiError
+
+        try:
+            response = self.client.search(
+                index=index, ignore_unavailable=True, allow_no_indices=True, **body
+            )
+        except ApiError as exc:
+            raise SinkError(f"Elasticsearch query failed: {exc}", retryable=False) from exc
+        except TransportError as exc:
+            raise SinkError(
+                f"Elasticsearch unreachable: {type(exc).__name__}", retryable=True
+            ) from exc
         return dict(response.body)
 
     def _posts(self, **body: Any) -> list[ScoredPost]:

@@ -129,6 +129,7 @@ def install(es: Elasticsearch, root: Path, settings: ElasticsearchSettings) -> l
     A server without the ILM API (Elasticsearch Serverless, API-compatible test
     servers) gets everything else, and the step says the policy was skipped.
     """
+    from elastic_transport import TransportError
     from elasticsearch import ApiError
 
     names = IndexNames.from_settings(settings)
@@ -152,6 +153,8 @@ def install(es: Elasticsearch, root: Path, settings: ElasticsearchSettings) -> l
         steps.append(_update_posts_indices(es, root, names))
     except ApiError as exc:
         raise SinkError(f"Elasticsearch setup failed: {exc}", retryable=False) from exc
+    except TransportError as exc:
+        raise SinkError(f"Elasticsearch unreachable: {type(exc).__name__}", retryable=True) from exc
     return steps
 
 
