@@ -263,7 +263,7 @@ def test_mapping_conflict_sends_the_item_to_dead_letters_and_indexes_the_rest(
     assert [(d.position, d.stage) for d in letters] == [(bad.doc_id, "sink")]
     assert letters[0].error.startswith("HTTP 400")
     assert letters[0].origin == f"elasticsearch:{conflicting}"
-    assert json.loads(letters[0].raw)["upsert"]["doc_id"] == bad.doc_id
+    assert json.loads(letters[0].raw)["doc_id"] == bad.doc_id
     assert same_post(queries_for(settings, client).get(good.doc_id), good)
 
 

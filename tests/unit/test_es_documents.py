@@ -15,6 +15,7 @@ from listener.jsonl import read_jsonl
 from sink.es.documents import (
     OPEN,
     TRIAGE_FIELDS,
+    document_of,
     post_document,
     scored_post_from_document,
     upsert_body,
@@ -55,11 +56,13 @@ def test_every_document_field_is_mapped_so_nothing_is_silently_unindexed() -> No
 
 
 def test_upsert_keeps_triage_fields_out_of_the_rescoring_script() -> None:
-    body = upsert_body(demo_scored()[0])
+    post = demo_scored()[0]
+    body = upsert_body(post)
     replaced = body["script"]["params"]["doc"]
     assert not set(TRIAGE_FIELDS) & set(replaced)
-    assert body["upsert"]["status"] == OPEN
-    assert {k: v for k, v in body["upsert"].items() if k != "status"} == replaced
+    assert body["script"]["params"]["open"] == OPEN
+    assert body["scripted_upsert"] is True and body["upsert"] == {}
+    assert document_of(body) == replaced == post_document(post)
 
 
 @pytest.mark.parametrize(

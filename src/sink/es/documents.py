@@ -108,24 +108,35 @@ def _probas(values: dict[Any, float]) -> dict[str, float]:
     return {str(getattr(k, "value", k)): float(v) for k, v in values.items()}
 
 
-REPLACE_SCORING = "ctx._source.putAll(params.doc)"
-"""Painless: overwrite every top-level scoring key of an existing post, leave the rest."""
+UPSERT_SCRIPT = (
+    "if (ctx._source.status == null) { ctx._source.status = params.open } "
+    "ctx._source.putAll(params.doc)"
+)
+"""Painless: a new post opens as ``open``; every top-level scoring key is overwritten."""
 
 
 def upsert_body(scored: ScoredPost) -> dict[str, Any]:
     """The bulk ``update`` body: replace the scoring, keep the triage status.
 
-    A new post gets ``upsert``: the whole document, status ``open``. An existing one
-    runs :data:`REPLACE_SCORING`, which replaces each top-level key the document
-    carries and leaves the triage fields alone, so a claimed post stays claimed. Not
-    a partial ``doc`` merge: that merges objects key by key, so probabilities or risk
+    A scripted upsert (the document travels once): a new post starts from an empty
+    source and gets status ``open``; an existing one keeps its triage fields, so a
+    claimed post stays claimed. ``putAll`` replaces each top-level key whole. Not a
+    partial ``doc`` merge: that merges objects key by key, so probabilities or risk
     features a new model no longer emits would survive re-scoring, stale.
     """
     doc = post_document(scored)
+    params = {"doc": doc, "open": OPEN}
     return {
-        "script": {"source": REPLACE_SCORING, "lang": "painless", "params": {"doc": doc}},
-        "upsert": {**doc, "status": OPEN},
+        "script": {"source": UPSERT_SCRIPT, "lang": "painless", "params": params},
+        "scripted_upsert": True,
+        "upsert": {},
     }
+
+
+def document_of(body: dict[str, Any]) -> dict[str, Any]:
+    """The document inside a bulk body (the script's ``doc`` for an upsert)."""
+    doc = body.get("script", {}).get("params", {}).get("doc")
+    return doc if isinstance(doc, dict) else body
 
 
 def scored_post_from_document(source: dict[str, Any]) -> ScoredPost:

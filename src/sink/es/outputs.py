@@ -16,7 +16,7 @@ from klachtradar.pipeline import PipelineOutput
 from klachtradar.runner import Outputs
 from klachtradar.settings import Settings
 from sink.deadletter import DeadLetterFile
-from sink.es.documents import alert_document, upsert_body, week_index
+from sink.es.documents import alert_document, document_of, upsert_body, week_index
 from sink.es.writer import BulkAction, BulkReport, BulkWriter, RejectedAction, RetryPolicy
 
 if TYPE_CHECKING:
@@ -37,14 +37,14 @@ def alert_actions(alerts: Sequence[Alert], index: str) -> list[BulkAction]:
 
 
 def rejected_to_dead_letter(rejected: RejectedAction) -> DeadLetter:
-    """A rejected document, kept with the server's reason and the body we sent."""
+    """A rejected document, kept with the server's reason (``raw`` is the document)."""
     action = rejected.action
     return DeadLetter(
         origin=f"elasticsearch:{action.index}",
         position=action.id,
         stage="sink",
         error=f"HTTP {rejected.status}: {rejected.reason}",
-        raw=json.dumps(action.body, ensure_ascii=False),
+        raw=json.dumps(document_of(action.body), ensure_ascii=False),
     )
 
 

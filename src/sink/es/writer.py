@@ -47,7 +47,7 @@ class BulkAction:
         action: dict[str, Any] = {"_op_type": self.op_type, "_index": self.index, "_id": self.id}
         if self.op_type == "update":
             action["retry_on_conflict"] = 3
-            action.update(self.body)  # script / doc / upsert
+            action.update(self.body)  # script, scripted_upsert, upsert
         else:
             action["_source"] = self.body
         return action
