@@ -2,7 +2,8 @@
 
 Behaviours, one per ``_bulk`` request in order (afterwards every request passes):
 
-* ``"429"`` / ``"503"`` — answer the whole request with that status, forward nothing;
+* ``"401"`` / ``"429"`` / ``"503"`` — answer the whole request with that status,
+  forward nothing;
 * ``"item429"`` — answer 200 with every item rejected with 429 (a busy cluster's
   per-item back-pressure), forward nothing;
 * ``"drop"`` — close the connection without an answer (a connection error).
@@ -44,15 +45,17 @@ class FlakyProxy:
         self.upstream = urlsplit(upstream)
         self.script = list(script)
         self.bulk_requests: list[str] = []  # what each _bulk request got
+        self.bulk_sizes: list[int] = []  # body bytes of each _bulk request
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def _next_behaviour(self, path: str) -> str:
+    def _next_behaviour(self, path: str, size: int) -> str:
         if "_bulk" not in path:
             return "pass"
         with self.lock:
+            self.bulk_sizes.append(size)
             behaviour = self.script.pop(0) if self.script else "pass"
             self.bulk_requests.append(behaviour)
         return behaviour
@@ -77,12 +80,12 @@ class FlakyProxy:
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                behaviour = proxy._next_behaviour(self.path)
+                behaviour = proxy._next_behaviour(self.path, len(body))
                 if behaviour == "drop":
                     self.close_connection = True
                     self.connection.close()
                     return
-                if behaviour in ("429", "503"):
+                if behaviour in ("401", "429", "503"):
                     error = {"error": {"type": "proxy", "reason": behaviour}, "status": 0}
                     self._answer(int(behaviour), json.dumps(error).encode())
                     return

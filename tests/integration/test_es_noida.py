@@ -434,3 +434,37 @@ def test_index_step_commits_only_after_elasticsearch_accepted_the_batch(
     assert transport.lag(topics.scored, group) == 0
     client.indices.refresh(index=f"{settings.elasticsearch.posts_index}-*")
     assert queries_for(settings, client).count() == len(posts)
+
+
+@pytest.mark.parametrize(("max_docs", "max_bytes"), [(25, 5_000_000), (1_000, 40_000)])
+def test_bulk_requests_are_cut_by_document_count_and_by_bytes(
+    max_docs: int,
+    max_bytes: int,
+    es_url: str,
+    client: Elasticsearch,
+    tmp_path: Path,
+    demo_output: PipelineOutput,
+) -> None:
+    settings = fresh_settings(es_url, tmp_path)
+    posts = demo_output.scored[:100]
+    proxy = FlakyProxy(es_url, [])
+    with proxy as proxy_url, Elasticsearch(proxy_url) as es:
+        report = BulkWriter(es, max_docs=max_docs, max_bytes=max_bytes).write(
+            post_actions(posts, settings.elasticsearch.posts_index)
+        )
+    assert report.accepted == len(posts)
+    assert all(size <= max_bytes for size in proxy.bulk_sizes)
+    assert len(proxy.bulk_sizes) >= max(len(posts) / max_docs, sum(proxy.bulk_sizes) / max_bytes)
+    assert len(proxy.bulk_sizes) > 1
+
+
+def test_refused_credentials_stop_the_write_without_dead_letters(
+    es_url: str, tmp_path: Path, demo_output: PipelineOutput
+) -> None:
+    settings = fresh_settings(es_url, tmp_path)
+    with FlakyProxy(es_url, ["401"]) as proxy_url, Elasticsearch(proxy_url) as es:
+        outputs = ElasticsearchOutputs.from_settings(settings, es)
+        with pytest.raises(SinkError, match="credentials") as failure:
+            outputs.write(PipelineOutput(scored=demo_output.scored[:5]))
+    assert not failure.value.retryable
+    assert read_dead_letters(settings.deadletter.path) == []
