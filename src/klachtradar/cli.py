@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from klachtradar.runner import Record
     from listener.loop import ListenStats
+    from sink.queries import PostQueries
 
 app = typer.Typer(
     name="klachtradar",
@@ -100,6 +101,7 @@ def _replay(path: Path, settings: Settings, *, speed: float | None, quiet: bool)
     from sink.console import ConsoleAlerts
     from sink.deadletter import DeadLetterFile
     from sink.embedded import EmbeddedOutputs
+    from sink.es.outputs import with_elasticsearch
     from sink.store import EmbeddedStore
 
     total = sum(1 for _ in read_jsonl(path))  # also fails early, clearly, on a bad path
@@ -117,7 +119,7 @@ def _replay(path: Path, settings: Settings, *, speed: float | None, quiet: bool)
             transient=True,
         )
         alerts = None if quiet else ConsoleAlerts(progress.console)
-        outputs = EmbeddedOutputs(db, dead, alerts)
+        outputs = with_elasticsearch(EmbeddedOutputs(db, dead, alerts), settings)
         source = JsonlReplay(path, speed=speed, batch_size=settings.pipeline.batch_size)
         with progress:
             task = progress.add_task("replay", total=total, rate="")
@@ -166,10 +168,8 @@ def top(
     store: StoreOption = None,
 ) -> None:
     """The triage queue: open brand posts by priority and risk."""
-    from sink.store import EmbeddedStore
-
     settings = _settings(store)
-    with EmbeddedStore(_existing_store(settings)) as db:
+    with _queries(settings) as db:
         posts = db.top(limit=limit, brand=brand, status=None if status == "all" else status)
     _print_posts(posts, as_json, title="Triage-wachtrij")
 
@@ -183,10 +183,8 @@ def search(
     store: StoreOption = None,
 ) -> None:
     """Full-text search over the stored posts."""
-    from sink.store import EmbeddedStore
-
     settings = _settings(store)
-    with EmbeddedStore(_existing_store(settings)) as db:
+    with _queries(settings) as db:
         posts = db.search(query, limit=limit, brand=brand)
     _print_posts(posts, as_json, title=f"Zoeken: {query}")
 
@@ -274,6 +272,13 @@ def _listen_embedded(
             max_posts=max_posts,
             seconds=seconds,
         )
+def _queries(settings: Settings) -> PostQueries:
+    """Elasticsearch when ``[elasticsearch] url`` is set, else the embedded store."""
+    from sink.queries import open_queries
+
+    if not settings.elasticsearch.url:
+        _existing_store(settings)
+    return open_queries(settings)
 
 
 def _existing_store(settings: Settings) -> Path:
@@ -322,6 +327,8 @@ EXTENSIONS: tuple[tuple[str, str, str], ...] = (
     # (module, attribute, command group name): typer apps contributed by other packages.
     # Each module must import quickly: heavy libraries are imported inside commands.
     ("sink.triage.triage_cli", "feedback_app", "feedback"),
+    ("sink.es.commands", "es_app", "es"),
+    ("sink.es.commands", "kibana_app", "kibana"),
 )
 
 

@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -225,6 +225,29 @@ class ListenSettings(BaseModel):
     bluesky: BlueskyListenSettings = BlueskyListenSettings()
     mastodon: MastodonListenSettings = MastodonListenSettings()
     webhook: WebhookListenSettings = WebhookListenSettings()
+class ElasticsearchSettings(BaseModel):
+    """The Elasticsearch sink and Kibana (see :mod:`sink.es`); no URL means no Elasticsearch.
+
+    Secrets are :class:`SecretStr`, so they never appear in a repr or a log line; set
+    them through the environment (``KLACHTRADAR_ELASTICSEARCH__PASSWORD``), not the file.
+    """
+
+    url: str = ""
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    api_key: SecretStr = SecretStr("")
+    ca_file: str = ""
+    verify_certs: bool = True
+    posts_index: str = Field(default="klachtradar-posts", pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    alerts_index: str = Field(default="klachtradar-alerts", pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    retention_days: int = Field(default=90, ge=1)
+    bulk_max_docs: int = Field(default=500, ge=1)
+    bulk_max_bytes: int = Field(default=5_000_000, ge=1_000)
+    max_retries: int = Field(default=6, ge=0)
+    backoff_initial_s: float = Field(default=0.5, ge=0)
+    backoff_max_s: float = Field(default=30.0, ge=0)
+    request_timeout_s: float = Field(default=30.0, gt=0)
+    kibana_url: str = ""
 
 
 class Settings(BaseSettings):
@@ -249,6 +272,7 @@ class Settings(BaseSettings):
     demo: DemoSettings = DemoSettings()
     triage: TriageSettings = TriageSettings()
     listen: ListenSettings = ListenSettings()
+    elasticsearch: ElasticsearchSettings = ElasticsearchSettings()
 
     @classmethod
     def settings_customise_sources(
