@@ -272,6 +272,8 @@ def _listen_embedded(
             max_posts=max_posts,
             seconds=seconds,
         )
+
+
 def _queries(settings: Settings) -> PostQueries:
     """Elasticsearch when ``[elasticsearch] url`` is set, else the embedded store."""
     from sink.queries import open_queries

@@ -225,6 +225,8 @@ class ListenSettings(BaseModel):
     bluesky: BlueskyListenSettings = BlueskyListenSettings()
     mastodon: MastodonListenSettings = MastodonListenSettings()
     webhook: WebhookListenSettings = WebhookListenSettings()
+
+
 class ElasticsearchSettings(BaseModel):
     """The Elasticsearch sink and Kibana (see :mod:`sink.es`); no URL means no Elasticsearch.
 

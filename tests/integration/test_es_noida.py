@@ -19,8 +19,8 @@ import pytest
 pytest.importorskip("elasticsearch")
 
 from elasticsearch import Elasticsearch
-from flaky_proxy import FlakyProxy
-from noida_es import NoidaElasticsearch, noida_binary
+from tests.integration.flaky_proxy import FlakyProxy
+from tests.integration.noida_es import NoidaElasticsearch, noida_binary
 
 from klachtradar.contract import Priority, RawPost, Risk, ScoredPost
 from klachtradar.errors import SinkError
