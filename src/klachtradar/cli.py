@@ -263,6 +263,16 @@ def _register_extensions() -> None:
 _register_extensions()
 
 
+def _register_streaming() -> None:
+    """`listen`, `process`, `index` and `dlq`: the Kafka processes (kafka-python is lazy)."""
+    from klachtradar import stream_cli
+
+    app.add_typer(stream_cli.app)  # no name: its commands join the top level
+
+
+_register_streaming()
+
+
 def main() -> None:
     """Entry point: run the app, turning klachtradar errors into one line and exit 2."""
     try:
