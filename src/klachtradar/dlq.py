@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from klachtradar.contract import DeadLetter, parse_raw_post
 from klachtradar.errors import ContractError
 from klachtradar.kafka_transport import KafkaTransport, client_config, format_position
+from klachtradar.runner import TRACE_HEADER, new_trace_id
 from klachtradar.transport import Message, OutgoingMessage
 
 
@@ -90,7 +91,8 @@ def redrive_message(letter: DeadLetter) -> OutgoingMessage:
     key: str | None = None
     with contextlib.suppress(ContractError):
         key = parse_raw_post(value).author.id
-    return OutgoingMessage(key=key, value=value, headers={"replayed_from": letter.stage})
+    headers = {"replayed_from": letter.stage, TRACE_HEADER: new_trace_id()}
+    return OutgoingMessage(key=key, value=value, headers=headers)
 
 
 @dataclass
@@ -107,20 +109,23 @@ def replay(
     group: str,
     stages: Sequence[str] = (),
     idle_s: float = 2.0,
+    join_s: float = 15.0,
 ) -> ReplayReport:
     """Re-drive every letter not yet replayed by ``group`` (optionally only some stages).
 
     Per batch: produce the originals → flush → commit the DLQ offsets, the same
-    at-least-once order as ``process``.
+    at-least-once order as ``process``. Ends after ``idle_s`` without letters, or
+    ``join_s`` if none came at all (joining a group can take seconds).
     """
     report = ReplayReport(replayed={})
     topic = transport.topics.dlq
     quiet_since = time.monotonic()
-    while time.monotonic() - quiet_since < idle_s:
+    patience = join_s
+    while time.monotonic() - quiet_since < patience:
         messages = transport.poll(topic, group, max_records=500, timeout_s=0.5)
         if not messages:
             continue
-        quiet_since = time.monotonic()
+        quiet_since, patience = time.monotonic(), idle_s
         for target, outgoing in _redrive_batch(messages, transport, stages, report):
             transport.produce(target, outgoing)
         transport.flush()

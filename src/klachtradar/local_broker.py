@@ -119,9 +119,7 @@ class LocalBroker:
             if self.process is not None and self.process.poll() is not None:
                 raise ConfigError(f"{self.kind} exited with {self.process.returncode}")
             try:
-                admin = KafkaAdminClient(
-                    bootstrap_servers=self.bootstrap, request_timeout_ms=2000
-                )
+                admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=2000)
                 admin.list_topics()
                 admin.close()
                 return
