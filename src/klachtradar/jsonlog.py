@@ -37,10 +37,10 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(process: str, level: str = "INFO") -> None:
-    """JSON lines on stderr for klachtradar's loggers; kafka-python only from warnings."""
+    """JSON lines on stderr; kafka-python only when critical (it logs every refused connect)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(process))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    logging.getLogger("kafka").setLevel(logging.ERROR)
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)  # outages: our own warnings say it

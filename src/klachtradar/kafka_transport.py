@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import errors as kafka_errors
 from kafka.admin import NewTopic
-from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.consumer.subscription_state import AsyncConsumerRebalanceListener
 from kafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
 from kafka.producer.future import FutureRecordMetadata
 from kafka.structs import OffsetAndMetadata
@@ -82,9 +83,22 @@ def parse_position(position: str) -> tuple[int, int]:
     return int(partition), int(offset)
 
 
+_FATAL = (
+    kafka_errors.AuthorizationError,
+    kafka_errors.SaslAuthenticationFailedError,
+    kafka_errors.UnsupportedSaslMechanismError,
+    kafka_errors.KafkaConfigurationError,
+    kafka_errors.IllegalArgumentError,
+)
+
+
 def _kafka_error(action: str, exc: Exception) -> TransportError:
-    """A kafka-python error as ours: retriable ones (timeouts, connection) stay retryable."""
-    retryable = bool(getattr(exc, "retriable", False)) or isinstance(exc, OSError)
+    """A kafka-python error as ours: retryable unless retrying cannot help.
+
+    Credentials, authorisation and configuration errors stop the process; everything
+    else (timeouts, lost connections, a rebalance in the way) is worth a backoff.
+    """
+    retryable = not isinstance(exc, _FATAL)
     return TransportError(f"{action}: {type(exc).__name__}: {exc}", retryable=retryable)
 
 
@@ -101,6 +115,7 @@ class GroupConsumer:
     group: str
     consumer: KafkaConsumer
     on_commit: Callable[[str, str, int], None] = lambda topic, group, count: None
+    timeout_ms: int = 10_000
     done: dict[TopicPartition, int] = field(default_factory=dict)
     committed: dict[TopicPartition, int] = field(default_factory=dict)
     delivered_next: dict[TopicPartition, int] = field(default_factory=dict)
@@ -169,48 +184,63 @@ class GroupConsumer:
 
     def _commit_done(self, owned: set[TopicPartition]) -> int:
         """Commit done offsets of owned partitions; returns how many partitions moved."""
-        offsets = {
-            tp: OffsetAndMetadata(offset, "", -1)
-            for tp, offset in self.done.items()
-            if tp in owned and offset > self.committed.get(tp, -1)
-        }
-        lost = [tp for tp in self.done if tp not in owned]
-        for tp in lost:
-            del self.done[tp]
+        offsets = self._offsets_to_commit(owned)
         if not offsets:
             return 0
         try:
-            self.consumer.commit(offsets)
+            self.consumer.commit(offsets, timeout_ms=self.timeout_ms)
         except CommitFailedError as exc:
-            # The group moved on without us: the new owners redo from the last commit.
-            log.warning(
-                "commit refused after a rebalance; batch will be redelivered",
-                extra={"fields": {"topic": self.topic, "group": self.group, "error": str(exc)}},
-            )
-            self.done.clear()
+            self._commit_refused(exc)
             return 0
         except KafkaError as exc:
             raise _kafka_error(f"commit {self.topic}", exc) from exc
+        return self._committed_now(offsets)
+
+    def _offsets_to_commit(self, owned: set[TopicPartition]) -> dict[TopicPartition, Any]:
+        """Done offsets of owned partitions beyond the last commit; others are forgotten."""
+        for tp in [tp for tp in self.done if tp not in owned]:
+            del self.done[tp]
+        return {
+            tp: OffsetAndMetadata(offset, "", -1)
+            for tp, offset in self.done.items()
+            if offset > self.committed.get(tp, -1)
+        }
+
+    def _commit_refused(self, exc: Exception) -> None:
+        """The group moved on without us: the new owners redo from the last commit."""
+        log.warning(
+            "commit refused after a rebalance; batch will be redelivered",
+            extra={"fields": {"topic": self.topic, "group": self.group, "error": str(exc)}},
+        )
+        self.done.clear()
+
+    def _committed_now(self, offsets: dict[TopicPartition, Any]) -> int:
         for tp, meta in offsets.items():
             self.committed[tp] = meta.offset
             if self.done.get(tp) == meta.offset:
                 del self.done[tp]
         return len(offsets)
 
-    def on_revoked(self, revoked: Sequence[TopicPartition]) -> None:
-        """Before partitions move: commit what is done on them, forget the rest."""
+    async def on_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        """Before partitions move: commit what is done on them, forget the rest.
+
+        kafka-python runs rebalance callbacks on its network thread, where a blocking
+        commit is refused, so this one awaits the coordinator's commit instead.
+        """
         revoked_set = set(revoked)
-        try:
-            count = self._commit_done(revoked_set)
-        except TransportError as exc:
-            log.warning(
-                "could not commit before rebalance; next owner redelivers",
-                extra={"fields": {"topic": self.topic, "error": str(exc)}},
-            )
-            count = 0
-        for state in (self.done, self.delivered_next, self.unsafe_from, self.committed):
-            for tp in revoked_set:
-                state.pop(tp, None)
+        count = 0
+        offsets = self._offsets_to_commit(revoked_set)
+        if offsets:
+            coordinator = self.consumer._coordinator
+            try:
+                await coordinator._commit_offsets_sync_async(offsets, timeout_ms=self.timeout_ms)
+                count = self._committed_now(offsets)
+            except Exception as exc:  # never fail a rebalance: the next owner redelivers
+                log.warning(
+                    "could not commit before rebalance; next owner redelivers",
+                    extra={"fields": {"topic": self.topic, "error": str(exc)}},
+                )
+        self._forget(revoked_set)
         log.info(
             "partitions revoked",
             extra={
@@ -222,6 +252,25 @@ class GroupConsumer:
                 }
             },
         )
+
+    def on_lost(self, lost: Sequence[TopicPartition]) -> None:
+        """Evicted from the group (session expired): nothing can be committed, forget."""
+        self._forget(set(lost))
+        log.warning(
+            "partitions lost; they will be redelivered to their new owner",
+            extra={
+                "fields": {
+                    "topic": self.topic,
+                    "group": self.group,
+                    "partitions": sorted(tp.partition for tp in lost),
+                }
+            },
+        )
+
+    def _forget(self, partitions: set[TopicPartition]) -> None:
+        for state in (self.done, self.delivered_next, self.unsafe_from, self.committed):
+            for tp in partitions:
+                state.pop(tp, None)
 
     def on_assigned(self, assigned: Sequence[TopicPartition]) -> None:
         """New partitions start from the group's committed offsets (Kafka does the seek)."""
@@ -251,7 +300,7 @@ class GroupConsumer:
         if not owned:
             return {}
         try:
-            ends = self.consumer.end_offsets(owned)
+            ends = self.consumer.end_offsets(owned, timeout_ms=self.timeout_ms)
             return {
                 tp.partition: max(0, ends[tp] - self.consumer.position(tp))
                 for tp in owned
@@ -266,18 +315,23 @@ class GroupConsumer:
             self._commit_done(set(self.consumer.assignment()))
         except TransportError as exc:
             log.warning("final commit failed", extra={"fields": {"error": str(exc)}})
-        self.consumer.close(autocommit=False)
+        self.consumer.close(autocommit=False, timeout_ms=self.timeout_ms)
 
 
-class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+class _Listener(AsyncConsumerRebalanceListener):  # type: ignore[misc]
+    """Forwards rebalance callbacks to the member (async: revoke commits on the IO thread)."""
+
     def __init__(self, member: Callable[[], GroupConsumer]) -> None:
         self._member = member
 
-    def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
-        self._member().on_revoked(revoked)
+    async def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        await self._member().on_revoked(revoked)
 
-    def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+    async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
         self._member().on_assigned(assigned)
+
+    async def on_partitions_lost(self, lost: Sequence[TopicPartition]) -> None:
+        self._member().on_lost(lost)
 
 
 def _message(tp: TopicPartition, record: Any) -> Message:
@@ -444,7 +498,13 @@ class KafkaTransport:
                 )
             except KafkaError as exc:
                 raise _kafka_error(f"join {group}", exc) from exc
-            member = GroupConsumer(topic, group, consumer, on_commit=self._on_commit)
+            member = GroupConsumer(
+                topic,
+                group,
+                consumer,
+                on_commit=self._on_commit,
+                timeout_ms=int(s.retry_backoff_max_s * 3000),
+            )
             consumer.subscribe([topic], listener=_Listener(lambda: member))
             self._members[key] = member
         return self._members[key]

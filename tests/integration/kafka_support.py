@@ -159,3 +159,26 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str, poll_s: f
             return
         time.sleep(poll_s)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def topic_doc_ids(settings: KafkaSettings, topic: str) -> list[str]:
+    """The doc id of every message on a topic (raw or scored), duplicates included."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    from klachtradar.kafka_transport import client_config
+
+    consumer = KafkaConsumer(**client_config(settings), enable_auto_commit=False)
+    tps = [TopicPartition(topic, p) for p in range(settings.partitions)]
+    consumer.assign(tps)
+    consumer.seek_to_beginning(*tps)
+    doc_ids: list[str] = []
+    idle = 0
+    while idle < 4:
+        batches = consumer.poll(timeout_ms=500)
+        idle = 0 if batches else idle + 1
+        for records in batches.values():
+            for record in records:
+                body = json.loads(record.value)
+                doc_ids.append(body.get("doc_id") or f"{body['source']}:{body['post_id']}")
+    consumer.close()
+    return doc_ids

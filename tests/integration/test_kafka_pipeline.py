@@ -15,6 +15,7 @@ from kafka_support import (
     process_env,
     stored_doc_ids,
     tansu,
+    topic_doc_ids,
     unique_prefix,
     wait_for,
 )
@@ -96,32 +97,9 @@ def test_a_process_killed_mid_batch_is_redone_by_its_successor_and_ids_absorb_re
     assert len(stored) == len(set(stored)) == 5_000
     assert set(stored) == set(expected)
 
-    scored = _scored_doc_ids(settings)
+    scored = topic_doc_ids(settings, f"{settings.topic_prefix}.posts.scored")
     copies = Counter(scored)
     assert set(copies) == set(expected), "every post was scored"
     redelivered = sum(n - 1 for n in copies.values())
     # Only uncommitted work is redone: at most one poll's worth per owned partition.
     assert redelivered <= batch * settings.partitions
-
-
-def _scored_doc_ids(settings: object) -> list[str]:
-    from kafka import KafkaConsumer, TopicPartition
-
-    from klachtradar.kafka_transport import client_config
-    from klachtradar.settings import KafkaSettings
-
-    assert isinstance(settings, KafkaSettings)
-    topic = f"{settings.topic_prefix}.posts.scored"
-    consumer = KafkaConsumer(**client_config(settings), enable_auto_commit=False)
-    tps = [TopicPartition(topic, p) for p in range(settings.partitions)]
-    consumer.assign(tps)
-    consumer.seek_to_beginning(*tps)
-    doc_ids: list[str] = []
-    idle = 0
-    while idle < 4:
-        batches = consumer.poll(timeout_ms=500)
-        idle = 0 if batches else idle + 1
-        for records in batches.values():
-            doc_ids.extend(dict(r.headers)["doc_id"].decode() for r in records)
-    consumer.close()
-    return doc_ids
