@@ -226,7 +226,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp) / "noida" if args.broker == "noida" else None
         with start_broker(args.broker, data_dir=data_dir) as broker:
-            print(f"broker: {args.broker} on {broker.bootstrap}; {args.posts:,} posts; 4 partitions")
+            print(
+                f"broker: {args.broker} on {broker.bootstrap}; {args.posts:,} posts; 4 partitions"
+            )
             settings = kafka_settings(broker, f"benchtp{os.getpid()}")
             fill_raw(settings, fresh_posts(args.posts, "tp", templates))
             base = baseline(settings, args.posts)

@@ -4,9 +4,10 @@ tansu keeps its data in memory only, so this test runs on noida-db, which saves 
 data in a folder and comes back with topics and committed offsets intact — mostly:
 writes it acknowledged in the last moments before a stop can be missing after the
 restart (the idempotent producer then reports ``OutOfOrderSequenceNumberError``, which
-is how we noticed). No client can recover what the broker lost after acknowledging
-it, so the test holds the processes to what the broker kept: every post on the raw
-topic after the restart reaches the store, exactly once.
+is how we noticed; we also saw posts that ``process`` had read from the raw topic
+before the stop missing from it afterwards). No client can recover what the broker
+lost after acknowledging it, so the test holds the processes to what the broker kept:
+every post on the raw topic after the restart reaches the store, once.
 """
 
 from __future__ import annotations
@@ -71,7 +72,9 @@ def test_processes_retry_with_backoff_while_the_broker_is_down_and_finish_the_ru
     stored = stored_doc_ids(store)
     assert down_at < POSTS, "the broker went down mid-run"
     assert len(stored) == len(set(stored))
-    assert set(stored) == kept_by_broker
+    # Posts processed before the stop may be gone from the broker after it: stored
+    # holds at least what the broker kept, and nothing that was never published.
+    assert kept_by_broker <= set(stored) <= set(expected)
     assert len(kept_by_broker) >= POSTS * 0.9, "the broker kept almost everything"
     assert exit_codes == [0, 0]
     retried = [
