@@ -147,10 +147,11 @@ def latency(broker: LocalBroker, rate: float, seconds: float, templates: list[Ra
     for key, value in settings.model_dump(exclude_none=True).items():
         env[f"KLACHTRADAR_KAFKA__{key.upper()}"] = str(value)
     env["KLACHTRADAR_KAFKA__LINGER_MS"] = "0"
-    log = tempfile.NamedTemporaryFile(prefix="bench-process-", suffix=".log", delete=False)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "klachtradar", "process"], env=env, stdout=log, stderr=log
-    )
+    log_path = Path(tempfile.gettempdir()) / f"bench-process-{os.getpid()}.log"
+    with log_path.open("wb") as log:  # the child keeps its own handle
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "klachtradar", "process"], env=env, stdout=log, stderr=log
+        )
     alerts_topic = f"{settings.topic_prefix}.alerts"
     arrived: dict[str, float] = {}
     consumer = KafkaConsumer(
