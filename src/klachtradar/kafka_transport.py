@@ -148,23 +148,32 @@ class GroupConsumer:
              member — anything else means the batch is not what was polled;
           3. mark those offsets done: the output is safe, so a rebalance from here on
              commits them (see :meth:`on_revoked`) instead of letting them be redone;
-          4. commit the done offsets of the partitions this member still owns;
-          5. forget them; partitions lost in the meantime are dropped — their new
-             owner reads from the last commit, a redelivery the ids make harmless.
+          4. pick the done offsets of partitions this member still owns; lost ones are
+             dropped — their new owner reads from the last commit, and the ids make
+             that redelivery harmless;
+          5. commit them, synchronously;
+          6. forget what was committed.
         """
         if unacknowledged:  # 1
             raise UnsafeCommitError(
                 f"{unacknowledged} produced messages not acknowledged; flush before commit"
             )
         next_offsets = self._next_offsets(messages)  # 2
-        for tp, offset in next_offsets.items():  # 3
+        self._mark_done(next_offsets)  # 3
+        owned = set(self.consumer.assignment())  # 4
+        self._drop_unowned(owned)
+        offsets = self._offsets_to_commit(owned)
+        if self._send_commit(offsets):  # 5
+            self._committed_now(offsets)  # 6
+            self.on_commit(self.topic, self.group, len(offsets))
+
+    def _mark_done(self, next_offsets: dict[TopicPartition, int]) -> None:
+        for tp, offset in next_offsets.items():
             self.done[tp] = max(offset, self.done.get(tp, 0))
             if self.delivered_next.get(tp, 0) <= offset:
                 self.unsafe_from.pop(tp, None)
             else:
                 self.unsafe_from[tp] = offset
-        count = self._commit_done(set(self.consumer.assignment()))  # 4 + 5
-        self.on_commit(self.topic, self.group, count)
 
     def _next_offsets(self, messages: Sequence[Message]) -> dict[TopicPartition, int]:
         next_offsets: dict[TopicPartition, int] = {}
@@ -184,27 +193,35 @@ class GroupConsumer:
 
     def _commit_done(self, owned: set[TopicPartition]) -> int:
         """Commit done offsets of owned partitions; returns how many partitions moved."""
+        self._drop_unowned(owned)
         offsets = self._offsets_to_commit(owned)
+        return self._committed_now(offsets) if self._send_commit(offsets) else 0
+
+    def _send_commit(self, offsets: dict[TopicPartition, Any]) -> bool:
+        """Commit synchronously; False if the group refused (it rebalanced without us)."""
         if not offsets:
-            return 0
+            return False
         try:
             self.consumer.commit(offsets, timeout_ms=self.timeout_ms)
         except CommitFailedError as exc:
             self._commit_refused(exc)
-            return 0
+            return False
         except KafkaError as exc:
             raise _kafka_error(f"commit {self.topic}", exc) from exc
-        return self._committed_now(offsets)
+        return True
 
-    def _offsets_to_commit(self, owned: set[TopicPartition]) -> dict[TopicPartition, Any]:
-        """Done offsets of owned partitions beyond the last commit; others are forgotten."""
-        for tp in [tp for tp in self.done if tp not in owned]:
-            del self.done[tp]
+    def _offsets_to_commit(self, partitions: set[TopicPartition]) -> dict[TopicPartition, Any]:
+        """Done offsets of these partitions that move beyond the last commit."""
         return {
             tp: OffsetAndMetadata(offset, "", -1)
             for tp, offset in self.done.items()
-            if offset > self.committed.get(tp, -1)
+            if tp in partitions and offset > self.committed.get(tp, -1)
         }
+
+    def _drop_unowned(self, owned: set[TopicPartition]) -> None:
+        """Forget done offsets of partitions that moved: their new owner redoes them."""
+        for tp in [tp for tp in self.done if tp not in owned]:
+            del self.done[tp]
 
     def _commit_refused(self, exc: Exception) -> None:
         """The group moved on without us: the new owners redo from the last commit."""

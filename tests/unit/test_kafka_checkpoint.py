@@ -165,3 +165,15 @@ def test_rewind_after_a_committed_batch_goes_back_only_to_the_uncommitted_rest()
     member.poll(max_records=10, timeout_s=0.1)
     member.rewind()
     assert consumer.seeks == [(P0, 2)]
+
+
+def test_revoking_some_partitions_keeps_the_done_offsets_of_the_others() -> None:
+    member, consumer = member_with({P0: [0], P1: [0, 1]})
+    messages = member.poll(max_records=10, timeout_s=0.1)
+    consumer.fail_commit = KafkaConnectionError("coordinator moving")
+    with pytest.raises(TransportError):
+        member.commit(messages, unacknowledged=0)
+    consumer.fail_commit = None
+    asyncio.run(member.on_revoked([P0]))
+    assert consumer.commits == [{P0: 1}]
+    assert member.done == {P1: 2}
