@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from kafka_support import generate_posts, kafka_settings, tansu, unique_prefix
+from kafka_support import generate_posts, kafka_settings, process_env, tansu, unique_prefix
 
 from classify.base import Prediction
 from classify.lexicon import LexiconClassifier
@@ -122,6 +124,17 @@ def test_poison_messages_go_to_the_dlq_with_the_reason_while_good_posts_flow(
     assert base64.b64decode(undecodable.raw_base64) == not_utf8, "original bytes kept"
     exploded = next(x for x in letters if x.stage == "pipeline")
     assert json.loads(exploded.raw)["post_id"] == "poison-1"
+
+    listed = subprocess.run(
+        [sys.executable, "-m", "klachtradar", "dlq", "list", "--json", "--idle", "1"],
+        env=process_env(kafka, tmp_path / "unused.db"),
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert sorted(r["stage"] for r in rows) == ["decode", "decode", "decode", "pipeline"]
+    assert all(r["dlq_position"] and r["failed_at"] for r in rows)
 
     # Cause fixed (a classifier that does not explode): replay re-drives the letters once.
     report = replay(transport, group=f"{kafka.topic_prefix}-replay", stages=["pipeline"])
