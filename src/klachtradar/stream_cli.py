@@ -177,24 +177,33 @@ def process(
 
 @app.command()
 def index(
+    sink: Annotated[
+        list[str] | None, typer.Option("--sink", help="Sink name, repeatable (embedded, …).")
+    ] = None,
     store: Annotated[
         Path | None, typer.Option("--store", help="SQLite store (default: [store] path).")
+    ] = None,
+    option: Annotated[
+        list[str] | None, typer.Option("--option", "-o", help="Sink option KEY=VALUE.")
     ] = None,
     group: Group = None,
     metrics_port: MetricsPort = None,
     exit_when_idle: IdleExit = None,
 ) -> None:
-    """Consume <prefix>.posts.scored into the sinks (the embedded store)."""
+    """Consume <prefix>.posts.scored into the sinks (default: the embedded store)."""
+    from klachtradar.post_sinks import open_sink
     from klachtradar.runner import index_step
     from klachtradar.streaming import IndexOutputs, TopicDeadLetters
-    from sink.store import EmbeddedStore
 
+    options = _parse_options(option or [])
+    if store is not None:
+        options["store"] = str(store)
     stop = _stop_signal()
     settings, transport, metrics = _start("index", metrics_port)
     group = group or settings.kafka.index_group
     topics = transport.topics
-    db = EmbeddedStore(settings.resolve(store or settings.store.path))
-    outputs = IndexOutputs([db], TopicDeadLetters(transport, topics))
+    sinks = [open_sink(name, settings, options) for name in sink or ["embedded"]]
+    outputs = IndexOutputs(sinks, TopicDeadLetters(transport, topics))
 
     def step() -> int:
         return index_step(
@@ -209,7 +218,8 @@ def index(
     try:
         _consume("index", step, transport, metrics, stop, topics.scored, group, exit_when_idle)
     finally:
-        db.close()
+        for opened in sinks:
+            opened.close()
 
 
 def _consume(

@@ -17,11 +17,11 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Protocol
 
-from klachtradar.contract import DeadLetter, ScoredPost
+from klachtradar.contract import DeadLetter
 from klachtradar.errors import SinkError, TransportError
 from klachtradar.pipeline import PipelineOutput
+from klachtradar.post_sinks import PostSink
 from klachtradar.runner import Record, listen_step
 from klachtradar.stream_metrics import StreamMetrics
 from klachtradar.transport import Topics, Transport, dead_letter_message
@@ -224,12 +224,6 @@ class TopicDeadLetters:
         if letters:
             self.transport.produce(self.topics.dlq, [dead_letter_message(d) for d in letters])
             self.transport.flush()
-
-
-class PostSink(Protocol):
-    """Anything that stores scored posts idempotently by ``doc_id`` (the embedded store, ES …)."""
-
-    def write_posts(self, posts: Sequence[ScoredPost]) -> None: ...
 
 
 class IndexOutputs:

@@ -162,3 +162,14 @@ def test_log_records_are_one_json_object_with_their_fields() -> None:
     entry = json.loads(JsonFormatter("process").format(record))
     assert entry["event"] == "committed" and entry["level"] == "info"
     assert entry["process"] == "process" and entry["partitions"] == [0, 1]
+
+
+def test_sinks_are_chosen_by_name_and_unknown_ones_are_refused(tmp_path: Path) -> None:
+    from klachtradar.post_sinks import open_sink
+
+    sink = open_sink("embedded", load_settings(), {"store": str(tmp_path / "s.db")})
+    sink.write_posts([])
+    sink.close()
+    assert (tmp_path / "s.db").exists()
+    with pytest.raises(ConfigError, match="available: embedded"):
+        open_sink("punch-cards", load_settings(), {})
