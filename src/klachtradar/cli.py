@@ -212,24 +212,50 @@ def schema(
 def listen(
     source: Annotated[
         str, typer.Option("--source", help="x, bluesky, mastodon, webhook or jsonl.")
-    ],
+    ] = "jsonl",
+    to: Annotated[
+        str,
+        typer.Option(
+            "--to",
+            help="embedded: run the pipeline into the store here; "
+            "kafka: publish to <prefix>.posts.raw for `klachtradar process`.",
+        ),
+    ] = "embedded",
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print normalised posts as JSON lines; no pipeline.")
     ] = False,
     file: Annotated[Path | None, typer.Option(help="The file for --source jsonl.")] = None,
+    speed: Annotated[
+        float | None, typer.Option(help="Replay speed (jsonl, --to kafka); default: no pacing.")
+    ] = None,
     max_posts: Annotated[int | None, typer.Option(min=1, help="Stop after this many.")] = None,
     seconds: Annotated[float | None, typer.Option(min=0, help="Stop after this long.")] = None,
+    option: Annotated[
+        list[str] | None, typer.Option("--option", "-o", help="Source option KEY=VALUE.")
+    ] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option("--metrics-port", help="Serve /metrics here (--to kafka).")
+    ] = None,
     store: StoreOption = None,
 ) -> None:
-    """Listen to a live source until Ctrl-C/SIGTERM; the checkpoint is saved on the way out."""
+    """Listen to a source until it ends or Ctrl-C/SIGTERM; checkpoints are saved on the way out."""
     from listener.listen_command import run_listen
     from listener.publish import JsonLinesPrinter
 
+    if to not in ("embedded", "kafka"):
+        raise KlachtradarError(f"--to must be embedded or kafka, got {to!r}")
     settings = _settings(store)
     if dry_run:
         stats = run_listen(
             source, settings, JsonLinesPrinter(), file=file, max_posts=max_posts, seconds=seconds
         )
+    elif to == "kafka" and source == "jsonl":
+        from klachtradar.stream_cli import publish_file_to_kafka
+
+        publish_file_to_kafka(source, file, speed, option, metrics_port)
+        return
+    elif to == "kafka":
+        stats = _listen_to_kafka(source, settings, max_posts, seconds)
     else:
         stats = _listen_embedded(source, settings, file, max_posts, seconds)
     err_console.print(
@@ -237,6 +263,23 @@ def listen(
         f"{stats.checkpoints} checkpoints saved",
         highlight=False,
     )
+
+
+def _listen_to_kafka(
+    source: str, settings: Settings, max_posts: int | None, seconds: float | None
+) -> ListenStats:
+    """A live source published to the raw topic; the checkpoint moves only after a flush."""
+    from klachtradar.kafka_transport import KafkaTransport
+    from listener.listen_command import run_listen
+    from listener.publish import TransportPublisher
+
+    transport = KafkaTransport(settings.kafka)
+    try:
+        transport.ensure_topics()
+        publisher = TransportPublisher(transport, transport.topics)
+        return run_listen(source, settings, publisher, max_posts=max_posts, seconds=seconds)
+    finally:
+        transport.close()
 
 
 def _listen_embedded(
@@ -354,6 +397,14 @@ def _register_triage_commands() -> None:
 
 
 _register_triage_commands()
+def _register_streaming() -> None:
+    """`listen`, `process`, `index` and `dlq`: the Kafka processes (kafka-python is lazy)."""
+    from klachtradar import stream_cli
+
+    app.add_typer(stream_cli.app)  # no name: its commands join the top level
+
+
+_register_streaming()
 
 
 def main() -> None:

@@ -250,6 +250,35 @@ class ElasticsearchSettings(BaseModel):
     backoff_max_s: float = Field(default=30.0, ge=0)
     request_timeout_s: float = Field(default=30.0, gt=0)
     kibana_url: str = ""
+class KafkaSettings(BaseModel):
+    """The Kafka transport: brokers, security, topics and client tuning (see kafka_transport)."""
+
+    bootstrap_servers: str = Field(
+        default="127.0.0.1:9092", description="host:port, comma-separated."
+    )
+    topic_prefix: str = "klachtradar"
+    partitions: int = Field(default=6, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+    client_id: str = "klachtradar"
+    process_group: str = "klachtradar-process"
+    index_group: str = "klachtradar-index"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    ssl_check_hostname: bool = True
+    batch_size: int = Field(default=500, ge=1, description="Records per consumer poll.")
+    producer_batch_bytes: int = Field(default=262_144, ge=1)
+    linger_ms: int = Field(default=5, ge=0)
+    max_poll_interval_ms: int = Field(default=300_000, ge=1_000)
+    session_timeout_ms: int = Field(default=10_000, ge=1_000)
+    heartbeat_interval_ms: int = Field(default=3_000, ge=100)
+    poll_timeout_s: float = Field(default=1.0, gt=0)
+    retry_backoff_max_s: float = Field(default=10.0, gt=0)
+    metrics_port: int = Field(default=0, ge=0, le=65535, description="0: no /metrics server.")
 
 
 class Settings(BaseSettings):
@@ -275,6 +304,7 @@ class Settings(BaseSettings):
     triage: TriageSettings = TriageSettings()
     listen: ListenSettings = ListenSettings()
     elasticsearch: ElasticsearchSettings = ElasticsearchSettings()
+    kafka: KafkaSettings = KafkaSettings()
 
     @classmethod
     def settings_customise_sources(
