@@ -397,6 +397,8 @@ def _register_triage_commands() -> None:
 
 
 _register_triage_commands()
+
+
 def _register_streaming() -> None:
     """`listen`, `process`, `index` and `dlq`: the Kafka processes (kafka-python is lazy)."""
     from klachtradar import stream_cli

@@ -250,6 +250,8 @@ class ElasticsearchSettings(BaseModel):
     backoff_max_s: float = Field(default=30.0, ge=0)
     request_timeout_s: float = Field(default=30.0, gt=0)
     kibana_url: str = ""
+
+
 class KafkaSettings(BaseModel):
     """The Kafka transport: brokers, security, topics and client tuning (see kafka_transport)."""
 

@@ -19,8 +19,6 @@ import pytest
 pytest.importorskip("elasticsearch")
 
 from elasticsearch import Elasticsearch
-from tests.integration.flaky_proxy import FlakyProxy
-from tests.integration.noida_es import NoidaElasticsearch, noida_binary
 
 from klachtradar.contract import Priority, RawPost, Risk, ScoredPost
 from klachtradar.errors import SinkError
@@ -37,6 +35,8 @@ from sink.es.templates import install, posts_mapping
 from sink.es.writer import BulkWriter, RetryPolicy
 from sink.queries import FACET_FIELDS, PostFilter, PostQueries
 from sink.store import EmbeddedStore
+from tests.integration.flaky_proxy import FlakyProxy
+from tests.integration.noida_es import NoidaElasticsearch, noida_binary
 
 pytestmark = pytest.mark.integration
 

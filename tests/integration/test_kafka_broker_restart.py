@@ -16,7 +16,9 @@ import time
 from pathlib import Path
 
 import pytest
-from kafka_support import (
+
+from klachtradar.local_broker import start_broker
+from tests.integration.kafka_support import (
     Processes,
     generate_posts,
     kafka_settings,
@@ -26,8 +28,6 @@ from kafka_support import (
     unique_prefix,
     wait_for,
 )
-
-from klachtradar.local_broker import start_broker
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -48,7 +48,14 @@ def test_processes_retry_with_backoff_while_the_broker_is_down_and_finish_the_ru
         process = procs.start("process", "process")
         index = procs.start("index", "index")
         listen = procs.start(
-            "listen", "listen", "--to", "kafka", "--file", str(posts), "--speed", str(POSTS / REPLAY_SECONDS)
+            "listen",
+            "listen",
+            "--to",
+            "kafka",
+            "--file",
+            str(posts),
+            "--speed",
+            str(POSTS / REPLAY_SECONDS),
         )
         wait_for(lambda: len(stored_doc_ids(store)) >= 200, 60, "the first stored posts")
 

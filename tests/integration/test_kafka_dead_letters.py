@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from kafka_support import generate_posts, kafka_settings, process_env, tansu, unique_prefix
 
 from classify.base import Prediction
 from classify.lexicon import LexiconClassifier
@@ -23,6 +22,13 @@ from klachtradar.runner import TRACE_HEADER, listen_step, process_step
 from klachtradar.settings import load_settings
 from klachtradar.transport import OutgoingMessage, Topics
 from listener.jsonl import read_jsonl
+from tests.integration.kafka_support import (
+    generate_posts,
+    kafka_settings,
+    process_env,
+    tansu,
+    unique_prefix,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

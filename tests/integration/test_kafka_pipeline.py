@@ -8,7 +8,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from kafka_support import (
+
+from klachtradar.local_broker import LocalBroker, free_port
+from tests.integration.kafka_support import (
     Processes,
     generate_posts,
     kafka_settings,
@@ -19,8 +21,6 @@ from kafka_support import (
     unique_prefix,
     wait_for,
 )
-
-from klachtradar.local_broker import LocalBroker, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -40,7 +40,9 @@ def test_ten_thousand_posts_flow_through_two_process_consumers_without_loss_or_d
         first = procs.start("process-1", "process", "--metrics-port", str(metrics_port))
         second = procs.start("process-2", "process")
         index = procs.start("index", "index")
-        listen = procs.start("listen", "listen", "--to", "kafka", "--source", "jsonl", "--file", str(posts))
+        listen = procs.start(
+            "listen", "listen", "--to", "kafka", "--source", "jsonl", "--file", str(posts)
+        )
         assert listen.wait(timeout=60) == 0
 
         wait_for(lambda: len(stored_doc_ids(store)) >= 10_000, 90, "10,000 stored posts")
@@ -81,7 +83,10 @@ def test_a_process_killed_mid_batch_is_redone_by_its_successor_and_ids_absorb_re
     procs = Processes(tmp_path, process_env(settings, store))
     try:
         procs.start("index", "index")
-        assert procs.start("listen", "listen", "--to", "kafka", "--file", str(posts)).wait(timeout=60) == 0
+        assert (
+            procs.start("listen", "listen", "--to", "kafka", "--file", str(posts)).wait(timeout=60)
+            == 0
+        )
         victim = procs.start("process-1", "process")
         wait_for(lambda: len(stored_doc_ids(store)) >= 300, 60, "the first stored posts")
         victim.send_signal(signal.SIGKILL)
