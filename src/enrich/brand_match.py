@@ -1,80 +1,239 @@
-"""Find watchlist brands in a post: aliases, @-handles and #hashtags.
+"""Find watchlist brands in a post: aliases, @-handles and #hashtags, on tokens.
 
 The hard part is what must *not* match: "ing" in "vergadering", "Jumbo" in
-"jumbo-jet", "Essent" in "essentieel", "Ziggo" in "Ziggo Dome". So:
+"jumbo-jet", "Essent" in "essentieel", "Ziggo" in "Ziggo Dome". Matching works on
+tokens, never on substrings, so a brand inside a longer word cannot match. Then:
 
-* aliases match whole words only (a hyphenated continuation like "jumbo-jet" is
-  part of the word), with hyphen/space/nothing interchangeable inside an alias
-  ("t-mobile" = "T Mobile" = "tmobile");
-* ambiguous aliases ("ing", "ns", "bol", "ah", "jumbo") count only in the brand's
-  usual spelling ("ING", "NS") or with a context word in the same post ("pinnen",
+* an alias is a phrase of tokens; hyphen, space or nothing are interchangeable
+  inside it ("t-mobile" = "T Mobile" = "tmobile");
+* ``exclude`` phrases ("ziggo dome", "jumbo-jet") cancel the brand hits they overlap,
+  also as hashtags (#ziggodome); the brand still matches elsewhere in the post;
+* ``ambiguous`` aliases ("ing", "ns", "bol", "ah", "jumbo") count only in the brand's
+  usual spelling ("ING", "NS") or with a ``context`` word in the same post ("pinnen",
   "trein"); in an all-caps post spelling says nothing, so context is required;
-* ``exclude`` phrases are blanked out before that brand is matched;
-* handles and hashtags match whole (plus configured hashtag prefixes, #kpnstoring).
+* hyphen compounds count ("KPN-storing", "Odido-klanten", "ING-app"): the senses that
+  are not the brand ("jumbo-jet") are listed as exclusions instead;
+* handles and hashtags are single tokens, matched whole (plus configured hashtag
+  prefixes, #kpnstoring); URLs and e-mail addresses are skipped.
 
+Two tokenizers feed the same rules (``[enrich] brand_backend``):
+
+* ``regex`` (default) — one compiled regex and a dict walk over token phrases;
+* ``spacy`` — ``spacy.blank("nl")``'s tokenizer (hashtags and handles kept whole)
+  and a ``PhraseMatcher`` on the lower-cased tokens; needs the ``nlp`` extra.
+
+``benchmarks/bench_enrich.py`` measures both; the regex path is the default because
+it is several times faster on short posts (see the numbers there).
 :class:`BrandMatcher` reloads its watchlist when the file changes on disk.
 """
 
 from __future__ import annotations
 
+import itertools
+import logging
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal, Protocol
 
 from klachtradar.contract import BrandMention, RawPost
+from klachtradar.errors import ConfigError
 from klachtradar.watchlist import BrandSpec, Watchlist, load_watchlist
 
-_HANDLE = re.compile(r"(?<![\w@])@(\w{1,50})")
-_HASHTAG = re.compile(r"(?<![\w#&])#(\w{1,100})")
-_URL = re.compile(r"https?://\S+|www\.\S+")
+log = logging.getLogger(__name__)
+
+BackendName = Literal["regex", "spacy"]
+Kind = Literal["alias", "handle", "hashtag"]
+
+_SKIP = "\x00"
+"""Lower-case form given to URL and e-mail tokens: equal to no alias."""
+
+_TOKEN = re.compile(
+    r"(\s*)("
+    r"https?://\S+|www\.\S+"  # URLs: skipped
+    r"|[\w.+-]+@[\w-]+(?:\.[\w-]+)+"  # e-mail addresses: skipped
+    r"|(?<![\w@#])[#@]\w+"  # handles and hashtags, whole
+    r"|\w+(?:\.(?:com|nl|be|eu|net|org)\b)?"  # words, and bol.com-style names
+    r"|[^\w\s]"  # any other character is a token of its own
+    r")"
+)
+_SPLIT = re.compile(r"[-\s]+")
 _CONTEXT_WORD = re.compile(r"[\w-]+")
 
 
-def _alias_regex(alias: str) -> str:
-    parts = [re.escape(p) for p in re.split(r"[-\s]+", alias) if p]
-    return r"[-\s]?".join(parts)
+@dataclass(frozen=True, slots=True)
+class Tokens:
+    """A post as tokens: lower-cased form, surface form, and glued-to-previous flags.
+
+    ``glued[i]`` is True when no whitespace separates token ``i`` from token ``i-1``;
+    that is how "jumbo-jet" (three glued tokens) differs from "jumbo - jet".
+    """
+
+    lower: list[str]
+    surface: list[str]
+    glued: list[bool]
 
 
-def _word_pattern(aliases: Iterable[str], *, flags: int = 0) -> re.Pattern[str] | None:
-    """Whole-word alternation: not inside a word, a handle, a hashtag or a hyphen compound."""
-    alternatives = sorted({_alias_regex(a) for a in aliases if a}, key=len, reverse=True)
-    if not alternatives:
-        return None
-    body = "|".join(alternatives)
-    return re.compile(rf"(?<![\w@#/.])(?<!\w-)(?:{body})(?!\w|-\w)", flags)
+class TokenBackend(Protocol):
+    """Turns text into :class:`Tokens` and finds phrase candidates in them."""
+
+    def tokenize(self, text: str) -> Tokens:
+        """The tokens of ``text``."""
+        ...
+
+    def phrases(self, text: str) -> tuple[Tokens, list[tuple[int, int, int]]]:
+        """Tokens plus every phrase hit ``(phrase id, start, end)``, token offsets."""
+        ...
+
+
+def alias_variants(alias: str) -> list[str]:
+    """Spellings that count as ``alias``: parts joined by hyphen, space or nothing."""
+    parts = [p for p in _SPLIT.split(alias.strip().lower()) if p]
+    if len(parts) <= 1:
+        return parts
+    out = set()
+    for joints in itertools.product((" ", "-", ""), repeat=len(parts) - 1):
+        out.add(parts[0] + "".join(j + p for j, p in zip(joints, parts[1:], strict=True)))
+    return sorted(out)
+
+
+def regex_tokenize(text: str) -> Tokens:
+    """The default tokenizer: one regex pass; URLs and e-mail addresses become skips."""
+    lower: list[str] = []
+    surface: list[str] = []
+    glued: list[bool] = []
+    for space, token in _TOKEN.findall(text):
+        surface.append(token)
+        glued.append(not space and bool(lower))
+        if len(token) > 8 and ("://" in token or token.startswith("www.") or "@" in token[1:]):
+            lower.append(_SKIP)
+        else:
+            lower.append(token.lower())
+    return Tokens(lower, surface, glued)
+
+
+@dataclass
+class RegexBackend:
+    """Phrase lookup by first token, longest phrase first; a dict walk, no scanning."""
+
+    _index: dict[str, list[tuple[tuple[str, ...], int]]] = field(default_factory=dict)
+
+    def add(self, phrase_id: int, variants: Iterable[str]) -> None:
+        """Register the spellings of one phrase under ``phrase_id``."""
+        for variant in variants:
+            key = tuple(self.tokenize(variant).lower)
+            if key:
+                bucket = self._index.setdefault(key[0], [])
+                bucket.append((key, phrase_id))
+                bucket.sort(key=lambda kv: len(kv[0]), reverse=True)
+
+    def tokenize(self, text: str) -> Tokens:
+        return regex_tokenize(text)
+
+    def phrases(self, text: str) -> tuple[Tokens, list[tuple[int, int, int]]]:
+        tokens = regex_tokenize(text)
+        lower = tokens.lower
+        index = self._index
+        hits: list[tuple[int, int, int]] = []
+        n = len(lower)
+        for i, token in enumerate(lower):
+            bucket = index.get(token)
+            if bucket is None:
+                continue
+            for key, phrase_id in bucket:
+                end = i + len(key)
+                if end <= n and (len(key) == 1 or tuple(lower[i:end]) == key):
+                    hits.append((phrase_id, i, end))
+        return tokens, hits
+
+
+class SpacyBackend:
+    """``spacy.blank("nl")`` tokenizer + ``PhraseMatcher(attr="LOWER")``.
+
+    The tokenizer is told to keep ``#hashtag`` and ``@handle`` whole (spaCy splits the
+    ``#`` off by default), so hashtags are matched as one token, like the regex path.
+    """
+
+    def __init__(self) -> None:
+        try:
+            import spacy
+            from spacy.matcher import PhraseMatcher
+        except ImportError as exc:  # pragma: no cover - depends on the installed extras
+            raise ConfigError(
+                "brand_backend = 'spacy' needs spaCy: pip install 'klachtradar[nlp]'"
+            ) from exc
+        self._nlp = spacy.blank("nl")
+        tokenizer = self._nlp.tokenizer
+        defaults = self._nlp.Defaults
+        prefixes = [p for p in defaults.prefixes or () if p not in ("#", "@")]
+        infixes = [*(defaults.infixes or ()), r"(?<=\w)[-'’/](?=\w)"]
+        tokenizer.prefix_search = spacy.util.compile_prefix_regex(prefixes).search
+        tokenizer.infix_finditer = spacy.util.compile_infix_regex(infixes).finditer
+        self._matcher = PhraseMatcher(self._nlp.vocab, attr="LOWER")
+
+    def add(self, phrase_id: int, variants: Iterable[str]) -> None:
+        docs = [self._nlp.make_doc(v) for v in variants]
+        if docs:
+            self._matcher.add(str(phrase_id), docs)
+
+    def _tokens(self, doc: Any) -> Tokens:
+        lower: list[str] = []
+        surface: list[str] = []
+        glued: list[bool] = []
+        previous_space = True
+        for token in doc:
+            surface.append(token.text)
+            lower.append(_SKIP if token.like_url or token.like_email else token.lower_)
+            glued.append(not previous_space)
+            previous_space = bool(token.whitespace_)
+        return Tokens(lower, surface, glued)
+
+    def tokenize(self, text: str) -> Tokens:
+        return self._tokens(self._nlp.make_doc(text))
+
+    def phrases(self, text: str) -> tuple[Tokens, list[tuple[int, int, int]]]:
+        doc = self._nlp.make_doc(text)
+        strings = self._nlp.vocab.strings
+        hits = [(int(strings[m]), s, e) for m, s, e in self._matcher(doc)]
+        hits.sort(key=lambda h: (h[1], -h[2]))  # longest first at a position, like regex
+        return self._tokens(doc), hits
 
 
 @dataclass(frozen=True, slots=True)
-class _CompiledBrand:
+class _Phrase:
+    """What a phrase id stands for."""
+
+    brand: int
+    role: Literal["alias", "ambiguous", "exclude"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Brand:
     spec: BrandSpec
-    aliases: re.Pattern[str] | None
-    ambiguous: re.Pattern[str] | None
-    ambiguous_case: re.Pattern[str] | None
-    excludes: re.Pattern[str] | None
+    case_spellings: frozenset[str]
     context: frozenset[str]
-    handles: frozenset[str]
-    hashtags: frozenset[str]
     hashtag_prefixes: tuple[str, ...]
+    excluded_tags: tuple[str, ...]
 
     @classmethod
-    def build(cls, spec: BrandSpec) -> _CompiledBrand:
-        exclude = sorted(spec.exclude, key=len, reverse=True)
+    def build(cls, spec: BrandSpec, raw_case: Sequence[str]) -> _Brand:
         return cls(
             spec=spec,
-            aliases=_word_pattern(spec.aliases, flags=re.IGNORECASE),
-            ambiguous=_word_pattern(spec.ambiguous, flags=re.IGNORECASE),
-            ambiguous_case=_word_pattern(spec.ambiguous_case),
-            excludes=(
-                re.compile("|".join(_alias_regex(e) for e in exclude), re.IGNORECASE)
-                if exclude
-                else None
-            ),
+            case_spellings=frozenset(raw_case),
             context=frozenset(spec.context),
-            handles=frozenset(spec.handles),
-            hashtags=frozenset(spec.hashtags),
             hashtag_prefixes=tuple(spec.hashtag_prefixes),
+            excluded_tags=tuple(v.replace(" ", "").replace("-", "") for v in spec.exclude),
         )
+
+
+def make_backend(name: BackendName) -> RegexBackend | SpacyBackend:
+    """The tokenizer backend by settings name."""
+    if name == "spacy":
+        return SpacyBackend()
+    if name == "regex":
+        return RegexBackend()
+    raise ConfigError(f"unknown brand_backend {name!r}: use 'regex' or 'spacy'")
 
 
 class BrandMatcher:
@@ -89,31 +248,66 @@ class BrandMatcher:
     []
     """
 
-    def __init__(self, watchlist: Watchlist, *, path: Path | None = None) -> None:
+    def __init__(
+        self, watchlist: Watchlist, *, path: Path | None = None, backend: BackendName = "regex"
+    ) -> None:
         self._path = path
         self._mtime = path.stat().st_mtime_ns if path is not None else None
+        self.backend_name: BackendName = backend
         self._install(watchlist)
 
     @classmethod
-    def from_file(cls, path: Path) -> BrandMatcher:
+    def from_file(cls, path: Path, *, backend: BackendName = "regex") -> BrandMatcher:
         """A matcher that re-reads ``path`` when it changes (see :meth:`reload_if_changed`)."""
-        return cls(load_watchlist(path), path=path)
+        return cls(load_watchlist(path), path=path, backend=backend)
 
     def _install(self, watchlist: Watchlist) -> None:
+        """Compile a watchlist; the old one stays in use until this has fully succeeded."""
+        backend = make_backend(self.backend_name)
+        brands: list[_Brand] = []
+        phrases: list[_Phrase] = []
+        for number, spec in enumerate(watchlist.brands):
+            brands.append(_Brand.build(spec, spec.ambiguous_case))
+            for role, aliases in (
+                ("alias", spec.aliases),
+                ("ambiguous", spec.ambiguous),
+                ("exclude", spec.exclude),
+            ):
+                for alias in aliases:
+                    phrases.append(_Phrase(number, role))  # type: ignore[arg-type]
+                    backend.add(len(phrases) - 1, alias_variants(alias))
+        handles = {h: b for b in brands for h in b.spec.handles}
+        hashtags = {t: b for b in brands for t in b.spec.hashtags}
         self.watchlist = watchlist
-        self._brands = [_CompiledBrand.build(spec) for spec in watchlist.brands]
-        self._handle_index = {h: b for b in self._brands for h in b.handles}
-        self._hashtag_index = {t: b for b in self._brands for t in b.hashtags}
+        self._backend = backend
+        self._brands = brands
+        self._phrases = phrases
+        self._handle_index = handles
+        self._hashtag_index = hashtags
 
     def reload_if_changed(self) -> bool:
-        """Re-read the watchlist file if it changed; True when it did. Errors keep the old one."""
+        """Re-read the watchlist file if it changed; True when it did.
+
+        A broken file (bad TOML, invalid field) is logged and the current watchlist stays
+        in use: a typo in the watchlist must not stop the stream. The broken version is
+        not retried until the file changes again.
+        """
         if self._path is None:
             return False
-        mtime = self._path.stat().st_mtime_ns
+        try:
+            mtime = self._path.stat().st_mtime_ns
+        except OSError as exc:
+            log.warning("watchlist %s unreadable, keeping the current one: %s", self._path, exc)
+            return False
         if mtime == self._mtime:
             return False
-        self._install(load_watchlist(self._path))
         self._mtime = mtime
+        try:
+            self._install(load_watchlist(self._path))
+        except ConfigError as exc:
+            log.error("watchlist reload failed, keeping the current one: %s", exc)
+            return False
+        log.info("watchlist reloaded: %d brands", len(self._brands))
         return True
 
     def match(self, post: RawPost) -> list[BrandMention]:
@@ -138,72 +332,110 @@ class BrandMatcher:
 
     def match_text(self, text: str) -> list[BrandMention]:
         """Brands mentioned in ``text``, ordered by first occurrence, one mention each."""
-        text = _URL.sub(" ", text)
+        tokens, hits = self._backend.phrases(text)
         found: dict[str, tuple[int, BrandMention]] = {}
-
-        def add(position: int, mention: BrandMention) -> None:
-            current = found.get(mention.brand)
-            if current is None or position < current[0]:
-                found[mention.brand] = (position, mention)
-
-        for m in _HANDLE.finditer(text):
-            brand = self._handle_index.get(m.group(1).lower())
-            if brand is not None:
-                add(
-                    m.start(), BrandMention(brand=brand.spec.name, matched=m.group(), kind="handle")
-                )
-        for m in _HASHTAG.finditer(text):
-            brand = self._brand_for_hashtag(m.group(1).lower())
-            if brand is not None:
-                add(
-                    m.start(),
-                    BrandMention(brand=brand.spec.name, matched=m.group(), kind="hashtag"),
-                )
-        shouting = _mostly_upper(text)
-        words = frozenset(_CONTEXT_WORD.findall(text.lower()))
-        for brand in self._brands:
-            hit = _match_alias(brand, text, shouting=shouting, words=words)
-            if hit is not None:
-                add(hit.start(), _alias_mention(brand, hit))
+        for position, brand, matched, kind in self._candidates(tokens, hits):
+            name = brand.spec.name
+            if name not in found or position < found[name][0]:
+                found[name] = (position, BrandMention(brand=name, matched=matched, kind=kind))
         return [mention for _, mention in sorted(found.values(), key=lambda pm: pm[0])]
 
-    def _brand_for_hashtag(self, tag: str) -> _CompiledBrand | None:
+    def _candidates(
+        self, tokens: Tokens, hits: list[tuple[int, int, int]]
+    ) -> Iterator[tuple[int, _Brand, str, Kind]]:
+        """Every accepted hit as ``(token position, brand, matched text, kind)``."""
+        for i, token in enumerate(tokens.lower):
+            if len(token) < 2 or token[0] not in "@#":
+                continue
+            if token[0] == "@":
+                brand = self._handle_index.get(token[1:])
+                if brand is not None:
+                    yield i, brand, tokens.surface[i], "handle"
+            else:
+                brand = self._brand_for_hashtag(token[1:])
+                if brand is not None:
+                    yield i, brand, tokens.surface[i], "hashtag"
+        if not hits:
+            return
+        excluded: set[tuple[int, int]] = set()  # (brand, token) covered by an exclusion
+        for phrase_id, start, end in hits:
+            phrase = self._phrases[phrase_id]
+            if phrase.role == "exclude":
+                excluded.update((phrase.brand, t) for t in range(start, end))
+        context: frozenset[str] | None = None
+        for phrase_id, start, end in hits:
+            phrase = self._phrases[phrase_id]
+            if phrase.role == "exclude" or any(
+                (phrase.brand, t) in excluded for t in range(start, end)
+            ):
+                continue
+            brand = self._brands[phrase.brand]
+            if phrase.role == "ambiguous":
+                if context is None:
+                    context = _context_words(tokens)
+                if not self._ambiguous_counts(brand, tokens, start, end, context):
+                    continue
+            elif _inside_word(tokens, start, end):
+                continue
+            yield start, brand, _span_text(tokens, start, end), "alias"
+
+    @staticmethod
+    def _ambiguous_counts(
+        brand: _Brand, tokens: Tokens, start: int, end: int, context: frozenset[str]
+    ) -> bool:
+        """An ambiguous alias counts in its brand spelling (unless shouting) or in context."""
+        if brand.context & context:
+            return True
+        spelled = _span_text(tokens, start, end)
+        return spelled in brand.case_spellings and not _mostly_upper(tokens)
+
+    def _brand_for_hashtag(self, tag: str) -> _Brand | None:
         brand = self._hashtag_index.get(tag)
         if brand is not None:
             return brand
         for candidate in self._brands:
-            if any(tag.startswith(p) for p in candidate.hashtag_prefixes):
+            if any(tag.startswith(p) for p in candidate.hashtag_prefixes) and not any(
+                tag.startswith(x) for x in candidate.excluded_tags
+            ):
                 return candidate
         return None
 
 
-def _match_alias(
-    brand: _CompiledBrand, text: str, *, shouting: bool, words: frozenset[str]
-) -> re.Match[str] | None:
-    """The first alias hit for one brand, honouring exclusions and ambiguity rules."""
-    scan = text
-    if brand.excludes is not None:
-        scan = brand.excludes.sub(lambda x: " " * len(x.group()), text)
-    if brand.aliases is not None and (hit := brand.aliases.search(scan)):
-        return hit
-    if brand.ambiguous is None:
-        return None
-    if not shouting and brand.ambiguous_case is not None:
-        hit = brand.ambiguous_case.search(scan)
-        if hit is not None:
-            return hit
-    hit = brand.ambiguous.search(scan)
-    if hit is not None and brand.context & words:
-        return hit
-    return None
+def _span_text(tokens: Tokens, start: int, end: int) -> str:
+    parts = [tokens.surface[start]]
+    for i in range(start + 1, end):
+        parts.append(tokens.surface[i] if tokens.glued[i] else " " + tokens.surface[i])
+    return "".join(parts)
 
 
-def _alias_mention(brand: _CompiledBrand, match: re.Match[str]) -> BrandMention:
-    return BrandMention(brand=brand.spec.name, matched=match.group(), kind="alias")
+def _inside_word(tokens: Tokens, start: int, end: int) -> bool:
+    """Glued to a word on either side without a hyphen: "KPN2", "_kpn" never count."""
+    before = start > 0 and tokens.glued[start] and tokens.lower[start - 1].isalnum()
+    after = end < len(tokens.lower) and tokens.glued[end] and tokens.lower[end].isalnum()
+    return before or after
 
 
-def _mostly_upper(text: str) -> bool:
-    letters = [c for c in text if c.isalpha()]
+def _context_words(tokens: Tokens) -> frozenset[str]:
+    """Lower-cased words of the post, with hyphen compounds also joined ("ov-chip")."""
+    words = set(tokens.lower)
+    words.update(_CONTEXT_WORD.findall(" ".join(_glue(tokens))))
+    return frozenset(words)
+
+
+def _glue(tokens: Tokens) -> Iterator[str]:
+    current: list[str] = []
+    for token, glued in zip(tokens.lower, tokens.glued, strict=True):
+        if not glued and current:
+            yield "".join(current)
+            current = []
+        current.append(token)
+    if current:
+        yield "".join(current)
+
+
+def _mostly_upper(tokens: Tokens) -> bool:
+    """An all-caps post: its spelling says nothing about brand names."""
+    letters = [c for token in tokens.surface for c in token if c.isalpha()]
     if len(letters) < 12:
         return False
     return sum(c.isupper() for c in letters) / len(letters) > 0.6
