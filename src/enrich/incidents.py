@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -95,6 +95,9 @@ class IncidentDetector:
     settings: IncidentSettings
     brand_terms: dict[str, set[str]] = field(default_factory=dict)
     _brands: dict[str, _BrandState] = field(default_factory=dict)
+    _counted: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    """Doc ids already counted: an engagement update of a post is not a new complaint."""
+    memory: int = 100_000
 
     @property
     def _window(self) -> timedelta:
@@ -116,7 +119,7 @@ class IncidentDetector:
             at = post.post.created_at
             latest = at if latest is None or at > latest else latest
             cls = post.classification
-            if cls is None or cls.complaint_probability < 0.5:
+            if cls is None or cls.complaint_probability < 0.5 or self._seen(post.doc_id):
                 continue
             for brand in post.brand_names:
                 state = self._brands.setdefault(brand, _BrandState())
@@ -128,6 +131,15 @@ class IncidentDetector:
         if latest is not None:
             alerts.extend(self.advance_clock(latest))
         return alerts
+
+    def _seen(self, doc_id: str) -> bool:
+        """True when ``doc_id`` was counted before; remembers it otherwise (bounded)."""
+        if doc_id in self._counted:
+            return True
+        self._counted[doc_id] = None
+        if len(self._counted) > self.memory:
+            self._counted.popitem(last=False)
+        return False
 
     def advance_clock(self, now: datetime) -> list[Alert]:
         """Close incidents that have gone quiet by ``now`` (call it when time passes)."""

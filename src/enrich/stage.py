@@ -1,7 +1,13 @@
 """The enrich stage: ``list[ClassifiedPost] -> list[ScoredPost]``, batched.
 
-Brand matching, author history and the risk score. The author history is explicit
-state handed in by the runner; everything else is a pure function of the batch.
+Brand matching, author history and the risk score. The author history and the
+engagement tracker are explicit state handed in by the pipeline; everything else is
+a pure function of the batch.
+
+Re-scoring: a post that arrives again with the same doc id and newer engagement counts
+is scored again (velocity between the two observations, a new virality estimate); the
+sinks upsert it by doc id, and a higher priority raises a new alert (alert ids carry
+the priority). Its complaint is not counted twice in the author's history.
 """
 
 from __future__ import annotations
@@ -12,7 +18,8 @@ from datetime import datetime
 from enrich.brand_match import BrandMatcher
 from enrich.history import AuthorHistory
 from enrich.risk import RiskModel
-from klachtradar.contract import ClassifiedPost, ScoredPost
+from enrich.virality import EngagementTracker, Observation
+from klachtradar.contract import ClassifiedPost, RawPost, ScoredPost
 
 COMPLAINT_THRESHOLD = 0.5
 
@@ -24,6 +31,7 @@ def score_batch(
     risk_model: RiskModel,
     history: AuthorHistory,
     now: datetime,
+    engagement: EngagementTracker | None = None,
 ) -> list[ScoredPost]:
     """Match brands, look up the author's history, score, and remember complaints."""
     out: list[ScoredPost] = []
@@ -36,7 +44,13 @@ def score_batch(
             if main_brand
             else None
         )
-        risk = risk_model.assess(item, summary, now=now)
+        previous = None
+        if engagement is not None:
+            previous = engagement.previous(post.doc_id)
+            observation = _observation(post, now)
+            if observation is not None:
+                engagement.remember(post.doc_id, observation)
+        risk = risk_model.assess(item, summary, now=now, previous=previous)
         cls = item.classification
         if cls is not None and cls.complaint_probability >= COMPLAINT_THRESHOLD:
             for mention in brands:
@@ -53,3 +67,12 @@ def score_batch(
             )
         )
     return out
+
+
+def _observation(post: RawPost, now: datetime) -> Observation | None:
+    eng = post.engagement
+    if eng.reposts is None and eng.quotes is None:
+        return None
+    reposts = max(0, eng.reposts or 0)
+    at = eng.observed_at or post.received_at or now
+    return Observation(at=at, reposts=reposts, shares=reposts + max(0, eng.quotes or 0))
