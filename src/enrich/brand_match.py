@@ -49,30 +49,50 @@ Kind = Literal["alias", "handle", "hashtag"]
 _SKIP = "\x00"
 """Lower-case form given to URL and e-mail tokens: equal to no alias."""
 
-_TOKEN = re.compile(
-    r"(\s*)("
-    r"https?://\S+|www\.\S+"  # URLs: skipped
-    r"|[\w.+-]+@[\w-]+(?:\.[\w-]+)+"  # e-mail addresses: skipped
+_TOKEN_BODY = (  # the order and the (?=[cnbeo]) guard are for speed: most tokens are words
+    r"\w+(?:\.(?=[cnbeo])(?:com|nl|be|eu|net|org)\b)?"  # words, and bol.com-style names
     r"|(?<![\w@#])[#@]\w+"  # handles and hashtags, whole
-    r"|\w+(?:\.(?:com|nl|be|eu|net|org)\b)?"  # words, and bol.com-style names
-    r"|[^\w\s]"  # any other character is a token of its own
-    r")"
+    r"|-"  # hyphens, so "jumbo-jet" differs from "jumbo jet"; other punctuation is dropped
 )
+_TOKEN = re.compile(_TOKEN_BODY)
+_SPACED_TOKEN = re.compile(rf"(\s*)({_TOKEN_BODY})")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_EMAIL_HINT = re.compile(r"\w@\w")
 _SPLIT = re.compile(r"[-\s]+")
 _CONTEXT_WORD = re.compile(r"[\w-]+")
 
 
-@dataclass(frozen=True, slots=True)
 class Tokens:
     """A post as tokens: lower-cased form, surface form, and glued-to-previous flags.
 
     ``glued[i]`` is True when no whitespace separates token ``i`` from token ``i-1``;
-    that is how "jumbo-jet" (three glued tokens) differs from "jumbo - jet".
+    that is how "jumbo-jet" (three glued tokens) differs from "jumbo - jet". The regex
+    backend computes ``glued`` only when a rule asks for it (few posts need it).
     """
 
-    lower: list[str]
-    surface: list[str]
-    glued: list[bool]
+    __slots__ = ("_glued", "_text", "lower", "surface")
+
+    def __init__(
+        self,
+        lower: list[str],
+        surface: list[str],
+        glued: list[bool] | None = None,
+        *,
+        text: str = "",
+    ) -> None:
+        self.lower = lower
+        self.surface = surface
+        self._glued = glued
+        self._text = text
+
+    @property
+    def glued(self) -> list[bool]:
+        """Whether each token follows the previous one without whitespace."""
+        if self._glued is None:
+            pairs = _SPACED_TOKEN.findall(self._text)
+            glued = [bool(i) and not space for i, (space, _) in enumerate(pairs)]
+            self._glued = glued if len(glued) == len(self.lower) else [False] * len(self.lower)
+        return self._glued
 
 
 class TokenBackend(Protocol):
@@ -99,18 +119,13 @@ def alias_variants(alias: str) -> list[str]:
 
 
 def regex_tokenize(text: str) -> Tokens:
-    """The default tokenizer: one regex pass; URLs and e-mail addresses become skips."""
-    lower: list[str] = []
-    surface: list[str] = []
-    glued: list[bool] = []
-    for space, token in _TOKEN.findall(text):
-        surface.append(token)
-        glued.append(not space and bool(lower))
-        if len(token) > 8 and ("://" in token or token.startswith("www.") or "@" in token[1:]):
-            lower.append(_SKIP)
-        else:
-            lower.append(token.lower())
-    return Tokens(lower, surface, glued)
+    """The default tokenizer: URLs and e-mail addresses blanked, then one regex pass."""
+    if "://" in text or "www." in text:
+        text = " ".join(w for w in text.split() if "://" not in w and not w.startswith("www."))
+    if "@" in text and _EMAIL_HINT.search(text):
+        text = _EMAIL.sub(" ", text)
+    surface = _TOKEN.findall(text)
+    return Tokens([t.lower() for t in surface], surface, text=text)
 
 
 @dataclass
@@ -137,11 +152,8 @@ class RegexBackend:
         index = self._index
         hits: list[tuple[int, int, int]] = []
         n = len(lower)
-        for i, token in enumerate(lower):
-            bucket = index.get(token)
-            if bucket is None:
-                continue
-            for key, phrase_id in bucket:
+        for i in [i for i, token in enumerate(lower) if token in index]:
+            for key, phrase_id in index[lower[i]]:
                 end = i + len(key)
                 if end <= n and (len(key) == 1 or tuple(lower[i:end]) == key):
                     hits.append((phrase_id, i, end))
@@ -213,6 +225,7 @@ class _Brand:
     spec: BrandSpec
     case_spellings: frozenset[str]
     context: frozenset[str]
+    compound_context: frozenset[str]
     hashtag_prefixes: tuple[str, ...]
     excluded_tags: tuple[str, ...]
 
@@ -221,7 +234,8 @@ class _Brand:
         return cls(
             spec=spec,
             case_spellings=frozenset(raw_case),
-            context=frozenset(spec.context),
+            context=frozenset(c for c in spec.context if "-" not in c),
+            compound_context=frozenset(c for c in spec.context if "-" in c),
             hashtag_prefixes=tuple(spec.hashtag_prefixes),
             excluded_tags=tuple(v.replace(" ", "").replace("-", "") for v in spec.exclude),
         )
@@ -279,6 +293,8 @@ class BrandMatcher:
         handles = {h: b for b in brands for h in b.spec.handles}
         hashtags = {t: b for b in brands for t in b.spec.hashtags}
         self.watchlist = watchlist
+        # The regex tokenizer never glues two word tokens together; spaCy's can.
+        self._word_check = isinstance(backend, SpacyBackend)
         self._backend = backend
         self._brands = brands
         self._phrases = phrases
@@ -344,9 +360,8 @@ class BrandMatcher:
         self, tokens: Tokens, hits: list[tuple[int, int, int]]
     ) -> Iterator[tuple[int, _Brand, str, Kind]]:
         """Every accepted hit as ``(token position, brand, matched text, kind)``."""
-        for i, token in enumerate(tokens.lower):
-            if len(token) < 2 or token[0] not in "@#":
-                continue
+        tagged = [(i, t) for i, t in enumerate(tokens.lower) if t[0] in "@#" and len(t) > 1]
+        for i, token in tagged:
             if token[0] == "@":
                 brand = self._handle_index.get(token[1:])
                 if brand is not None:
@@ -362,11 +377,11 @@ class BrandMatcher:
             phrase = self._phrases[phrase_id]
             if phrase.role == "exclude":
                 excluded.update((phrase.brand, t) for t in range(start, end))
-        context: frozenset[str] | None = None
+        context: set[str] | None = None
         for phrase_id, start, end in hits:
             phrase = self._phrases[phrase_id]
-            if phrase.role == "exclude" or any(
-                (phrase.brand, t) in excluded for t in range(start, end)
+            if phrase.role == "exclude" or (
+                excluded and any((phrase.brand, t) in excluded for t in range(start, end))
             ):
                 continue
             brand = self._brands[phrase.brand]
@@ -375,16 +390,20 @@ class BrandMatcher:
                     context = _context_words(tokens)
                 if not self._ambiguous_counts(brand, tokens, start, end, context):
                     continue
-            elif _inside_word(tokens, start, end):
+            elif self._word_check and _inside_word(tokens, start, end):
                 continue
             yield start, brand, _span_text(tokens, start, end), "alias"
 
     @staticmethod
     def _ambiguous_counts(
-        brand: _Brand, tokens: Tokens, start: int, end: int, context: frozenset[str]
+        brand: _Brand, tokens: Tokens, start: int, end: int, context: set[str]
     ) -> bool:
         """An ambiguous alias counts in its brand spelling (unless shouting) or in context."""
-        if brand.context & context:
+        if not brand.context.isdisjoint(context):
+            return True
+        if brand.compound_context and not brand.compound_context.isdisjoint(
+            _compound_words(tokens)
+        ):
             return True
         spelled = _span_text(tokens, start, end)
         return spelled in brand.case_spellings and not _mostly_upper(tokens)
@@ -415,11 +434,14 @@ def _inside_word(tokens: Tokens, start: int, end: int) -> bool:
     return before or after
 
 
-def _context_words(tokens: Tokens) -> frozenset[str]:
-    """Lower-cased words of the post, with hyphen compounds also joined ("ov-chip")."""
-    words = set(tokens.lower)
-    words.update(_CONTEXT_WORD.findall(" ".join(_glue(tokens))))
-    return frozenset(words)
+def _context_words(tokens: Tokens) -> set[str]:
+    """Lower-cased words of the post."""
+    return set(tokens.lower)
+
+
+def _compound_words(tokens: Tokens) -> set[str]:
+    """Hyphen compounds of the post, joined ("ov-chip"), for context words that have one."""
+    return set(_CONTEXT_WORD.findall(" ".join(_glue(tokens))))
 
 
 def _glue(tokens: Tokens) -> Iterator[str]:

@@ -274,6 +274,9 @@ class RiskModel:
         w = self.weights
         cls = post.classification
         cues = cls.cues if cls else []
+        if not cues:
+            out.features["cues"] = 0.0
+            return
         weight = {
             Cue.MEDIA: w.cue_media,
             Cue.CHURN: w.cue_churn,
