@@ -82,14 +82,17 @@ def main() -> None:
     posts: list[RawPost] = [source[i % len(source)] for i in range(args.posts)]
     texts = [p.text for p in posts]
     classified: Sequence[ClassifiedPost] = classify_batch(
-        [p.model_copy(update={"lang": "nl"}) for p in posts], load_classifier("lexicon"),
+        [p.model_copy(update={"lang": "nl"}) for p in posts],
+        load_classifier("lexicon"),
         languages=["nl"],
     )
     n = len(posts)
     print(f"{n:,} posts (demo stream, cycled); best of 3 runs\n")
 
     token = re.compile(r"\w+|[^\w\s]")
-    base = rate("baseline: tokenise (one regex pass)", lambda: [token.findall(t) for t in texts], n, None)
+    base = rate(
+        "baseline: tokenise (one regex pass)", lambda: [token.findall(t) for t in texts], n, None
+    )
     matcher = BrandMatcher.from_file(ROOT / "configs" / "brands.toml")
     aliases = [a for b in matcher.watchlist.brands for a in (*b.aliases, *b.ambiguous)]
     rate(
@@ -115,15 +118,24 @@ def main() -> None:
 
         def run(m: BrandMatcher = m) -> object:
             return score_batch(
-                classified, matcher=m, risk_model=risk, history=AuthorHistory(),
-                now=NOW, engagement=EngagementTracker(),
+                classified,
+                matcher=m,
+                risk_model=risk,
+                history=AuthorHistory(),
+                now=NOW,
+                engagement=EngagementTracker(),
             )
 
         rate(f"matching + scoring (score_batch) [{backend}]", run, n, base)
 
     langid = tagger("langid", settings.enrich.language_candidates)
     rate("language: function words", lambda: [identify(t) for t in texts], n, base)
-    rate("language: langid (restricted, Dutch fast path)", lambda: [langid(t) for t in texts], n, base)
+    rate(
+        "language: langid (restricted, Dutch fast path)",
+        lambda: [langid(t) for t in texts],
+        n,
+        base,
+    )
 
     print("\nbrand detection on data/corpus/*.jsonl")
     for backend in backends:

@@ -176,7 +176,7 @@ class SpacyBackend:
                 "brand_backend = 'spacy' needs spaCy: pip install 'klachtradar[nlp]'"
             ) from exc
         self._nlp = spacy.blank("nl")
-        tokenizer = self._nlp.tokenizer
+        tokenizer: Any = self._nlp.tokenizer
         defaults = self._nlp.Defaults
         prefixes = [p for p in defaults.prefixes or () if p not in ("#", "@")]
         infixes = [*(defaults.infixes or ()), r"(?<=\w)[-'’/](?=\w)"]

@@ -366,7 +366,10 @@ class LangidTagger:
 
     def __init__(self, candidates: Sequence[str], *, min_confidence: float = 0.9) -> None:
         try:
-            from py3langid.langid import MODEL_FILE, LanguageIdentifier
+            from py3langid.langid import (  # type: ignore[import-untyped]
+                MODEL_FILE,
+                LanguageIdentifier,
+            )
         except ImportError as exc:  # pragma: no cover - depends on the installed extras
             raise ConfigError(
                 "language_backend = 'langid' needs py3langid: pip install 'klachtradar[nlp]'"
@@ -401,9 +404,9 @@ _NOISE = re.compile(r"https?://\S+|[@#]\w+")
 _TAGGERS: dict[tuple[str, tuple[str, ...]], Callable[[str], str | None]] = {}
 
 
-def tagger(backend: str = "function_words", candidates: Sequence[str] = ()) -> Callable[
-    [str], str | None
-]:
+def tagger(
+    backend: str = "function_words", candidates: Sequence[str] = ()
+) -> Callable[[str], str | None]:
     """The language identifier by settings name (built once per process)."""
     if backend == "function_words":
         return identify

@@ -41,7 +41,7 @@ def kernel_cdf(minutes: float, *, theta: float = THETA, s0: float = S0_MINUTES) 
     c = theta / (s0 * (1 + theta))
     if minutes <= s0:
         return c * minutes
-    return c * s0 + (1 / (1 + theta)) * (1 - (minutes / s0) ** -theta)
+    return c * s0 + (1 / (1 + theta)) * (1 - math.pow(minutes / s0, -theta))
 
 
 def kernel_cdf_mean(minutes: float, *, theta: float = THETA, s0: float = S0_MINUTES) -> float:
@@ -53,7 +53,7 @@ def kernel_cdf_mean(minutes: float, *, theta: float = THETA, s0: float = S0_MINU
         return c * minutes / 2
     head = c * s0 * s0 / 2
     flat = (c * s0 + 1 / (1 + theta)) * (minutes - s0)
-    tail = (1 / (1 + theta)) * s0 / (1 - theta) * ((minutes / s0) ** (1 - theta) - 1)
+    tail = (1 / (1 + theta)) * s0 / (1 - theta) * (math.pow(minutes / s0, 1 - theta) - 1)
     return (head + flat - tail) / minutes
 
 

@@ -42,7 +42,9 @@ class DemoRun:
 def demo() -> DemoRun:
     """The whole demo stream through the real pipeline, in batches, like `demo --fast`."""
     pipeline = Pipeline.from_settings(_settings())
-    posts = [r for r in read_jsonl(ROOT / "data" / "demo" / "stream.jsonl") if isinstance(r, RawPost)]
+    posts = [
+        r for r in read_jsonl(ROOT / "data" / "demo" / "stream.jsonl") if isinstance(r, RawPost)
+    ]
     total = PipelineOutput()
     for start in range(0, len(posts), 256):
         out = pipeline.process(posts[start : start + 256], now=T0)
@@ -56,7 +58,7 @@ def _post(**changes: Any) -> RawPost:
     data: dict[str, Any] = {
         "source": "x",
         "post_id": "42",
-        "text": "@KPNwebcare mijn internet ligt er al de hele dag uit, niemand helpt me. Belachelijk!",
+        "text": "@KPNwebcare mijn internet ligt er al de hele dag uit, niemand helpt. Belachelijk!",
         "created_at": T0.isoformat(),
         "received_at": (T0 + timedelta(seconds=5)).isoformat(),
         "author": {"id": "a1", "handle": "piet", "followers": 150},
@@ -122,8 +124,10 @@ def test_a_plain_low_follower_complaint_is_p3_or_p4(pipeline: Pipeline) -> None:
 
 
 def test_missing_followers_and_engagement_say_reach_is_unknown(pipeline: Pipeline) -> None:
-    post = _post(author={"followers": None}, engagement={"reposts": None, "quotes": None,
-                                                         "replies": None, "likes": None})
+    post = _post(
+        author={"followers": None},
+        engagement={"reposts": None, "quotes": None, "replies": None, "likes": None},
+    )
     (scored,) = pipeline.process([post], now=T0).scored
     assert "bereik onbekend (geen volgersaantal)" in scored.risk.reasons
     assert "bereik onbekend (geen engagement-tellingen)" in scored.risk.reasons
@@ -156,7 +160,9 @@ def test_bad_counts_are_clamped_and_reported(
 
 def test_engagement_update_rescores_and_realerts_on_a_priority_rise(pipeline: Pipeline) -> None:
     author = {"followers": 30_000, "verified": True}
-    first = _post(author=author, engagement={"reposts": 2, "observed_at": T0 + timedelta(minutes=30)})
+    first = _post(
+        author=author, engagement={"reposts": 2, "observed_at": T0 + timedelta(minutes=30)}
+    )
     out1 = pipeline.process([first], now=T0 + timedelta(minutes=30))
     later = _post(
         author=author,
@@ -253,5 +259,3 @@ def test_engagement_tracker_ignores_stale_updates_and_forgets_oldest() -> None:
     tracker.remember("b", new)
     tracker.remember("c", new)
     assert tracker.previous("a") is None and len(tracker) == 2
-
-
