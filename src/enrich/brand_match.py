@@ -59,6 +59,7 @@ _SPACED_TOKEN = re.compile(rf"(\s*)({_TOKEN_BODY})")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _EMAIL_HINT = re.compile(r"\w@\w")
 _SPLIT = re.compile(r"[-\s]+")
+_MENTION_CACHE = 50_000
 _CONTEXT_WORD = re.compile(r"[\w-]+")
 
 
@@ -70,7 +71,7 @@ class Tokens:
     backend computes ``glued`` only when a rule asks for it (few posts need it).
     """
 
-    __slots__ = ("_glued", "_text", "lower", "surface")
+    __slots__ = ("_glued", "_text", "has_hashtag", "lower", "surface")
 
     def __init__(
         self,
@@ -79,11 +80,14 @@ class Tokens:
         glued: list[bool] | None = None,
         *,
         text: str = "",
+        has_hashtag: bool = True,
     ) -> None:
         self.lower = lower
         self.surface = surface
         self._glued = glued
         self._text = text
+        self.has_hashtag = has_hashtag
+        """False when no token can be a hashtag (lets the matcher skip prefix checks)."""
 
     @property
     def glued(self) -> list[bool]:
@@ -125,23 +129,38 @@ def regex_tokenize(text: str) -> Tokens:
     if "@" in text and _EMAIL_HINT.search(text):
         text = _EMAIL.sub(" ", text)
     surface = _TOKEN.findall(text)
-    return Tokens([t.lower() for t in surface], surface, text=text)
+    return Tokens([t.lower() for t in surface], surface, text=text, has_hashtag="#" in text)
+
+
+_FILLER = frozenset({"-", "t", "de", "het", "in", "met", "bij", "via", "van", "op", "aan", "mijn"})
+"""Words that never anchor a phrase lookup: they are too common in Dutch posts."""
+
+
+def _anchor(key: tuple[str, ...]) -> int:
+    """Which token of a phrase to look it up by: its longest non-filler word."""
+    candidates = [i for i, token in enumerate(key) if token not in _FILLER] or [0]
+    return max(candidates, key=lambda i: len(key[i]))
 
 
 @dataclass
 class RegexBackend:
-    """Phrase lookup by first token, longest phrase first; a dict walk, no scanning."""
+    """Phrase lookup by each phrase's rarest-looking token; a dict walk, no scanning.
 
-    _index: dict[str, list[tuple[tuple[str, ...], int]]] = field(default_factory=dict)
+    "in de ns" is filed under "ns", not "in": a post has many "in"s and few "ns"s, so
+    each post checks few candidate phrases.
+    """
+
+    _index: dict[str, list[tuple[tuple[str, ...], int, int]]] = field(default_factory=dict)
 
     def add(self, phrase_id: int, variants: Iterable[str]) -> None:
         """Register the spellings of one phrase under ``phrase_id``."""
         for variant in variants:
             key = tuple(self.tokenize(variant).lower)
             if key:
-                bucket = self._index.setdefault(key[0], [])
-                bucket.append((key, phrase_id))
-                bucket.sort(key=lambda kv: len(kv[0]), reverse=True)
+                offset = _anchor(key)
+                bucket = self._index.setdefault(key[offset], [])
+                bucket.append((key, phrase_id, offset))
+                bucket.sort(key=lambda entry: len(entry[0]), reverse=True)
 
     def tokenize(self, text: str) -> Tokens:
         return regex_tokenize(text)
@@ -153,10 +172,14 @@ class RegexBackend:
         hits: list[tuple[int, int, int]] = []
         n = len(lower)
         for i in [i for i, token in enumerate(lower) if token in index]:
-            for key, phrase_id in index[lower[i]]:
-                end = i + len(key)
-                if end <= n and (len(key) == 1 or tuple(lower[i:end]) == key):
-                    hits.append((phrase_id, i, end))
+            for key, phrase_id, offset in index[lower[i]]:
+                start = i - offset
+                end = start + len(key)
+                if len(key) == 1 or (
+                    start >= 0 and end <= n and tuple(lower[start:end]) == key
+                ):
+                    hits.append((phrase_id, start, end))
+        hits.sort(key=lambda hit: (hit[1], hit[1] - hit[2]))  # by position, longest first
         return tokens, hits
 
 
@@ -217,7 +240,7 @@ class _Phrase:
     """What a phrase id stands for."""
 
     brand: int
-    role: Literal["alias", "ambiguous", "exclude"]
+    role: Literal["alias", "ambiguous", "exclude", "handle", "hashtag"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,6 +313,13 @@ class BrandMatcher:
                 for alias in aliases:
                     phrases.append(_Phrase(number, role))  # type: ignore[arg-type]
                     backend.add(len(phrases) - 1, alias_variants(alias))
+            for role, sigil, names in (
+                ("handle", "@", spec.handles),
+                ("hashtag", "#", spec.hashtags),
+            ):
+                for name in names:  # a handle or hashtag is one token: a phrase of one
+                    phrases.append(_Phrase(number, role))  # type: ignore[arg-type]
+                    backend.add(len(phrases) - 1, [sigil + name])
         handles = {h: b for b in brands for h in b.spec.handles}
         hashtags = {t: b for b in brands for t in b.spec.hashtags}
         self.watchlist = watchlist
@@ -300,6 +330,8 @@ class BrandMatcher:
         self._phrases = phrases
         self._handle_index = handles
         self._hashtag_index = hashtags
+        self._mentions: dict[tuple[str, str, Kind], BrandMention] = {}
+        self._prefixes = tuple(p for b in brands for p in b.hashtag_prefixes)
 
     def reload_if_changed(self) -> bool:
         """Re-read the watchlist file if it changed; True when it did.
@@ -334,16 +366,12 @@ class BrandMatcher:
             brand = self._handle_index.get(handle.lower().removeprefix("@"))
             if brand is not None and brand.spec.name not in seen:
                 seen.add(brand.spec.name)
-                mentions.append(
-                    BrandMention(brand=brand.spec.name, matched=f"@{handle}", kind="handle")
-                )
+                mentions.append(self._mention(brand.spec.name, f"@{handle}", "handle"))
         for tag in post.hashtags:
             brand = self._brand_for_hashtag(tag.lower().removeprefix("#"))
             if brand is not None and brand.spec.name not in seen:
                 seen.add(brand.spec.name)
-                mentions.append(
-                    BrandMention(brand=brand.spec.name, matched=f"#{tag}", kind="hashtag")
-                )
+                mentions.append(self._mention(brand.spec.name, f"#{tag}", "hashtag"))
         return mentions
 
     def match_text(self, text: str) -> list[BrandMention]:
@@ -353,23 +381,19 @@ class BrandMatcher:
         for position, brand, matched, kind in self._candidates(tokens, hits):
             name = brand.spec.name
             if name not in found or position < found[name][0]:
-                found[name] = (position, BrandMention(brand=name, matched=matched, kind=kind))
+                found[name] = (position, self._mention(name, matched, kind))
         return [mention for _, mention in sorted(found.values(), key=lambda pm: pm[0])]
 
     def _candidates(
         self, tokens: Tokens, hits: list[tuple[int, int, int]]
     ) -> Iterator[tuple[int, _Brand, str, Kind]]:
         """Every accepted hit as ``(token position, brand, matched text, kind)``."""
-        tagged = [(i, t) for i, t in enumerate(tokens.lower) if t[0] in "@#" and len(t) > 1]
-        for i, token in tagged:
-            if token[0] == "@":
-                brand = self._handle_index.get(token[1:])
-                if brand is not None:
-                    yield i, brand, tokens.surface[i], "handle"
-            else:
-                brand = self._brand_for_hashtag(token[1:])
-                if brand is not None:
-                    yield i, brand, tokens.surface[i], "hashtag"
+        if tokens.has_hashtag and self._prefixes:  # hashtags by prefix: #kpnstoring
+            for i, token in enumerate(tokens.lower):
+                if token[0] == "#" and token[1:] not in self._hashtag_index:
+                    brand = self._brand_for_hashtag(token[1:])
+                    if brand is not None:
+                        yield i, brand, tokens.surface[i], "hashtag"
         if not hits:
             return
         excluded: set[tuple[int, int]] = set()  # (brand, token) covered by an exclusion
@@ -380,6 +404,9 @@ class BrandMatcher:
         context: set[str] | None = None
         for phrase_id, start, end in hits:
             phrase = self._phrases[phrase_id]
+            if phrase.role == "handle" or phrase.role == "hashtag":
+                yield start, self._brands[phrase.brand], tokens.surface[start], phrase.role
+                continue
             if phrase.role == "exclude" or (
                 excluded and any((phrase.brand, t) in excluded for t in range(start, end))
             ):
@@ -408,13 +435,27 @@ class BrandMatcher:
         spelled = _span_text(tokens, start, end)
         return spelled in brand.case_spellings and not _mostly_upper(tokens)
 
+    def _mention(self, brand: str, matched: str, kind: Kind) -> BrandMention:
+        """A shared (immutable) mention: building one per post is most of the cost."""
+        key = (brand, matched, kind)
+        mention = self._mentions.get(key)
+        if mention is None:
+            if len(self._mentions) >= _MENTION_CACHE:
+                self._mentions.clear()
+            mention = self._mentions[key] = BrandMention(brand=brand, matched=matched, kind=kind)
+        return mention
+
     def _brand_for_hashtag(self, tag: str) -> _Brand | None:
         brand = self._hashtag_index.get(tag)
         if brand is not None:
             return brand
+        if not tag.startswith(self._prefixes):
+            return None
         for candidate in self._brands:
-            if any(tag.startswith(p) for p in candidate.hashtag_prefixes) and not any(
-                tag.startswith(x) for x in candidate.excluded_tags
+            if (
+                candidate.hashtag_prefixes
+                and tag.startswith(candidate.hashtag_prefixes)
+                and not (candidate.excluded_tags and tag.startswith(candidate.excluded_tags))
             ):
                 return candidate
         return None
@@ -435,8 +476,11 @@ def _inside_word(tokens: Tokens, start: int, end: int) -> bool:
 
 
 def _context_words(tokens: Tokens) -> set[str]:
-    """Lower-cased words of the post."""
-    return set(tokens.lower)
+    """Lower-cased words of the post, hashtags also without their '#'."""
+    words = set(tokens.lower)
+    if tokens.has_hashtag:
+        words.update(t[1:] for t in tokens.lower if t[0] == "#")
+    return words
 
 
 def _compound_words(tokens: Tokens) -> set[str]:
@@ -457,7 +501,11 @@ def _glue(tokens: Tokens) -> Iterator[str]:
 
 def _mostly_upper(tokens: Tokens) -> bool:
     """An all-caps post: its spelling says nothing about brand names."""
-    letters = [c for token in tokens.surface for c in token if c.isalpha()]
+    letters = _NOT_LETTER.sub("", "".join(tokens.surface))
     if len(letters) < 12:
         return False
-    return sum(c.isupper() for c in letters) / len(letters) > 0.6
+    lower = letters.lower()
+    return sum(map(str.__ne__, letters, lower)) / len(letters) > 0.6
+
+
+_NOT_LETTER = re.compile(r"[\W\d_]+")

@@ -80,6 +80,10 @@ class HistorySummary:
     """Start of the current unanswered streak: the author has waited since then."""
 
 
+NO_HISTORY = HistorySummary(0, 0, None, None)
+"""The summary of an author without earlier complaints (shared: it is immutable)."""
+
+
 @dataclass
 class AuthorHistory:
     """Complaints per (author id, brand) within a sliding window of ``window_days``."""
@@ -93,11 +97,11 @@ class AuthorHistory:
         """Earlier complaints (strictly before ``before``) inside the window."""
         bucket = self._records.get((author_id, brand))
         if not bucket:
-            return HistorySummary(0, 0, None, None, before)
+            return NO_HISTORY
         since = before - timedelta(days=self.window_days)
         records = [r for r in bucket.values() if since <= r.created_at < before]
         if not records:
-            return HistorySummary(0, 0, None, None, before)
+            return NO_HISTORY
         records.sort(key=lambda r: r.created_at)
         streak: list[ComplaintRecord] = []
         for record in records:  # the streak restarts after the last resolved complaint

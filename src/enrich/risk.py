@@ -149,9 +149,7 @@ class RiskModel:
             score=score,
             priority=self.thresholds.priority_for(score),
             reasons=out.reasons + out.notes,
-            features={
-                k: round(v, 6 if k == "infectiousness" else 3) for k, v in out.features.items()
-            },
+            features=out.features,
         )
 
     def _reach(self, post: ClassifiedPost, out: _Scoring) -> None:

@@ -27,6 +27,7 @@ import math
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 THETA = 0.242
 """Power-law exponent of the memory kernel (SEISMIC's fit on Twitter)."""
@@ -98,9 +99,8 @@ def expected_final_reposts(
     return ViralityEstimate(shares, min(final, shares * explosive_factor), p, supercritical=False)
 
 
-@dataclass(frozen=True, slots=True)
-class Observation:
-    """Engagement counts of one post at one moment."""
+class Observation(NamedTuple):
+    """Engagement counts of one post at one moment (a tuple: made for every post)."""
 
     at: datetime
     reposts: int
