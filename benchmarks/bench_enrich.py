@@ -39,15 +39,20 @@ NOW = datetime(2026, 11, 10, tzinfo=UTC)
 
 
 def rate(label: str, fn: Callable[[], object], n: int, base: float | None) -> float:
-    """Best of three runs, in posts per second; prints the ratio to ``base``."""
-    best = float("inf")
-    for _ in range(3):
-        start = time.perf_counter()
+    """Best of five runs, in posts per second of CPU time (and of wall time).
+
+    CPU time (``process_time``) is the headline: this machine is shared, and wall time
+    then measures the neighbours as much as the code. Prints the ratio to ``base``.
+    """
+    best_cpu = best_wall = float("inf")
+    for _ in range(5):
+        wall, cpu = time.perf_counter(), time.process_time()
         fn()
-        best = min(best, time.perf_counter() - start)
-    per_s = n / best
-    ratio = f"  ({per_s / base:.2f}× tokenise)" if base else ""
-    print(f"{label:<42} {per_s:>12,.0f} posts/s{ratio}")
+        best_cpu = min(best_cpu, time.process_time() - cpu)
+        best_wall = min(best_wall, time.perf_counter() - wall)
+    per_s = n / best_cpu
+    ratio = f"{per_s / base:6.2f}× tokenise" if base else " " * 15
+    print(f"{label:<46} {per_s:>9,.0f} /s cpu  {n / best_wall:>9,.0f} /s wall  {ratio}")
     return per_s
 
 
@@ -87,7 +92,7 @@ def main() -> None:
         languages=["nl"],
     )
     n = len(posts)
-    print(f"{n:,} posts (demo stream, cycled); best of 3 runs\n")
+    print(f"{n:,} posts (demo stream, cycled); best of 5 runs\n")
 
     token = re.compile(r"\w+|[^\w\s]")
     base = rate(
@@ -113,20 +118,25 @@ def main() -> None:
         rate(f"match_text [{backend}]", lambda m=m: [m.match_text(t) for t in texts], n, base)
 
     risk = RiskModel(settings.risk, settings.priority)
+    batch = settings.pipeline.batch_size
     for backend in backends:
         m = BrandMatcher.from_file(ROOT / "configs" / "brands.toml", backend=backend)  # type: ignore[arg-type]
 
         def run(m: BrandMatcher = m) -> object:
-            return score_batch(
-                classified,
-                matcher=m,
-                risk_model=risk,
-                history=AuthorHistory(),
-                now=NOW,
-                engagement=EngagementTracker(),
-            )
+            # Batches as the pipeline makes them; each batch's output goes on to the sinks.
+            history, engagement = AuthorHistory(), EngagementTracker()
+            for start in range(0, n, batch):
+                score_batch(
+                    classified[start : start + batch],
+                    matcher=m,
+                    risk_model=risk,
+                    history=history,
+                    now=NOW,
+                    engagement=engagement,
+                )
+            return history
 
-        rate(f"matching + scoring (score_batch) [{backend}]", run, n, base)
+        rate(f"matching + scoring, score_batch×{batch} [{backend}]", run, n, base)
 
     langid = tagger("langid", settings.enrich.language_candidates)
     rate("language: function words", lambda: [identify(t) for t in texts], n, base)

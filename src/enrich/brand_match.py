@@ -175,9 +175,7 @@ class RegexBackend:
             for key, phrase_id, offset in index[lower[i]]:
                 start = i - offset
                 end = start + len(key)
-                if len(key) == 1 or (
-                    start >= 0 and end <= n and tuple(lower[start:end]) == key
-                ):
+                if len(key) == 1 or (start >= 0 and end <= n and tuple(lower[start:end]) == key):
                     hits.append((phrase_id, start, end))
         hits.sort(key=lambda hit: (hit[1], hit[1] - hit[2]))  # by position, longest first
         return tokens, hits

@@ -180,9 +180,10 @@ class RiskModel:
         reposts = _clamp_count(eng.reposts, MAX_PLAUSIBLE_COUNT, "reposts", out.notes)
         quotes = _clamp_count(eng.quotes, MAX_PLAUSIBLE_COUNT, "quotes", out.notes)
         for name, value in (("replies", eng.replies), ("likes", eng.likes)):
-            _clamp_count(value, MAX_PLAUSIBLE_COUNT, name, out.notes)
-        for key in ("amplification", "velocity", "virality"):
-            out.features[key] = 0.0
+            if value is not None and not 0 <= value <= MAX_PLAUSIBLE_COUNT:
+                _clamp_count(value, MAX_PLAUSIBLE_COUNT, name, out.notes)  # only to report
+        features = out.features
+        features["amplification"] = features["velocity"] = features["virality"] = 0.0
         if reposts is None and quotes is None:
             if eng.replies is None and eng.likes is None:
                 out.reasons.append("bereik onbekend (geen engagement-tellingen)")
