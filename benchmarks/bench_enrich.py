@@ -36,6 +36,7 @@ from listener.jsonl import read_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 11, 10, tzinfo=UTC)
+TARGET = 20_000
 
 
 def rate(label: str, fn: Callable[[], object], n: int, base: float | None) -> float:
@@ -119,6 +120,7 @@ def main() -> None:
 
     risk = RiskModel(settings.risk, settings.priority)
     batch = settings.pipeline.batch_size
+    scoring: dict[str, float] = {}
     for backend in backends:
         m = BrandMatcher.from_file(ROOT / "configs" / "brands.toml", backend=backend)  # type: ignore[arg-type]
 
@@ -136,7 +138,9 @@ def main() -> None:
                 )
             return history
 
-        rate(f"matching + scoring, score_batch×{batch} [{backend}]", run, n, base)
+        scoring[backend] = rate(
+            f"matching + scoring, score_batch×{batch} [{backend}]", run, n, base
+        )
 
     langid = tagger("langid", settings.enrich.language_candidates)
     rate("language: function words", lambda: [identify(t) for t in texts], n, base)
@@ -146,6 +150,11 @@ def main() -> None:
         n,
         base,
     )
+
+    print(f"\ntarget: {TARGET:,} posts/s (CPU time) for matching + scoring")
+    for backend, per_s in scoring.items():
+        verdict = "meets" if per_s >= TARGET else "MISSES"
+        print(f"  {backend}: {per_s:,.0f} posts/s, {verdict} the target")
 
     print("\nbrand detection on data/corpus/*.jsonl")
     for backend in backends:

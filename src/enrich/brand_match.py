@@ -460,6 +460,8 @@ class BrandMatcher:
 
 
 def _span_text(tokens: Tokens, start: int, end: int) -> str:
+    if end == start + 1:
+        return tokens.surface[start]
     parts = [tokens.surface[start]]
     for i in range(start + 1, end):
         parts.append(tokens.surface[i] if tokens.glued[i] else " " + tokens.surface[i])

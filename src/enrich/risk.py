@@ -116,7 +116,8 @@ class RiskModel:
 
         ``history`` is the author's past with the post's main brand; ``previous`` the
         last engagement counts seen for this doc id (an engagement update), if any.
-        ``now`` is only a fallback for the observation time when the post has none.
+        ``now`` is not used for the score: observation times come from the post, so a
+        replay scores as the live stream did.
         """
         w = self.weights
         out = _Scoring()
@@ -289,13 +290,15 @@ class RiskModel:
 
 
 def _observed_at(post: ClassifiedPost, now: datetime, out: _Scoring) -> datetime:
-    """When the counts were seen: observed_at, else received_at, else ``now``.
+    """When the counts were seen: observed_at, else received_at, else the post's own time.
 
-    A time before the post itself is a clock error at the source; it is reported and
-    taken as the post's own time.
+    Never the processing time: a replay must score as the live stream did (``now`` is
+    kept in the signature for callers, not used). A time before the post itself is a
+    clock error at the source; it is reported and taken as the post's own time.
     """
+    del now
     raw = post.post
-    observed = raw.engagement.observed_at or raw.received_at or now
+    observed = raw.engagement.observed_at or raw.received_at or raw.created_at
     if observed < raw.created_at:
         out.notes.append("meettijd ligt vóór de post, genegeerd")
         return raw.created_at

@@ -44,20 +44,21 @@ def score_batch(
             if main_brand
             else None
         )
+        doc_id = post.doc_id
         previous = None
         if engagement is not None:
-            previous = engagement.previous(post.doc_id)
+            previous = engagement.previous(doc_id)
             observation = _observation(post, now)
             if observation is not None:
-                engagement.remember(post.doc_id, observation)
+                engagement.remember(doc_id, observation)
         risk = risk_model.assess(item, summary, now=now, previous=previous)
         cls = item.classification
         if cls is not None and cls.complaint_probability >= COMPLAINT_THRESHOLD:
             for mention in brands:
-                history.record(post.author.id, mention.brand, post.doc_id, post.created_at)
+                history.record(post.author.id, mention.brand, doc_id, post.created_at)
         out.append(
             ScoredPost(
-                doc_id=post.doc_id,
+                doc_id=doc_id,
                 post=post,
                 lang=item.lang,
                 classification=cls,
@@ -74,5 +75,6 @@ def _observation(post: RawPost, now: datetime) -> Observation | None:
     if eng.reposts is None and eng.quotes is None:
         return None
     reposts = max(0, eng.reposts or 0)
-    at = eng.observed_at or post.received_at or now
+    del now  # observation time comes from the post (replays score like the live stream)
+    at = eng.observed_at or post.received_at or post.created_at
     return Observation(at=at, reposts=reposts, shares=reposts + max(0, eng.quotes or 0))

@@ -159,3 +159,38 @@ def _touch_later(path: Path) -> None:
     """Move the mtime forward explicitly: coarse file-system clocks must not hide a change."""
     stat = path.stat()
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+
+
+def test_the_pipeline_picks_up_a_changed_watchlist_without_restart(tmp_path: Path) -> None:
+    from klachtradar.pipeline import Pipeline
+    from klachtradar.settings import load_settings
+
+    path = tmp_path / "brands.toml"
+    path.write_text('[[brand]]\nname = "KPN"\naliases = ["kpn"]\n', encoding="utf-8")
+    settings = load_settings()
+    settings.history.backend = "memory"
+    settings.watchlist.path = path
+    settings.enrich.watchlist_check_seconds = 0
+    pipeline = Pipeline.from_settings(settings)
+    post = RawPost(
+        source="x",
+        post_id="9",
+        text="Tele2 weer traag vandaag",
+        created_at="2026-10-01T10:00:00Z",  # type: ignore[arg-type]
+        author=Author(id="1", handle="a"),
+    )
+    assert pipeline.process([post]).scored[0].brands == []
+    path.write_text(
+        '[[brand]]\nname = "KPN"\naliases = ["kpn"]\n[[brand]]\nname = "Tele2"\n'
+        'aliases = ["tele2"]\n',
+        encoding="utf-8",
+    )
+    _touch_later(path)
+    assert pipeline.process([post]).scored[0].brand_names == ["Tele2"]
+
+
+def test_the_spacy_backend_is_a_setting() -> None:
+    pytest.importorskip("spacy")
+    matcher = BrandMatcher.from_file(WATCHLIST, backend="spacy")
+    assert matcher.backend_name == "spacy"
+    assert [m.brand for m in matcher.match_text("#kpnstoring en T Mobile")] == ["KPN", "Odido"]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from enrich.history import AuthorHistory, MemoryHistoryBackend
 from enrich.virality import (
@@ -259,3 +262,40 @@ def test_engagement_tracker_ignores_stale_updates_and_forgets_oldest() -> None:
     tracker.remember("b", new)
     tracker.remember("c", new)
     assert tracker.previous("a") is None and len(tracker) == 2
+
+
+_COUNT = st.one_of(st.none(), st.integers(min_value=-(10**12), max_value=10**13))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    followers=_COUNT,
+    reposts=_COUNT,
+    quotes=_COUNT,
+    likes=_COUNT,
+    verified=st.booleans(),
+    observed_minutes=st.one_of(st.none(), st.integers(min_value=-(10**6), max_value=10**7)),
+)
+def test_any_counts_score_between_0_and_100_without_crashing(
+    followers: int | None,
+    reposts: int | None,
+    quotes: int | None,
+    likes: int | None,
+    verified: bool,
+    observed_minutes: int | None,
+) -> None:
+    observed = None if observed_minutes is None else T0 + timedelta(minutes=observed_minutes)
+    post = _post(
+        author={"followers": followers, "verified": verified},
+        engagement={"reposts": reposts, "quotes": quotes, "likes": likes, "observed_at": observed},
+    )
+    output = _SHARED.process([post], now=T0)
+    assert output.dead_letters == []
+    (scored,) = output.scored
+    assert 0 <= scored.risk.score <= 100
+    assert all(math.isfinite(v) for v in scored.risk.features.values())
+    if followers is None:
+        assert "bereik onbekend (geen volgersaantal)" in scored.risk.reasons
+
+
+_SHARED = Pipeline.from_settings(_settings())
