@@ -102,6 +102,10 @@ class Tokens:
 class TokenBackend(Protocol):
     """Turns text into :class:`Tokens` and finds phrase candidates in them."""
 
+    def add(self, phrase_id: int, variants: Iterable[str]) -> None:
+        """Register the spellings of one phrase under ``phrase_id``."""
+        ...
+
     def tokenize(self, text: str) -> Tokens:
         """The tokens of ``text``."""
         ...
@@ -262,7 +266,7 @@ class _Brand:
         )
 
 
-def make_backend(name: BackendName) -> RegexBackend | SpacyBackend:
+def make_backend(name: BackendName) -> TokenBackend:
     """The tokenizer backend by settings name."""
     if name == "spacy":
         return SpacyBackend()
