@@ -92,6 +92,7 @@ class AuthorHistory:
     backend: HistoryBackend | None = None
     _records: dict[tuple[str, str], dict[str, ComplaintRecord]] = field(default_factory=dict)
     _by_doc: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    _pruned_at: datetime | None = None
 
     def summary(self, author_id: str, brand: str, before: datetime) -> HistorySummary:
         """Earlier complaints (strictly before ``before``) inside the window."""
@@ -153,6 +154,13 @@ class AuthorHistory:
         if self.backend is None:
             return 0
         return sum(self.mark_resolved(doc_id) for doc_id in self.backend.resolved_since_last())
+
+    def prune_if_due(self, now: datetime, *, every: timedelta = timedelta(hours=1)) -> int:
+        """:meth:`prune` at most once per ``every`` of event time; cheap to call per batch."""
+        if self._pruned_at is not None and now - self._pruned_at < every:
+            return 0
+        self._pruned_at = now
+        return self.prune(now)
 
     def prune(self, now: datetime) -> int:
         """Forget complaints older than the window (a stream never ends); returns how many."""

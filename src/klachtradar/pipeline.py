@@ -112,7 +112,7 @@ class Pipeline:
         classified = classify_batch(
             tagged, self.classifier, languages=self.settings.pipeline.supported_languages
         )
-        return score_batch(
+        scored = score_batch(
             classified,
             matcher=self.matcher,
             risk_model=self.risk_model,
@@ -120,6 +120,9 @@ class Pipeline:
             now=now,
             engagement=self.engagement,
         )
+        if posts:  # forget complaints that left the history window (event time)
+            self.history.prune_if_due(max(p.created_at for p in posts))
+        return scored
 
     def _finish(self, scored: list[ScoredPost], dead: list[DeadLetter]) -> PipelineOutput:
         alerts = post_alerts(scored, min_priority=self.settings.alerts.min_priority)

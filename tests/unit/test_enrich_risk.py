@@ -299,3 +299,14 @@ def test_any_counts_score_between_0_and_100_without_crashing(
 
 
 _SHARED = Pipeline.from_settings(_settings())
+
+
+def test_history_forgets_complaints_older_than_its_window() -> None:
+    history = AuthorHistory(window_days=42)
+    history.record("a", "KPN", "x:old", T0)
+    history.record("a", "KPN", "x:new", T0 + timedelta(days=40))
+    assert history.prune_if_due(T0 + timedelta(days=50)) == 1
+    assert history.prune_if_due(T0 + timedelta(days=50, minutes=5)) == 0  # not due yet
+    summary = history.summary("a", "KPN", before=T0 + timedelta(days=50))
+    assert summary.earlier_complaints == 1
+    assert history.mark_resolved("x:old") is False
