@@ -52,6 +52,11 @@ def score_batch(
             if observation is not None:
                 engagement.remember(doc_id, observation)
         risk = risk_model.assess(item, summary, now=now, previous=previous)
+        if engagement is not None:
+            before = engagement.swap_priority(doc_id, risk.priority.value)
+            if before is not None and risk.priority.value < before:  # "P1" < "P2": a rise
+                rise = f"prioriteit omhoog: {before} → {risk.priority.value}"
+                risk = risk.model_copy(update={"reasons": [rise, *risk.reasons]})
         cls = item.classification
         if cls is not None and cls.complaint_probability >= COMPLAINT_THRESHOLD:
             for mention in brands:

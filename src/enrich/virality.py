@@ -117,6 +117,16 @@ class EngagementTracker:
     def __init__(self, capacity: int = 200_000) -> None:
         self.capacity = capacity
         self._seen: OrderedDict[str, Observation] = OrderedDict()
+        self._priority: OrderedDict[str, str] = OrderedDict()
+
+    def swap_priority(self, doc_id: str, priority: str) -> str | None:
+        """Remember a post's priority; returns the one it had before, if it was scored."""
+        before = self._priority.get(doc_id)
+        self._priority[doc_id] = priority
+        self._priority.move_to_end(doc_id)
+        while len(self._priority) > self.capacity:
+            self._priority.popitem(last=False)
+        return before
 
     def previous(self, doc_id: str) -> Observation | None:
         """The last observation of ``doc_id``, if any."""

@@ -178,6 +178,9 @@ def test_engagement_update_rescores_and_realerts_on_a_priority_rise(pipeline: Pi
     assert any(r.startswith("reposts +") and r.endswith("/uur") for r in b.risk.reasons)
     new_alerts = {x.alert_id for x in out2.alerts} - {x.alert_id for x in out1.alerts}
     assert f"post:{b.doc_id}:{b.risk.priority.value}" in new_alerts
+    assert (
+        b.risk.reasons[0] == f"prioriteit omhoog: {a.risk.priority.value} → {b.risk.priority.value}"
+    )
 
 
 def test_engagement_update_is_an_upsert_in_the_store(pipeline: Pipeline) -> None:
