@@ -384,6 +384,8 @@ class BrandMatcher:
             name = brand.spec.name
             if name not in found or position < found[name][0]:
                 found[name] = (position, self._mention(name, matched, kind))
+        if len(found) <= 1:
+            return [mention for _, mention in found.values()]
         return [mention for _, mention in sorted(found.values(), key=lambda pm: pm[0])]
 
     def _candidates(

@@ -9,7 +9,8 @@ The score is a sum of points, each feature scaled to [0, 1] and weighted from
     verified      w_v  if the account is verified
     amplification w_a · L(reposts + 2·quotes, amplification_full)
     velocity      w_s · min(1, reposts per hour / velocity_full_per_hour)
-    virality      w_x · L(expected final reposts + quotes, virality_full_reposts)
+    virality      w_x · L(expected final reposts + quotes, virality_full_reposts),
+                  from virality_min_shares reposts + quotes on
     history       min(history_max, w_h · earlier unanswered complaints, same author+brand)
     waiting       w_w · L(hours since the first unanswered complaint, waiting_full_hours)
     cues          min(cue_max, Σ weight of each cue: media, churn, herhaald, urgent)
@@ -211,6 +212,8 @@ class RiskModel:
         self, post: ClassifiedPost, observed_at: datetime, shares: int, out: _Scoring
     ) -> None:
         w = self.weights
+        if shares < w.virality_min_shares:  # two reposts say nothing about a cascade yet
+            return
         estimate = expected_final_reposts(
             followers=max(0, min(post.post.author.followers or 0, MAX_PLAUSIBLE_FOLLOWERS)),
             shares=shares,

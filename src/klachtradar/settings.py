@@ -96,6 +96,7 @@ class RiskWeights(BaseModel):
     reposter_followers: float = Field(default=250.0, gt=0)
     virality_gamma: float = Field(default=0.7, gt=0, le=1)
     virality_explosive_factor: float = Field(default=20.0, ge=1)
+    virality_min_shares: int = Field(default=5, ge=1)
 
 
 class PriorityThresholds(BaseModel):
