@@ -12,6 +12,7 @@ its batch still go through.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,7 +30,10 @@ from enrich.risk import RiskModel
 from enrich.stage import score_batch
 from enrich.virality import EngagementTracker
 from klachtradar.contract import Alert, DeadLetter, RawPost, ScoredPost, utc_now
+from klachtradar.errors import KlachtradarError
 from klachtradar.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -101,7 +105,10 @@ class Pipeline:
         if clock - self._watchlist_checked >= interval:
             self._watchlist_checked = clock
             self.matcher.reload_if_changed()
-        self.history.sync()
+        try:
+            self.history.sync()
+        except KlachtradarError as exc:  # stale resolutions for a batch beat a stopped stream
+            log.warning("author history sync failed, retried next batch: %s", exc)
 
     def _score(self, posts: Sequence[RawPost], now: datetime) -> list[ScoredPost]:
         tagged = tag_languages(
