@@ -215,16 +215,16 @@ class SpacyBackend:
             self._matcher.add(str(phrase_id), docs)
 
     def _tokens(self, doc: Any) -> Tokens:
-        lower: list[str] = []
-        surface: list[str] = []
-        glued: list[bool] = []
-        previous_space = True
-        for token in doc:
-            surface.append(token.text)
-            lower.append(_SKIP if token.like_url or token.like_email else token.lower_)
-            glued.append(not previous_space)
-            previous_space = bool(token.whitespace_)
-        return Tokens(lower, surface, glued)
+        surface = [token.text for token in doc]
+        lower = [token.lower_ for token in doc]
+        spaces = [token.whitespace_ for token in doc]
+        glued = [False, *(not space for space in spaces[:-1])]
+        text = doc.text
+        if "://" in text or "www." in text or "@" in text:  # URLs, e-mail: never a brand
+            for i, token in enumerate(doc):
+                if token.like_url or token.like_email:
+                    lower[i] = _SKIP
+        return Tokens(lower, surface, glued[: len(surface)], has_hashtag="#" in text)
 
     def tokenize(self, text: str) -> Tokens:
         return self._tokens(self._nlp.make_doc(text))
