@@ -72,23 +72,31 @@ class WatchlistSettings(BaseModel):
 class RiskWeights(BaseModel):
     """Points each risk feature contributes; see :mod:`enrich.risk` for the formula."""
 
-    complaint: float = 30.0
-    negativity: float = 10.0
-    reach: float = 25.0
+    complaint: float = 25.0
+    negativity: float = 8.0
+    reach: float = 22.0
     verified: float = 5.0
-    amplification: float = 15.0
-    velocity: float = 10.0
-    history_per_complaint: float = 5.0
-    history_max: float = 15.0
-    cue_media: float = 10.0
-    cue_churn: float = 6.0
-    cue_herhaald: float = 6.0
-    cue_urgent: float = 10.0
-    cue_max: float = 20.0
+    amplification: float = 8.0
+    velocity: float = 8.0
+    virality: float = 12.0
+    history_per_complaint: float = 6.0
+    history_max: float = 18.0
+    waiting: float = 8.0
+    cue_media: float = 8.0
+    cue_churn: float = 5.0
+    cue_herhaald: float = 4.0
+    cue_urgent: float = 8.0
+    cue_max: float = 15.0
     non_complaint_factor: float = Field(default=0.4, ge=0.0, le=1.0)
-    reach_full_followers: int = Field(default=2_000_000, ge=10)
+    reach_full_followers: int = Field(default=1_000_000, ge=10)
     amplification_full: int = Field(default=1_000, ge=2)
     velocity_full_per_hour: float = Field(default=200.0, gt=0)
+    virality_full_reposts: float = Field(default=2_000.0, gt=1)
+    waiting_full_hours: float = Field(default=336.0, gt=0)
+    reposter_followers: float = Field(default=250.0, gt=0)
+    virality_gamma: float = Field(default=0.7, gt=0, le=1)
+    virality_explosive_factor: float = Field(default=20.0, ge=1)
+    virality_min_shares: int = Field(default=5, ge=1)
 
 
 class PriorityThresholds(BaseModel):
@@ -110,9 +118,20 @@ class PriorityThresholds(BaseModel):
 
 
 class HistorySettings(BaseModel):
-    """How far back an author's earlier complaints count."""
+    """How far back an author's earlier complaints count, and where they are kept."""
 
     window_days: int = Field(default=42, ge=1)
+    backend: Literal["embedded", "memory"] = "embedded"
+
+
+class EnrichSettings(BaseModel):
+    """Which implementations the enrich stage uses (see :mod:`enrich.brand_match`)."""
+
+    brand_backend: Literal["regex", "spacy"] = "regex"
+    language_backend: Literal["function_words", "langid"] = "langid"
+    language_candidates: list[str] = ["nl", "en", "de", "fr", "es", "tr", "pl", "fy"]
+    watchlist_check_seconds: float = Field(default=2.0, ge=0)
+    engagement_memory: int = Field(default=200_000, ge=0)
 
 
 class AlertSettings(BaseModel):
@@ -307,6 +326,7 @@ class Settings(BaseSettings):
     listen: ListenSettings = ListenSettings()
     elasticsearch: ElasticsearchSettings = ElasticsearchSettings()
     kafka: KafkaSettings = KafkaSettings()
+    enrich: EnrichSettings = EnrichSettings()
 
     @classmethod
     def settings_customise_sources(
