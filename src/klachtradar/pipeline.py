@@ -25,7 +25,7 @@ from enrich.alerts import post_alerts
 from enrich.brand_match import BrandMatcher
 from enrich.history import AuthorHistory, HistoryBackend, MemoryHistoryBackend
 from enrich.incidents import IncidentDetector
-from enrich.language import tag_languages
+from enrich.language import tag_languages, tagger
 from enrich.risk import RiskModel
 from enrich.stage import score_batch
 from enrich.virality import EngagementTracker
@@ -62,7 +62,12 @@ class Pipeline:
     def from_settings(
         cls, settings: Settings, *, classifier: TextClassifier | None = None
     ) -> Pipeline:
-        """Build every stage from settings (loads the watchlist and the classifier)."""
+        """Build every stage from settings (loads the watchlist, models and the classifier).
+
+        Everything slow to load is loaded here, not on the first batch, so the first
+        post's alert is as fast as the thousandth.
+        """
+        tagger(settings.enrich.language_backend, settings.enrich.language_candidates)
         matcher = BrandMatcher.from_file(
             settings.resolve(settings.watchlist.path), backend=settings.enrich.brand_backend
         )

@@ -76,7 +76,6 @@ ON CONFLICT (doc_id) DO UPDATE SET
     lang = excluded.lang, sentiment = excluded.sentiment, intent = excluded.intent,
     cues = excluded.cues, risk = excluded.risk, priority = excluded.priority,
     doc = excluded.doc, updated_at = excluded.updated_at
-RETURNING rowid
 """
 
 
@@ -123,41 +122,42 @@ class EmbeddedStore:
     # -- writing ---------------------------------------------------------------------------
 
     def write_posts(self, posts: Sequence[ScoredPost]) -> None:
-        """Upsert posts in one transaction; the FTS row follows the post's rowid."""
+        """Upsert posts in one transaction; each FTS row shares its post's rowid.
+
+        Three statements per batch, not two per post: upsert every row, read the
+        batch's rowids back in one query, then replace their full-text entries (FTS5
+        honours OR REPLACE on rowid, so a re-scored post replaces its index entry).
+        """
+        if not posts:
+            return
+        latest = {post.doc_id: post for post in posts}  # a batch may repeat a post
         try:
             with self._db:
-                for post in posts:
-                    self._upsert(post)
+                self._db.executemany(_UPSERT, [_row(post) for post in latest.values()])
+                rowids = self._rowids(list(latest))
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO posts_fts (rowid, text, author, brands) "
+                    "VALUES (?, ?, ?, ?)",
+                    [
+                        (rowids[doc], p.post.text, p.post.author.handle, " ".join(p.brand_names))
+                        for doc, p in latest.items()
+                    ],
+                )
         except sqlite3.Error as exc:
             raise SinkError(f"store write failed: {exc}", retryable=True) from exc
 
-    def _upsert(self, post: ScoredPost) -> None:
-        cls = post.classification
-        brands = post.brand_names
-        row = (
-            post.doc_id,
-            post.post.source,
-            _iso(post.post.created_at),
-            post.post.author.id,
-            post.post.author.handle,
-            post.post.author.followers,
-            brands[0] if brands else None,
-            json.dumps(brands, ensure_ascii=False),
-            post.lang,
-            cls.sentiment.value if cls else None,
-            cls.intent.value if cls else None,
-            json.dumps([c.value for c in cls.cues] if cls else []),
-            post.risk.score,
-            post.risk.priority.value,
-            post.model_dump_json(),
-            _iso(post.scored_at),
-        )
-        (rowid,) = self._db.execute(_UPSERT, row).fetchone()
-        # FTS5 honours OR REPLACE on rowid: a re-scored post replaces its index entry.
-        self._db.execute(
-            "INSERT OR REPLACE INTO posts_fts (rowid, text, author, brands) VALUES (?, ?, ?, ?)",
-            (rowid, post.post.text, post.post.author.handle, " ".join(brands)),
-        )
+    def _rowids(self, doc_ids: list[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for start in range(0, len(doc_ids), 500):  # stay under SQLite's variable limit
+            chunk = doc_ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                (doc, rowid)
+                for rowid, doc in self._db.execute(
+                    f"SELECT rowid, doc_id FROM posts WHERE doc_id IN ({marks})", chunk
+                )
+            )
+        return found
 
     def write_alerts(self, alerts: Sequence[Alert]) -> list[Alert]:
         """Insert alerts not seen before; returns the new ones (redeliveries are dropped)."""
@@ -318,6 +318,30 @@ class EmbeddedStore:
             TimeBucket(datetime.fromisoformat(b).replace(tzinfo=UTC), int(n))
             for b, n in self._db.execute(sql, params)
         ]
+
+
+def _row(post: ScoredPost) -> tuple[object, ...]:
+    """The ``posts`` row of a scored post (the full document plus queryable columns)."""
+    cls = post.classification
+    brands = post.brand_names
+    return (
+        post.doc_id,
+        post.post.source,
+        _iso(post.post.created_at),
+        post.post.author.id,
+        post.post.author.handle,
+        post.post.author.followers,
+        brands[0] if brands else None,
+        json.dumps(brands, ensure_ascii=False),
+        post.lang,
+        cls.sentiment.value if cls else None,
+        cls.intent.value if cls else None,
+        json.dumps([c.value for c in cls.cues] if cls else []),
+        post.risk.score,
+        post.risk.priority.value,
+        post.model_dump_json(),
+        _iso(post.scored_at),
+    )
 
 
 def _iso(value: datetime) -> str:
