@@ -51,8 +51,10 @@ def posts(count: int) -> list[RawPost]:
 
 
 @pytest.fixture(scope="module")
-def pipeline() -> Pipeline:
-    return Pipeline.from_settings(load_settings())
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
+    settings = load_settings()
+    settings.store.path = tmp_path_factory.mktemp("loops") / "store.db"
+    return Pipeline.from_settings(settings)
 
 
 def no_wait() -> Backoff:

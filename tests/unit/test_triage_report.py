@@ -34,6 +34,7 @@ def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo stream through the real pipeline, then some agent work on Odido complaints."""
     settings = load_settings()
     path = tmp_path_factory.mktemp("report") / "kr.db"
+    settings.store.path = path.with_name("history.db")  # the pipeline's history reads it
     posts = [r for r in read_jsonl(settings.resolve(settings.demo.file)) if isinstance(r, RawPost)]
     output = Pipeline.from_settings(settings).process(posts, now=END)
     with EmbeddedStore(path) as store:
