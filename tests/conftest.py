@@ -18,6 +18,19 @@ DEMO_FILE = ROOT / "data" / "demo" / "stream.jsonl"
 T0 = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)
 
 
+@pytest.fixture(autouse=True)
+def _private_state_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test gets its own store, dead letters and checkpoints, never the repo's var/.
+
+    The pipeline's author history reads the store, so a shared file would make a test's
+    risk scores depend on which tests ran before it.
+    """
+    state = tmp_path / "_state"
+    monkeypatch.setenv("KLACHTRADAR_STORE__PATH", str(state / "store.db"))
+    monkeypatch.setenv("KLACHTRADAR_DEADLETTER__PATH", str(state / "deadletter.jsonl"))
+    monkeypatch.setenv("KLACHTRADAR_LISTEN__CHECKPOINT_PATH", str(state / "listener.db"))
+
+
 @pytest.fixture
 def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Store and dead letters in a temp dir; the repo's var/ is never touched."""
@@ -91,6 +104,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
 
     tmp = tmp_path_factory.mktemp("demo")
     settings = Settings(root=ROOT)
+    settings.store.path = tmp / "store.db"  # the history backend reads the store too
     pipeline = Pipeline.from_settings(settings)
     store = EmbeddedStore(tmp / "store.db")
     dead = DeadLetterFile(tmp / "deadletter.jsonl")

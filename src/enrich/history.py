@@ -2,10 +2,18 @@
 got an answer.
 
 This is the memory the T-Mobile webcare team lacked: the seventh complaint of a
-well-followed author in six weeks is a different thing from a first one. The state
-is an explicit object handed to the enrich stage (stages stay free of I/O); the
-runner loads it from the store at start and the triage side marks complaints
-resolved, which ends an unanswered streak.
+well-followed author in six weeks is a different thing from a first one.
+
+The stage reads an in-memory index (:class:`AuthorHistory`), so scoring stays a fast
+function of the batch plus explicit state. Persistence is a pluggable
+:class:`HistoryBackend`, touched only between batches by :meth:`AuthorHistory.sync`:
+
+* ``load`` seeds the index at start (the embedded store's complaints);
+* ``resolved_since_last`` returns the complaints the triage side marked resolved
+  since the last call — a resolved complaint ends the author's unanswered streak.
+
+Posts are keyed by author id on the transport, so every post of one author reaches
+the same worker, and a per-worker index is consistent.
 """
 
 from __future__ import annotations
@@ -13,6 +21,40 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Protocol
+
+HistoryRow = tuple[str, str, str, datetime, bool]
+"""``(author_id, brand, doc_id, created_at, resolved)``."""
+
+
+class HistoryBackend(Protocol):
+    """Where complaint history persists beyond one process."""
+
+    def load(self) -> Iterable[HistoryRow]:
+        """Every known complaint, to seed the index at start."""
+        ...
+
+    def resolved_since_last(self) -> list[str]:
+        """Doc ids resolved (by triage) since the previous call."""
+        ...
+
+
+class MemoryHistoryBackend:
+    """No persistence: the index starts empty; tests resolve through :meth:`resolve`."""
+
+    def __init__(self) -> None:
+        self._resolved: list[str] = []
+
+    def load(self) -> Iterable[HistoryRow]:
+        return []
+
+    def resolve(self, doc_id: str) -> None:
+        """What the triage side would do: mark a complaint resolved."""
+        self._resolved.append(doc_id)
+
+    def resolved_since_last(self) -> list[str]:
+        out, self._resolved = self._resolved, []
+        return out
 
 
 @dataclass(slots=True)
@@ -32,6 +74,14 @@ class HistorySummary:
     unanswered: int
     first_complaint_at: datetime | None
     last_complaint_at: datetime | None
+    current_at: datetime | None = None
+    """The time of the post this summary was made for."""
+    first_unanswered_at: datetime | None = None
+    """Start of the current unanswered streak: the author has waited since then."""
+
+
+NO_HISTORY = HistorySummary(0, 0, None, None)
+"""The summary of an author without earlier complaints (shared: it is immutable)."""
 
 
 @dataclass
@@ -39,43 +89,89 @@ class AuthorHistory:
     """Complaints per (author id, brand) within a sliding window of ``window_days``."""
 
     window_days: int = 42
+    backend: HistoryBackend | None = None
     _records: dict[tuple[str, str], dict[str, ComplaintRecord]] = field(default_factory=dict)
+    _by_doc: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    _pruned_at: datetime | None = None
 
     def summary(self, author_id: str, brand: str, before: datetime) -> HistorySummary:
         """Earlier complaints (strictly before ``before``) inside the window."""
+        bucket = self._records.get((author_id, brand))
+        if not bucket:
+            return NO_HISTORY
         since = before - timedelta(days=self.window_days)
-        records = [
-            r
-            for r in self._records.get((author_id, brand), {}).values()
-            if since <= r.created_at < before
-        ]
+        records = [r for r in bucket.values() if since <= r.created_at < before]
         if not records:
-            return HistorySummary(0, 0, None, None)
+            return NO_HISTORY
+        records.sort(key=lambda r: r.created_at)
+        streak: list[ComplaintRecord] = []
+        for record in records:  # the streak restarts after the last resolved complaint
+            streak = [] if record.resolved else [*streak, record]
         return HistorySummary(
             earlier_complaints=len(records),
             unanswered=sum(not r.resolved for r in records),
-            first_complaint_at=min(r.created_at for r in records),
-            last_complaint_at=max(r.created_at for r in records),
+            first_complaint_at=records[0].created_at,
+            last_complaint_at=records[-1].created_at,
+            current_at=before,
+            first_unanswered_at=streak[0].created_at if streak else None,
         )
 
     def record(self, author_id: str, brand: str, doc_id: str, created_at: datetime) -> None:
         """Remember a complaint; recording the same doc id again changes nothing."""
         bucket = self._records.setdefault((author_id, brand), {})
-        bucket.setdefault(doc_id, ComplaintRecord(doc_id, created_at))
+        if doc_id not in bucket:
+            bucket[doc_id] = ComplaintRecord(doc_id, created_at)
+            self._by_doc.setdefault(doc_id, []).append((author_id, brand))
 
     def mark_resolved(self, doc_id: str) -> bool:
         """Mark a complaint answered, and every earlier one of that author and brand."""
-        for bucket in self._records.values():
-            record = bucket.get(doc_id)
-            if record is not None:
-                for other in bucket.values():
-                    if other.created_at <= record.created_at:
-                        other.resolved = True
-                return True
-        return False
+        keys = self._by_doc.get(doc_id)
+        if not keys:
+            return False
+        for key in keys:
+            bucket = self._records[key]
+            record = bucket[doc_id]
+            for other in bucket.values():
+                if other.created_at <= record.created_at:
+                    other.resolved = True
+        return True
 
-    def load(self, rows: Iterable[tuple[str, str, str, datetime, bool]]) -> None:
+    def load(self, rows: Iterable[HistoryRow]) -> None:
         """Seed from stored rows ``(author_id, brand, doc_id, created_at, resolved)``."""
         for author_id, brand, doc_id, created_at, resolved in rows:
-            bucket = self._records.setdefault((author_id, brand), {})
-            bucket[doc_id] = ComplaintRecord(doc_id, created_at, resolved)
+            self.record(author_id, brand, doc_id, created_at)
+            if resolved:
+                self._records[(author_id, brand)][doc_id].resolved = True
+
+    def open(self) -> AuthorHistory:
+        """Seed from the backend, if there is one; returns ``self``."""
+        if self.backend is not None:
+            self.load(self.backend.load())
+        return self
+
+    def sync(self) -> int:
+        """Apply the resolutions the backend reports; returns how many were applied."""
+        if self.backend is None:
+            return 0
+        return sum(self.mark_resolved(doc_id) for doc_id in self.backend.resolved_since_last())
+
+    def prune_if_due(self, now: datetime, *, every: timedelta = timedelta(hours=1)) -> int:
+        """:meth:`prune` at most once per ``every`` of event time; cheap to call per batch."""
+        if self._pruned_at is not None and now - self._pruned_at < every:
+            return 0
+        self._pruned_at = now
+        return self.prune(now)
+
+    def prune(self, now: datetime) -> int:
+        """Forget complaints older than the window (a stream never ends); returns how many."""
+        cutoff = now - timedelta(days=self.window_days)
+        dropped = 0
+        for key in list(self._records):
+            bucket = self._records[key]
+            for doc_id in [d for d, r in bucket.items() if r.created_at < cutoff]:
+                del bucket[doc_id]
+                self._by_doc.pop(doc_id, None)
+                dropped += 1
+            if not bucket:
+                del self._records[key]
+        return dropped

@@ -9,16 +9,18 @@ window`` an incident opens when
 
 (a Poisson z-score). One alert opens it, however many posts follow; it closes with an
 "incident over" alert once the window count has stayed below half of ``min_volume``
-for ``cooldown_minutes``. Time is event time (``created_at``), so a fast replay
-finds the same incidents as the live stream did.
+for ``cooldown_minutes``, dated at that moment (not when the next post happened to
+arrive) and carrying the whole incident's count, top terms and riskiest posts. Time is
+event time (``created_at``), so a fast replay finds the same incidents as the live
+stream did. An engagement update of a known post (same doc id) is not counted again.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections import Counter, deque
-from collections.abc import Sequence
+from collections import Counter, OrderedDict, deque
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -66,6 +68,33 @@ _STOP = frozenset(
         "waar",
         "hier",
         "daar",
+        "naar",
+        "even",
+        "toch",
+        "heel",
+        "veel",
+        "meer",
+        "geen",
+        "moet",
+        "gaat",
+        "keer",
+        "zelfs",
+        "ook",
+        "nog",
+        "dit",
+        "dat",
+        "het",
+        "een",
+        "ligt",
+        "hier",
+        "eens",
+        "iets",
+        "zit",
+        "zitten",
+        "doen",
+        "https",
+        "want",
+        "zowel",
     ]
 )
 
@@ -84,8 +113,11 @@ class _BrandState:
     decayed: float = 0.0
     decayed_at: datetime | None = None
     open_since: datetime | None = None
-    last_busy: datetime | None = None
     peak: int = 0
+    recent: deque[datetime] = field(default_factory=deque)
+    """Times of the last few complaints: when the quiet period started follows from them."""
+    incident: list[_Event] = field(default_factory=list)
+    """Every complaint since the incident opened, for the closing summary."""
 
 
 @dataclass
@@ -95,6 +127,9 @@ class IncidentDetector:
     settings: IncidentSettings
     brand_terms: dict[str, set[str]] = field(default_factory=dict)
     _brands: dict[str, _BrandState] = field(default_factory=dict)
+    _counted: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    """Doc ids already counted: an engagement update of a post is not a new complaint."""
+    memory: int = 100_000
 
     @property
     def _window(self) -> timedelta:
@@ -104,24 +139,43 @@ class IncidentDetector:
     def _tau_hours(self) -> float:
         return self.settings.baseline_halflife_hours / math.log(2)
 
+    @property
+    def _quiet_below(self) -> int:
+        """An open incident is quiet while its window holds fewer complaints than this."""
+        return max(1, self.settings.min_volume // 2)
+
     def open_incidents(self) -> dict[str, datetime]:
         """Brands with an open incident, and since when."""
         return {b: s.open_since for b, s in self._brands.items() if s.open_since is not None}
 
     def observe(self, posts: Sequence[ScoredPost]) -> list[Alert]:
-        """Take in a batch; return incident (and incident-over) alerts it caused."""
+        """Take in a batch; return incident (and incident-over) alerts it caused.
+
+        Posts are taken in event-time order; before each one, incidents that went quiet
+        earlier are closed, so a storm that ends and a new one that starts inside one
+        batch give two incidents, each closed at the right moment.
+        """
         alerts: list[Alert] = []
         latest: datetime | None = None
         for post in sorted(posts, key=lambda p: p.post.created_at):
             at = post.post.created_at
             latest = at if latest is None or at > latest else latest
             cls = post.classification
-            if cls is None or cls.complaint_probability < 0.5:
+            if cls is None or cls.complaint_probability < 0.5 or self._seen(post.doc_id):
                 continue
             for brand in post.brand_names:
                 state = self._brands.setdefault(brand, _BrandState())
+                closed = self._close_if_quiet(brand, state, at)
+                if closed is not None:
+                    alerts.append(closed)
                 self._advance(state, at)
-                state.window.append(_Event(at, post.doc_id, post.post.text, post.risk.score))
+                event = _Event(at, post.doc_id, post.post.text, post.risk.score)
+                state.window.append(event)
+                state.recent.append(at)
+                while len(state.recent) > self._quiet_below:
+                    state.recent.popleft()
+                if state.open_since is not None:
+                    state.incident.append(event)
                 alert = self._check_open(brand, state, at)
                 if alert is not None:
                     alerts.append(alert)
@@ -129,30 +183,51 @@ class IncidentDetector:
             alerts.extend(self.advance_clock(latest))
         return alerts
 
-    def advance_clock(self, now: datetime) -> list[Alert]:
-        """Close incidents that have gone quiet by ``now`` (call it when time passes).
+    def _seen(self, doc_id: str) -> bool:
+        """True when ``doc_id`` was counted before; remembers it otherwise (bounded)."""
+        if doc_id in self._counted:
+            return True
+        self._counted[doc_id] = None
+        if len(self._counted) > self.memory:
+            self._counted.popitem(last=False)
+        return False
 
-        "Quiet" is decided in event time, independent of how posts were batched: the
-        incident ends ``cooldown_minutes`` after the window last held at least half of
-        ``min_volume`` complaints and then emptied below it.
-        """
+    def advance_clock(self, now: datetime) -> list[Alert]:
+        """Close incidents that have gone quiet by ``now`` (call it when time passes)."""
         alerts: list[Alert] = []
-        cooldown = timedelta(minutes=self.settings.cooldown_minutes)
         for brand, state in self._brands.items():
+            closed = self._close_if_quiet(brand, state, now)
+            if closed is not None:
+                alerts.append(closed)
             self._advance(state, now)
-            if state.open_since is None or state.last_busy is None:
-                continue
-            ends_at = state.last_busy + self._window + cooldown
-            if len(state.window) < self._busy_level and now >= ends_at:
-                alerts.append(self._closed(brand, state, ends_at))
-                state.open_since = None
-                state.last_busy = None
-                state.peak = 0
         return alerts
 
-    @property
-    def _busy_level(self) -> int:
-        return max(1, self.settings.min_volume // 2)
+    def quiet_since(self, brand: str) -> datetime | None:
+        """When an open incident's window count fell below the quiet level, if it has."""
+        state = self._brands.get(brand)
+        if state is None or state.open_since is None:
+            return None
+        return self._quiet_start(state)
+
+    def _quiet_start(self, state: _BrandState) -> datetime:
+        """The moment the window dropped below the quiet level: the oldest of the last
+        ``quiet_below`` complaints leaving the window."""
+        if len(state.recent) < self._quiet_below:
+            return state.recent[0] if state.recent else state.open_since or datetime.min
+        return state.recent[0] + self._window
+
+    def _close_if_quiet(self, brand: str, state: _BrandState, now: datetime) -> Alert | None:
+        """The "incident over" alert, dated when the cool-down ended, if it has by ``now``."""
+        if state.open_since is None:
+            return None
+        over_at = self._quiet_start(state) + timedelta(minutes=self.settings.cooldown_minutes)
+        if now < over_at:
+            return None
+        alert = self._closed(brand, state, over_at)
+        state.open_since = None
+        state.peak = 0
+        state.incident = []
+        return alert
 
     def _advance(self, state: _BrandState, now: datetime) -> None:
         """Move events that left the window into the decayed baseline."""
@@ -182,8 +257,6 @@ class IncidentDetector:
     def _check_open(self, brand: str, state: _BrandState, at: datetime) -> Alert | None:
         count = len(state.window)
         state.peak = max(state.peak, count)
-        if count >= self._busy_level:
-            state.last_busy = at
         if state.open_since is not None or count < self.settings.min_volume:
             return None
         expected = self.expected_in_window(brand)
@@ -191,8 +264,8 @@ class IncidentDetector:
         if z < self.settings.z_threshold:
             return None
         state.open_since = at
+        state.incident = list(state.window)
         minutes = round(self.settings.window_minutes)
-        examples = sorted(state.window, key=lambda e: e.risk, reverse=True)[:3]
         priority = Priority.P1 if count >= 3 * self.settings.min_volume else Priority.P2
         return Alert(
             alert_id=f"incident:{brand}:{at:%Y%m%dT%H%M%S}",
@@ -205,29 +278,49 @@ class IncidentDetector:
                 f"{count} klachten in {minutes} min, normaal {expected:.1f}".replace(".", ","),
                 f"z-score {z:.1f}".replace(".", ","),
             ],
-            examples=[e.doc_id for e in examples],
-            top_terms=self._top_terms(brand, state),
+            examples=_examples(state.window),
+            top_terms=self._top_terms(brand, state.window),
             post_count=count,
         )
 
-    def _closed(self, brand: str, state: _BrandState, now: datetime) -> Alert:
-        opened = state.open_since or now
-        minutes = max(1, round((now - opened).total_seconds() / 60))
+    def _closed(self, brand: str, state: _BrandState, over_at: datetime) -> Alert:
+        opened = state.open_since or over_at
+        quiet = over_at - timedelta(minutes=self.settings.cooldown_minutes)
+        minutes = max(1, round((quiet - opened).total_seconds() / 60))
+        window = round(self.settings.window_minutes)
         return Alert(
             alert_id=f"incident_over:{brand}:{opened:%Y%m%dT%H%M%S}",
             kind=AlertKind.INCIDENT_OVER,
-            created_at=now,
+            created_at=over_at,
             brand=brand,
             priority=Priority.P4,
-            title=f"Incident bij {brand} voorbij na {minutes} min",
-            reasons=[f"piek {state.peak} klachten per {round(self.settings.window_minutes)} min"],
-            post_count=state.peak,
+            title=f"Incident bij {brand} voorbij: {len(state.incident)} klachten in {minutes} min",
+            reasons=[
+                f"piek {state.peak} klachten per {window} min",
+                f"{round(self.settings.cooldown_minutes)} min rustig",
+            ],
+            examples=_examples(state.incident),
+            top_terms=self._top_terms(brand, state.incident),
+            post_count=len(state.incident),
         )
 
-    def _top_terms(self, brand: str, state: _BrandState, n: int = 5) -> list[str]:
-        skip = _STOP | {t.lower() for t in self.brand_terms.get(brand, {brand})}
+    def _top_terms(self, brand: str, events: Iterable[_Event], n: int = 5) -> list[str]:
+        """The words most posts of the burst share; a brand-prefixed hashtag counts as
+        its remainder (#ziggostoring → storing)."""
+        brand_words = {t.lower() for t in self.brand_terms.get(brand, {brand})}
+        prefixes = tuple(sorted(brand_words, key=len, reverse=True))
         counts: Counter[str] = Counter()
-        for event in state.window:
-            words = {w.lower() for w in _WORD.findall(event.text)}
-            counts.update(w for w in words if w not in skip and not w.startswith("http"))
+        for event in events:
+            words = set()
+            for word in _WORD.findall(event.text.lower()):
+                if prefixes and word.startswith(prefixes) and word not in brand_words:
+                    word = word[len(next(p for p in prefixes if word.startswith(p))) :]
+                if len(word) >= 4 and word not in _STOP and word not in brand_words:
+                    words.add(word)
+            counts.update(words)
         return [w for w, _ in counts.most_common(n)]
+
+
+def _examples(events: Iterable[_Event], n: int = 3) -> list[str]:
+    """The riskiest posts of the burst, as doc ids."""
+    return [e.doc_id for e in sorted(events, key=lambda e: e.risk, reverse=True)[:n]]

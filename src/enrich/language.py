@@ -10,10 +10,14 @@ Dutch and a missed Dutch complaint costs more than a misjudged foreign one.
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from klachtradar.contract import RawPost
+from klachtradar.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 _WORDS = re.compile(r"[^\W\d_]+", re.UNICODE)
 
@@ -352,12 +356,84 @@ def identify(text: str) -> str | None:
     return None
 
 
-def tag_languages(posts: Sequence[RawPost]) -> list[RawPost]:
+class LangidTagger:
+    """py3langid (naive Bayes over byte n-grams) restricted to the likely languages.
+
+    Restricting the label set matters: unrestricted, langid tags short Dutch posts as
+    Afrikaans, Frisian or Luxembourgish. A post below ``min_confidence`` falls back to
+    the function-word tagger, so short posts keep their cautious default (Dutch).
+    """
+
+    def __init__(self, candidates: Sequence[str], *, min_confidence: float = 0.9) -> None:
+        try:
+            from py3langid.langid import (  # type: ignore[import-untyped]
+                MODEL_FILE,
+                LanguageIdentifier,
+            )
+        except ImportError as exc:  # pragma: no cover - depends on the installed extras
+            raise ConfigError(
+                "language_backend = 'langid' needs py3langid: pip install 'klachtradar[nlp]'"
+            ) from exc
+        self._identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+        known = set(self._identifier.nb_classes)
+        self.languages = [c for c in candidates if c in known]
+        self._identifier.set_languages(self.languages)
+        self.min_confidence = min_confidence
+
+    def __call__(self, text: str) -> str | None:
+        if _clearly_dutch(text):  # most posts: skip the n-gram model
+            return "nl"
+        cleaned = _NOISE.sub(" ", text)
+        lang, prob = self._identifier.classify(cleaned)
+        if prob < self.min_confidence:
+            return identify(text)
+        return str(lang)
+
+
+def _clearly_dutch(text: str) -> bool:
+    """Three or more Dutch function words and not one of another language's."""
+    words = {w.lower() for w in _WORDS.findall(text)}
+    return len(words & FUNCTION_WORDS["nl"]) >= 3 and not words & _NOT_DUTCH
+
+
+_NOT_DUTCH = frozenset().union(*FUNCTION_WORDS.values()) - FUNCTION_WORDS["nl"]
+"""Function words of the other languages that are not also Dutch ones."""
+
+
+_NOISE = re.compile(r"https?://\S+|[@#]\w+")
+_TAGGERS: dict[tuple[str, tuple[str, ...]], Callable[[str], str | None]] = {}
+
+
+def tagger(
+    backend: str = "function_words", candidates: Sequence[str] = ()
+) -> Callable[[str], str | None]:
+    """The language identifier by settings name (built once per process)."""
+    if backend == "function_words":
+        return identify
+    if backend != "langid":
+        raise ConfigError(f"unknown language_backend {backend!r}: use function_words or langid")
+    key = (backend, tuple(candidates))
+    if key not in _TAGGERS:
+        try:
+            _TAGGERS[key] = LangidTagger(candidates or list(FUNCTION_WORDS))
+        except ConfigError as exc:  # the nlp extra is not installed: degrade, say so once
+            log.warning("%s; using the function-word tagger", exc)
+            _TAGGERS[key] = identify
+    return _TAGGERS[key]
+
+
+def tag_languages(
+    posts: Sequence[RawPost],
+    *,
+    backend: str = "function_words",
+    candidates: Sequence[str] = (),
+) -> list[RawPost]:
     """Set ``lang`` on posts whose source did not; a source's own tag wins."""
+    identify_one = tagger(backend, candidates)
     out: list[RawPost] = []
     for post in posts:
         if post.lang:
             out.append(post)
             continue
-        out.append(post.model_copy(update={"lang": identify(post.text) or "nl"}))
+        out.append(post.model_copy(update={"lang": identify_one(post.text) or "nl"}))
     return out

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -20,6 +20,13 @@ from klachtradar.contract import Priority, ScoredPost, json_schemas
 from klachtradar.errors import KlachtradarError
 from klachtradar.runner import RunStats, run_embedded
 from klachtradar.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from klachtradar.runner import Record
+    from listener.loop import ListenStats
+    from sink.queries import PostQueries
 
 app = typer.Typer(
     name="klachtradar",
@@ -94,6 +101,7 @@ def _replay(path: Path, settings: Settings, *, speed: float | None, quiet: bool)
     from sink.console import ConsoleAlerts
     from sink.deadletter import DeadLetterFile
     from sink.embedded import EmbeddedOutputs
+    from sink.es.outputs import with_elasticsearch
     from sink.store import EmbeddedStore
 
     total = sum(1 for _ in read_jsonl(path))  # also fails early, clearly, on a bad path
@@ -111,7 +119,7 @@ def _replay(path: Path, settings: Settings, *, speed: float | None, quiet: bool)
             transient=True,
         )
         alerts = None if quiet else ConsoleAlerts(progress.console)
-        outputs = EmbeddedOutputs(db, dead, alerts)
+        outputs = with_elasticsearch(EmbeddedOutputs(db, dead, alerts), settings)
         source = JsonlReplay(path, speed=speed, batch_size=settings.pipeline.batch_size)
         with progress:
             task = progress.add_task("replay", total=total, rate="")
@@ -160,10 +168,8 @@ def top(
     store: StoreOption = None,
 ) -> None:
     """The triage queue: open brand posts by priority and risk."""
-    from sink.store import EmbeddedStore
-
     settings = _settings(store)
-    with EmbeddedStore(_existing_store(settings)) as db:
+    with _queries(settings) as db:
         posts = db.top(limit=limit, brand=brand, status=None if status == "all" else status)
     _print_posts(posts, as_json, title="Triage-wachtrij")
 
@@ -177,10 +183,8 @@ def search(
     store: StoreOption = None,
 ) -> None:
     """Full-text search over the stored posts."""
-    from sink.store import EmbeddedStore
-
     settings = _settings(store)
-    with EmbeddedStore(_existing_store(settings)) as db:
+    with _queries(settings) as db:
         posts = db.search(query, limit=limit, brand=brand)
     _print_posts(posts, as_json, title=f"Zoeken: {query}")
 
@@ -202,6 +206,124 @@ def schema(
             json.dumps(body, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
         )
     typer.echo(f"wrote {len(schemas)} schemas to {out}")
+
+
+@app.command()
+def listen(
+    source: Annotated[
+        str, typer.Option("--source", help="x, bluesky, mastodon, webhook or jsonl.")
+    ] = "jsonl",
+    to: Annotated[
+        str,
+        typer.Option(
+            "--to",
+            help="embedded: run the pipeline into the store here; "
+            "kafka: publish to <prefix>.posts.raw for `klachtradar process`.",
+        ),
+    ] = "embedded",
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print normalised posts as JSON lines; no pipeline.")
+    ] = False,
+    file: Annotated[Path | None, typer.Option(help="The file for --source jsonl.")] = None,
+    speed: Annotated[
+        float | None, typer.Option(help="Replay speed (jsonl, --to kafka); default: no pacing.")
+    ] = None,
+    max_posts: Annotated[int | None, typer.Option(min=1, help="Stop after this many.")] = None,
+    seconds: Annotated[float | None, typer.Option(min=0, help="Stop after this long.")] = None,
+    option: Annotated[
+        list[str] | None, typer.Option("--option", "-o", help="Source option KEY=VALUE.")
+    ] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option("--metrics-port", help="Serve /metrics here (--to kafka).")
+    ] = None,
+    store: StoreOption = None,
+) -> None:
+    """Listen to a source until it ends or Ctrl-C/SIGTERM; checkpoints are saved on the way out."""
+    from listener.listen_command import run_listen
+    from listener.publish import JsonLinesPrinter
+
+    if to not in ("embedded", "kafka"):
+        raise KlachtradarError(f"--to must be embedded or kafka, got {to!r}")
+    settings = _settings(store)
+    if dry_run:
+        stats = run_listen(
+            source, settings, JsonLinesPrinter(), file=file, max_posts=max_posts, seconds=seconds
+        )
+    elif to == "kafka" and source == "jsonl":
+        from klachtradar.stream_cli import publish_file_to_kafka
+
+        publish_file_to_kafka(source, file, speed, option, metrics_port)
+        return
+    elif to == "kafka":
+        stats = _listen_to_kafka(source, settings, max_posts, seconds)
+    else:
+        stats = _listen_embedded(source, settings, file, max_posts, seconds)
+    err_console.print(
+        f"listen {source}: {stats.posts} posts, {stats.dead_letters} dead letters, "
+        f"{stats.checkpoints} checkpoints saved",
+        highlight=False,
+    )
+
+
+def _listen_to_kafka(
+    source: str, settings: Settings, max_posts: int | None, seconds: float | None
+) -> ListenStats:
+    """A live source published to the raw topic; the checkpoint moves only after a flush."""
+    from klachtradar.kafka_transport import KafkaTransport
+    from listener.listen_command import run_listen
+    from listener.publish import TransportPublisher
+
+    transport = KafkaTransport(settings.kafka)
+    try:
+        transport.ensure_topics()
+        publisher = TransportPublisher(transport, transport.topics)
+        return run_listen(source, settings, publisher, max_posts=max_posts, seconds=seconds)
+    finally:
+        transport.close()
+
+
+def _listen_embedded(
+    source: str,
+    settings: Settings,
+    file: Path | None,
+    max_posts: int | None,
+    seconds: float | None,
+) -> ListenStats:
+    """Listen straight into the embedded pipeline and store (no transport process)."""
+    from klachtradar.pipeline import Pipeline
+    from listener.listen_command import run_listen
+    from sink.console import ConsoleAlerts
+    from sink.deadletter import DeadLetterFile
+    from sink.embedded import EmbeddedOutputs
+    from sink.store import EmbeddedStore
+
+    pipeline = Pipeline.from_settings(settings)
+    with EmbeddedStore(settings.resolve(settings.store.path)) as db:
+        pipeline.history.load(db.complaint_history())
+        outputs = EmbeddedOutputs(
+            db, DeadLetterFile(settings.resolve(settings.deadletter.path)), ConsoleAlerts(console)
+        )
+
+        def publish(batch: Sequence[Record]) -> None:
+            run_embedded([batch], pipeline, outputs)
+
+        return run_listen(
+            source,
+            settings,
+            publish,
+            file=file,
+            max_posts=max_posts,
+            seconds=seconds,
+        )
+
+
+def _queries(settings: Settings) -> PostQueries:
+    """Elasticsearch when ``[elasticsearch] url`` is set, else the embedded store."""
+    from sink.queries import open_queries
+
+    if not settings.elasticsearch.url:
+        _existing_store(settings)
+    return open_queries(settings)
 
 
 def _existing_store(settings: Settings) -> Path:
@@ -249,6 +371,9 @@ def _print_posts(posts: list[ScoredPost], as_json: bool, *, title: str) -> None:
 EXTENSIONS: tuple[tuple[str, str, str], ...] = (
     # (module, attribute, command group name): typer apps contributed by other packages.
     # Each module must import quickly: heavy libraries are imported inside commands.
+    ("sink.triage.triage_cli", "feedback_app", "feedback"),
+    ("sink.es.commands", "es_app", "es"),
+    ("sink.es.commands", "kibana_app", "kibana"),
 )
 
 
@@ -261,6 +386,27 @@ def _register_extensions() -> None:
 
 
 _register_extensions()
+
+
+def _register_triage_commands() -> None:
+    """Top-level ``serve`` and ``report`` (the web app and the brand report)."""
+    from sink.triage import triage_cli
+
+    app.command("serve")(triage_cli.serve)
+    app.command("report")(triage_cli.report)
+
+
+_register_triage_commands()
+
+
+def _register_streaming() -> None:
+    """`listen`, `process`, `index` and `dlq`: the Kafka processes (kafka-python is lazy)."""
+    from klachtradar import stream_cli
+
+    app.add_typer(stream_cli.app)  # no name: its commands join the top level
+
+
+_register_streaming()
 
 
 def main() -> None:

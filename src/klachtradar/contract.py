@@ -302,6 +302,10 @@ class DeadLetter(_Model):
     stage: str = Field(description="decode, validate, classify, enrich, sink, …")
     error: str
     raw: str = Field(description="The original input, decoded as UTF-8 with replacement.")
+    raw_base64: str | None = Field(
+        default=None,
+        description="The original bytes, base64, when they are not valid UTF-8 (raw is lossy).",
+    )
     failed_at: UtcDatetime = Field(default_factory=utc_now)
 
 

@@ -42,3 +42,27 @@ class StageError(KlachtradarError):
     def __init__(self, stage: str, message: str) -> None:
         super().__init__(f"{stage}: {message}")
         self.stage = stage
+
+
+class TransportError(KlachtradarError):
+    """The message transport failed: broker unreachable, output not acknowledged, ….
+
+    ``retryable`` says whether the stream should back off and try again (the broker
+    may come back) or stop (bad credentials, a topic that cannot be created).
+    """
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class UnsafeCommitError(TransportError):
+    """An offset commit that would break at-least-once delivery was refused.
+
+    Raised when output is still unacknowledged, or when a batch claims offsets this
+    consumer never delivered. It is a bug in the caller, never a broker hiccup, so it
+    is not retryable.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False)

@@ -12,6 +12,8 @@ its batch still go through.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,13 +23,17 @@ from classify.registry import load_classifier
 from classify.stage import classify_batch
 from enrich.alerts import post_alerts
 from enrich.brand_match import BrandMatcher
-from enrich.history import AuthorHistory
+from enrich.history import AuthorHistory, HistoryBackend, MemoryHistoryBackend
 from enrich.incidents import IncidentDetector
-from enrich.language import tag_languages
+from enrich.language import tag_languages, tagger
 from enrich.risk import RiskModel
 from enrich.stage import score_batch
+from enrich.virality import EngagementTracker
 from klachtradar.contract import Alert, DeadLetter, RawPost, ScoredPost, utc_now
+from klachtradar.errors import KlachtradarError
 from klachtradar.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -49,13 +55,22 @@ class Pipeline:
     risk_model: RiskModel
     history: AuthorHistory
     incidents: IncidentDetector
+    engagement: EngagementTracker = field(default_factory=EngagementTracker)
+    _watchlist_checked: float = 0.0
 
     @classmethod
     def from_settings(
         cls, settings: Settings, *, classifier: TextClassifier | None = None
     ) -> Pipeline:
-        """Build every stage from settings (loads the watchlist and the classifier)."""
-        matcher = BrandMatcher.from_file(settings.resolve(settings.watchlist.path))
+        """Build every stage from settings (loads the watchlist, models and the classifier).
+
+        Everything slow to load is loaded here, not on the first batch, so the first
+        post's alert is as fast as the thousandth.
+        """
+        tagger(settings.enrich.language_backend, settings.enrich.language_candidates)
+        matcher = BrandMatcher.from_file(
+            settings.resolve(settings.watchlist.path), backend=settings.enrich.brand_backend
+        )
         brand_terms = {
             spec.name: {spec.name.lower(), *spec.aliases, *spec.ambiguous, *spec.handles}
             for spec in matcher.watchlist.brands
@@ -65,13 +80,17 @@ class Pipeline:
             classifier=classifier or load_classifier(settings.pipeline.classifier),
             matcher=matcher,
             risk_model=RiskModel(settings.risk, settings.priority),
-            history=AuthorHistory(window_days=settings.history.window_days),
+            history=AuthorHistory(
+                window_days=settings.history.window_days, backend=_history_backend(settings)
+            ).open(),
             incidents=IncidentDetector(settings.incidents, brand_terms=brand_terms),
+            engagement=EngagementTracker(settings.enrich.engagement_memory),
         )
 
     def process(self, posts: Sequence[RawPost], *, now: datetime | None = None) -> PipelineOutput:
         """Run all stages on a batch; failures become dead letters, never exceptions."""
         now = now or utc_now()
+        self._between_batches()
         try:
             scored = self._score(posts, now)
         except Exception:  # isolate the poison record(s), keep the rest
@@ -84,23 +103,52 @@ class Pipeline:
             return self._finish(scored, dead)
         return self._finish(scored, [])
 
+    def _between_batches(self) -> None:
+        """State I/O at the batch edge: watchlist changes, triage resolutions."""
+        interval = self.settings.enrich.watchlist_check_seconds
+        clock = time.monotonic()
+        if clock - self._watchlist_checked >= interval:
+            self._watchlist_checked = clock
+            self.matcher.reload_if_changed()
+        try:
+            self.history.sync()
+        except KlachtradarError as exc:  # stale resolutions for a batch beat a stopped stream
+            log.warning("author history sync failed, retried next batch: %s", exc)
+
     def _score(self, posts: Sequence[RawPost], now: datetime) -> list[ScoredPost]:
-        tagged = tag_languages(posts)
+        tagged = tag_languages(
+            posts,
+            backend=self.settings.enrich.language_backend,
+            candidates=self.settings.enrich.language_candidates,
+        )
         classified = classify_batch(
             tagged, self.classifier, languages=self.settings.pipeline.supported_languages
         )
-        return score_batch(
+        scored = score_batch(
             classified,
             matcher=self.matcher,
             risk_model=self.risk_model,
             history=self.history,
             now=now,
+            engagement=self.engagement,
         )
+        if posts:  # forget complaints that left the history window (event time)
+            self.history.prune_if_due(max(p.created_at for p in posts))
+        return scored
 
     def _finish(self, scored: list[ScoredPost], dead: list[DeadLetter]) -> PipelineOutput:
         alerts = post_alerts(scored, min_priority=self.settings.alerts.min_priority)
         alerts.extend(self.incidents.observe(scored))
         return PipelineOutput(scored=scored, alerts=alerts, dead_letters=dead)
+
+
+def _history_backend(settings: Settings) -> HistoryBackend:
+    """The author-history backend named in ``[history] backend``."""
+    if settings.history.backend == "memory":
+        return MemoryHistoryBackend()
+    from sink.history_store import SqliteHistoryBackend
+
+    return SqliteHistoryBackend(settings.resolve(settings.store.path))
 
 
 def _dead_letter(post: RawPost, exc: Exception) -> DeadLetter:

@@ -11,7 +11,9 @@ Two shapes, one pipeline:
 
 from __future__ import annotations
 
+import base64
 import time
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -118,10 +120,26 @@ def run_embedded(
 # -- the same work over a transport ---------------------------------------------------------
 
 
+TRACE_HEADER = "trace_id"
+"""Header naming one post's journey: set by ``listen``, copied onto scored posts and alerts."""
+
+
+def new_trace_id() -> str:
+    """A fresh trace id (32 hex digits, W3C trace-context sized)."""
+    return uuid.uuid4().hex
+
+
 def listen_step(records: Sequence[Record], transport: Transport, topics: Topics) -> None:
-    """Publish a source batch: posts to the raw topic (keyed by author), bad input to the DLQ."""
+    """Publish a source batch: posts to the raw topic (keyed by author), bad input to the DLQ.
+
+    Every message carries a ``source`` and a fresh ``trace_id`` header.
+    """
     posts = [
-        OutgoingMessage(key=r.author.id, value=encode(r), headers={"source": r.source})
+        OutgoingMessage(
+            key=r.author.id,
+            value=encode(r),
+            headers={"source": r.source, TRACE_HEADER: new_trace_id()},
+        )
         for r in records
         if isinstance(r, RawPost)
     ]
@@ -133,22 +151,44 @@ def listen_step(records: Sequence[Record], transport: Transport, topics: Topics)
 
 def decode_posts(messages: Sequence[Message]) -> tuple[list[RawPost], list[DeadLetter]]:
     """Raw-topic messages to posts; undecodable or invalid ones to dead letters."""
+    posts, dead, _ = _decode(messages)
+    return posts, dead
+
+
+def _decode(
+    messages: Sequence[Message],
+) -> tuple[list[RawPost], list[DeadLetter], dict[str, Message]]:
+    """:func:`decode_posts`, plus which message each post came from (by doc id)."""
     posts: list[RawPost] = []
     dead: list[DeadLetter] = []
+    by_doc: dict[str, Message] = {}
     for message in messages:
         try:
-            posts.append(parse_raw_post(message.value))
+            post = parse_raw_post(message.value)
         except ContractError as exc:
-            dead.append(
-                DeadLetter(
-                    origin=message.topic,
-                    position=message.position,
-                    stage="decode",
-                    error=str(exc),
-                    raw=message.value.decode("utf-8", errors="replace"),
-                )
-            )
-    return posts, dead
+            dead.append(message_dead_letter(message, "decode", str(exc)))
+            continue
+        posts.append(post)
+        by_doc[post.doc_id] = message
+    return posts, dead, by_doc
+
+
+def message_dead_letter(message: Message, stage: str, error: str) -> DeadLetter:
+    """A dead letter for a consumed message: its topic, position and original bytes."""
+    try:
+        raw, raw_base64 = message.value.decode("utf-8"), None
+    except UnicodeDecodeError as exc:
+        raw = message.value.decode("utf-8", errors="replace")
+        raw_base64 = base64.b64encode(message.value).decode("ascii")
+        error = f"not UTF-8 at byte {exc.start}: {error}"
+    return DeadLetter(
+        origin=message.topic,
+        position=message.position,
+        stage=stage,
+        error=error,
+        raw=raw,
+        raw_base64=raw_base64,
+    )
 
 
 def process_step(
@@ -165,15 +205,19 @@ def process_step(
     Commit path, in order: decode → process → produce scored, alerts and dead
     letters → flush the producer → commit the consumed offsets. A crash anywhere
     before the commit means the batch is delivered again; ids make that harmless.
+    Scored posts and post alerts carry the ``trace_id`` of the raw message; dead
+    letters of a stage point at the consumed message (topic, partition/offset, bytes).
     """
     messages = transport.poll(topics.raw, group, max_records=max_records, timeout_s=timeout_s)
     if not messages:
         return 0
-    posts, dead = decode_posts(messages)
+    posts, dead, by_doc = _decode(messages)
     output = pipeline.process(posts)
     output.dead_letters[:0] = dead
-    transport.produce(topics.scored, [_keyed(p) for p in output.scored])
-    transport.produce(topics.alerts, [_alert_message(a) for a in output.alerts])
+    output.dead_letters = [_with_origin(d, by_doc) for d in output.dead_letters]
+    traces = {doc: m.headers.get(TRACE_HEADER, "") for doc, m in by_doc.items()}
+    transport.produce(topics.scored, [_keyed(p, traces) for p in output.scored])
+    transport.produce(topics.alerts, [_alert_message(a, traces) for a in output.alerts])
     transport.produce(topics.dlq, [dead_letter_message(d) for d in output.dead_letters])
     transport.flush()
     transport.commit(topics.raw, group, messages)
@@ -199,25 +243,31 @@ def index_step(
         try:
             scored.append(ScoredPost.model_validate_json(message.value))
         except ValueError as exc:
-            dead.append(
-                DeadLetter(
-                    origin=message.topic,
-                    position=message.position,
-                    stage="index",
-                    error=str(exc).splitlines()[0],
-                    raw=message.value.decode("utf-8", errors="replace"),
-                )
-            )
+            dead.append(message_dead_letter(message, "index", str(exc).splitlines()[0]))
     outputs.write(PipelineOutput(scored=scored, alerts=[], dead_letters=dead))
     transport.commit(topics.scored, group, messages)
     return len(messages)
 
 
-def _keyed(post: ScoredPost) -> OutgoingMessage:
-    return OutgoingMessage(
-        key=post.post.author.id, value=encode(post), headers={"doc_id": post.doc_id}
+def _with_origin(letter: DeadLetter, by_doc: dict[str, Message]) -> DeadLetter:
+    """A stage's dead letter (keyed by doc id) pointed at the consumed message and its bytes."""
+    message = by_doc.get(letter.position) if letter.stage != "decode" else None
+    if message is None:
+        return letter
+    return message_dead_letter(message, letter.stage, letter.error).model_copy(
+        update={"failed_at": letter.failed_at}
     )
 
 
-def _alert_message(alert: Alert) -> OutgoingMessage:
-    return OutgoingMessage(key=alert.brand, value=encode(alert), headers={"kind": alert.kind.value})
+def _keyed(post: ScoredPost, traces: dict[str, str]) -> OutgoingMessage:
+    headers = {"doc_id": post.doc_id, "source": post.post.source}
+    if trace := traces.get(post.doc_id):
+        headers[TRACE_HEADER] = trace
+    return OutgoingMessage(key=post.post.author.id, value=encode(post), headers=headers)
+
+
+def _alert_message(alert: Alert, traces: dict[str, str]) -> OutgoingMessage:
+    headers = {"kind": alert.kind.value}
+    if alert.doc_id is not None and (trace := traces.get(alert.doc_id)):
+        headers[TRACE_HEADER] = trace
+    return OutgoingMessage(key=alert.brand, value=encode(alert), headers=headers)

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -72,23 +72,31 @@ class WatchlistSettings(BaseModel):
 class RiskWeights(BaseModel):
     """Points each risk feature contributes; see :mod:`enrich.risk` for the formula."""
 
-    complaint: float = 30.0
-    negativity: float = 10.0
-    reach: float = 25.0
+    complaint: float = 25.0
+    negativity: float = 8.0
+    reach: float = 22.0
     verified: float = 5.0
-    amplification: float = 15.0
-    velocity: float = 10.0
-    history_per_complaint: float = 5.0
-    history_max: float = 15.0
-    cue_media: float = 10.0
-    cue_churn: float = 6.0
-    cue_herhaald: float = 6.0
-    cue_urgent: float = 10.0
-    cue_max: float = 20.0
+    amplification: float = 8.0
+    velocity: float = 8.0
+    virality: float = 12.0
+    history_per_complaint: float = 6.0
+    history_max: float = 18.0
+    waiting: float = 8.0
+    cue_media: float = 8.0
+    cue_churn: float = 5.0
+    cue_herhaald: float = 4.0
+    cue_urgent: float = 8.0
+    cue_max: float = 15.0
     non_complaint_factor: float = Field(default=0.4, ge=0.0, le=1.0)
-    reach_full_followers: int = Field(default=2_000_000, ge=10)
+    reach_full_followers: int = Field(default=1_000_000, ge=10)
     amplification_full: int = Field(default=1_000, ge=2)
     velocity_full_per_hour: float = Field(default=200.0, gt=0)
+    virality_full_reposts: float = Field(default=2_000.0, gt=1)
+    waiting_full_hours: float = Field(default=336.0, gt=0)
+    reposter_followers: float = Field(default=250.0, gt=0)
+    virality_gamma: float = Field(default=0.7, gt=0, le=1)
+    virality_explosive_factor: float = Field(default=20.0, ge=1)
+    virality_min_shares: int = Field(default=5, ge=1)
 
 
 class PriorityThresholds(BaseModel):
@@ -110,9 +118,20 @@ class PriorityThresholds(BaseModel):
 
 
 class HistorySettings(BaseModel):
-    """How far back an author's earlier complaints count."""
+    """How far back an author's earlier complaints count, and where they are kept."""
 
     window_days: int = Field(default=42, ge=1)
+    backend: Literal["embedded", "memory"] = "embedded"
+
+
+class EnrichSettings(BaseModel):
+    """Which implementations the enrich stage uses (see :mod:`enrich.brand_match`)."""
+
+    brand_backend: Literal["regex", "spacy"] = "regex"
+    language_backend: Literal["function_words", "langid"] = "langid"
+    language_candidates: list[str] = ["nl", "en", "de", "fr", "es", "tr", "pl", "fy"]
+    watchlist_check_seconds: float = Field(default=2.0, ge=0)
+    engagement_memory: int = Field(default=200_000, ge=0)
 
 
 class AlertSettings(BaseModel):
@@ -139,6 +158,150 @@ class DemoSettings(BaseModel):
     duration_seconds: float = Field(default=20.0, ge=0)
 
 
+class TriageSettings(BaseModel):
+    """The triage web app: where it listens, who may use it, and the SLA targets.
+
+    ``sla_minutes`` is the response target per priority (0 = no target);
+    ``brand_sla_minutes`` overrides it per brand, e.g. ``{Odido = {P1 = 10}}``.
+    Auth is ``none``, ``token`` (one shared token: ``Authorization: Bearer …`` or the
+    login form) or ``basic`` (``users`` maps user name → password). Secrets belong in
+    the environment (``KLACHTRADAR_TRIAGE__TOKEN``), not in the shipped file.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    auth: Literal["none", "token", "basic"] = "none"
+    token: str = ""
+    users: dict[str, str] = Field(default_factory=dict)
+    read_only: bool = False
+    sla_minutes: dict[Priority, float] = Field(
+        default_factory=lambda: {
+            Priority.P1: 15.0,
+            Priority.P2: 60.0,
+            Priority.P3: 240.0,
+            Priority.P4: 0.0,
+        }
+    )
+    brand_sla_minutes: dict[str, dict[Priority, float]] = Field(default_factory=dict)
+    amber_fraction: float = Field(default=0.75, gt=0, lt=1)
+    queue_limit: int = Field(default=60, ge=1, le=1000)
+
+
+class XListenSettings(BaseModel):
+    """X API v2 filtered stream (see :mod:`listener.x_stream`). The token is never here."""
+
+    api_base_url: str = "https://api.x.com"
+    token_env: str = "X_BEARER_TOKEN"
+    languages: list[str] = ["nl"]
+    rule_tag_prefix: str = "klachtradar:"
+    max_rule_length: int = Field(default=512, ge=64)
+    sync_rules: bool = True
+    backfill: bool = True
+    backfill_pages: int = Field(default=5, ge=1)
+
+
+class BlueskyListenSettings(BaseModel):
+    """Bluesky Jetstream and the public AppView (see :mod:`listener.jetstream`)."""
+
+    jetstream_url: str = "wss://jetstream2.us-east.bsky.network/subscribe"
+    appview_url: str | None = "https://public.api.bsky.app"
+    overlap_seconds: float = Field(default=5.0, ge=0)
+    compress: bool = False
+    zstd_dictionary: Path | None = None
+    profile_ttl_seconds: float = Field(default=3600.0, ge=0)
+    refresh_min_followers: int | None = 10_000
+    refresh_after_seconds: float = Field(default=600.0, ge=0)
+
+
+class MastodonListenSettings(BaseModel):
+    """Mastodon streaming API (see :mod:`listener.mastodon`). The token is never here."""
+
+    base_url: str = "https://mastodon.social"
+    stream: str = "public"
+    tag: str | None = None
+    token_env: str = "MASTODON_ACCESS_TOKEN"
+    backfill_pages: int = Field(default=10, ge=0)
+
+
+class WebhookListenSettings(BaseModel):
+    """Webhook intake, ``POST /ingest`` (see :mod:`listener.webhook`)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8088, ge=0, le=65535)
+    api_key_env: str = "KLACHTRADAR_INGEST_API_KEY"
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+
+
+class ListenSettings(BaseModel):
+    """Listeners: batching, checkpoints, the brand prefilter and each source."""
+
+    checkpoint_path: Path = Path("var/listener.db")
+    batch_size: int = Field(default=100, ge=1)
+    flush_interval_seconds: float = Field(default=1.0, gt=0)
+    idle_tick_seconds: float = Field(default=0.5, gt=0)
+    prefilter: bool = True
+    x: XListenSettings = XListenSettings()
+    bluesky: BlueskyListenSettings = BlueskyListenSettings()
+    mastodon: MastodonListenSettings = MastodonListenSettings()
+    webhook: WebhookListenSettings = WebhookListenSettings()
+
+
+class ElasticsearchSettings(BaseModel):
+    """The Elasticsearch sink and Kibana (see :mod:`sink.es`); no URL means no Elasticsearch.
+
+    Secrets are :class:`SecretStr`, so they never appear in a repr or a log line; set
+    them through the environment (``KLACHTRADAR_ELASTICSEARCH__PASSWORD``), not the file.
+    """
+
+    url: str = ""
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    api_key: SecretStr = SecretStr("")
+    ca_file: str = ""
+    verify_certs: bool = True
+    posts_index: str = Field(default="klachtradar-posts", pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    alerts_index: str = Field(default="klachtradar-alerts", pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    retention_days: int = Field(default=90, ge=1)
+    bulk_max_docs: int = Field(default=500, ge=1)
+    bulk_max_bytes: int = Field(default=5_000_000, ge=1_000)
+    max_retries: int = Field(default=6, ge=0)
+    backoff_initial_s: float = Field(default=0.5, ge=0)
+    backoff_max_s: float = Field(default=30.0, ge=0)
+    request_timeout_s: float = Field(default=30.0, gt=0)
+    kibana_url: str = ""
+
+
+class KafkaSettings(BaseModel):
+    """The Kafka transport: brokers, security, topics and client tuning (see kafka_transport)."""
+
+    bootstrap_servers: str = Field(
+        default="127.0.0.1:9092", description="host:port, comma-separated."
+    )
+    topic_prefix: str = "klachtradar"
+    partitions: int = Field(default=6, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+    client_id: str = "klachtradar"
+    process_group: str = "klachtradar-process"
+    index_group: str = "klachtradar-index"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    ssl_check_hostname: bool = True
+    batch_size: int = Field(default=500, ge=1, description="Records per consumer poll.")
+    producer_batch_bytes: int = Field(default=262_144, ge=1)
+    linger_ms: int = Field(default=5, ge=0)
+    max_poll_interval_ms: int = Field(default=300_000, ge=1_000)
+    session_timeout_ms: int = Field(default=10_000, ge=1_000)
+    heartbeat_interval_ms: int = Field(default=3_000, ge=100)
+    poll_timeout_s: float = Field(default=1.0, gt=0)
+    retry_backoff_max_s: float = Field(default=10.0, gt=0)
+    metrics_port: int = Field(default=0, ge=0, le=65535, description="0: no /metrics server.")
+
+
 class Settings(BaseSettings):
     """All settings, validated once at start."""
 
@@ -159,6 +322,11 @@ class Settings(BaseSettings):
     alerts: AlertSettings = AlertSettings()
     incidents: IncidentSettings = IncidentSettings()
     demo: DemoSettings = DemoSettings()
+    triage: TriageSettings = TriageSettings()
+    listen: ListenSettings = ListenSettings()
+    elasticsearch: ElasticsearchSettings = ElasticsearchSettings()
+    kafka: KafkaSettings = KafkaSettings()
+    enrich: EnrichSettings = EnrichSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -98,6 +98,13 @@ class Transport(Protocol):
         """Mark messages (and everything before them) as processed for the group."""
         ...
 
+    def rewind(self, topic: str, group: str) -> None:
+        """After a failed batch: deliver everything not committed (or safely done) again.
+
+        Without it, the next successful commit would move past the failed batch.
+        """
+        ...
+
     def close(self) -> None:
         """Release connections."""
         ...

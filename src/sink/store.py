@@ -16,11 +16,19 @@ import json
 import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from klachtradar.contract import Alert, Priority, ScoredPost
 from klachtradar.errors import SinkError
+from sink.queries import (
+    FacetField,
+    Interval,
+    PostFilter,
+    SortOrder,
+    TimeBucket,
+    sorted_counts,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS posts (
@@ -68,7 +76,6 @@ ON CONFLICT (doc_id) DO UPDATE SET
     lang = excluded.lang, sentiment = excluded.sentiment, intent = excluded.intent,
     cues = excluded.cues, risk = excluded.risk, priority = excluded.priority,
     doc = excluded.doc, updated_at = excluded.updated_at
-RETURNING rowid
 """
 
 
@@ -115,41 +122,42 @@ class EmbeddedStore:
     # -- writing ---------------------------------------------------------------------------
 
     def write_posts(self, posts: Sequence[ScoredPost]) -> None:
-        """Upsert posts in one transaction; the FTS row follows the post's rowid."""
+        """Upsert posts in one transaction; each FTS row shares its post's rowid.
+
+        Three statements per batch, not two per post: upsert every row, read the
+        batch's rowids back in one query, then replace their full-text entries (FTS5
+        honours OR REPLACE on rowid, so a re-scored post replaces its index entry).
+        """
+        if not posts:
+            return
+        latest = {post.doc_id: post for post in posts}  # a batch may repeat a post
         try:
             with self._db:
-                for post in posts:
-                    self._upsert(post)
+                self._db.executemany(_UPSERT, [_row(post) for post in latest.values()])
+                rowids = self._rowids(list(latest))
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO posts_fts (rowid, text, author, brands) "
+                    "VALUES (?, ?, ?, ?)",
+                    [
+                        (rowids[doc], p.post.text, p.post.author.handle, " ".join(p.brand_names))
+                        for doc, p in latest.items()
+                    ],
+                )
         except sqlite3.Error as exc:
             raise SinkError(f"store write failed: {exc}", retryable=True) from exc
 
-    def _upsert(self, post: ScoredPost) -> None:
-        cls = post.classification
-        brands = post.brand_names
-        row = (
-            post.doc_id,
-            post.post.source,
-            _iso(post.post.created_at),
-            post.post.author.id,
-            post.post.author.handle,
-            post.post.author.followers,
-            brands[0] if brands else None,
-            json.dumps(brands, ensure_ascii=False),
-            post.lang,
-            cls.sentiment.value if cls else None,
-            cls.intent.value if cls else None,
-            json.dumps([c.value for c in cls.cues] if cls else []),
-            post.risk.score,
-            post.risk.priority.value,
-            post.model_dump_json(),
-            _iso(post.scored_at),
-        )
-        (rowid,) = self._db.execute(_UPSERT, row).fetchone()
-        # FTS5 honours OR REPLACE on rowid: a re-scored post replaces its index entry.
-        self._db.execute(
-            "INSERT OR REPLACE INTO posts_fts (rowid, text, author, brands) VALUES (?, ?, ?, ?)",
-            (rowid, post.post.text, post.post.author.handle, " ".join(brands)),
-        )
+    def _rowids(self, doc_ids: list[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for start in range(0, len(doc_ids), 500):  # stay under SQLite's variable limit
+            chunk = doc_ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                (doc, rowid)
+                for rowid, doc in self._db.execute(
+                    f"SELECT rowid, doc_id FROM posts WHERE doc_id IN ({marks})", chunk
+                )
+            )
+        return found
 
     def write_alerts(self, alerts: Sequence[Alert]) -> list[Alert]:
         """Insert alerts not seen before; returns the new ones (redeliveries are dropped)."""
@@ -263,6 +271,78 @@ class EmbeddedStore:
         for author, brand, doc, created, resolved in self._db.execute(sql):
             yield author, brand, doc, datetime.fromisoformat(created), bool(resolved)
 
+    # -- the shared query interface (sink.queries.PostQueries) -----------------------------
+
+    def find(
+        self, where: PostFilter, *, limit: int = 50, sort: SortOrder = "risk"
+    ) -> list[ScoredPost]:
+        """Posts matching a filter, by priority and risk (or newest first); ties by doc id."""
+        clauses, params = _filter_sql(where)
+        order = (
+            "priority ASC, risk DESC, created_at DESC, doc_id ASC"
+            if sort == "risk"
+            else "created_at DESC, doc_id ASC"
+        )
+        sql = f"SELECT doc FROM posts p WHERE {clauses} ORDER BY {order} LIMIT ?"
+        rows = self._db.execute(sql, [*params, limit])
+        return [ScoredPost.model_validate_json(r[0]) for r in rows]
+
+    def count_posts(self, where: PostFilter) -> int:
+        """Number of posts matching a filter."""
+        clauses, params = _filter_sql(where)
+        sql = f"SELECT count(*) FROM posts p WHERE {clauses}"
+        return int(self._db.execute(sql, params).fetchone()[0])
+
+    def facet(self, field: FacetField, where: PostFilter | None = None) -> dict[str, int]:
+        """Posts per value of ``field``; ``brand`` and ``cue`` count each value a post has."""
+        clauses, params = _filter_sql(where or PostFilter())
+        if field in ("brand", "cue"):
+            column = "brands" if field == "brand" else "cues"
+            sql = (
+                f"SELECT j.value, count(*) FROM posts p, json_each(p.{column}) j "
+                f"WHERE {clauses} GROUP BY j.value"
+            )
+        else:
+            sql = (
+                f"SELECT p.{field}, count(*) FROM posts p "
+                f"WHERE {clauses} AND p.{field} IS NOT NULL GROUP BY p.{field}"
+            )
+        return sorted_counts([(str(v), int(n)) for v, n in self._db.execute(sql, params)])
+
+    def histogram(self, interval: Interval, where: PostFilter | None = None) -> list[TimeBucket]:
+        """Posts per hour, day or ISO week (Monday) of ``created_at`` in UTC."""
+        bucket = _BUCKET_SQL[interval]
+        clauses, params = _filter_sql(where or PostFilter())
+        sql = f"SELECT {bucket} AS b, count(*) FROM posts p WHERE {clauses} GROUP BY b ORDER BY b"
+        return [
+            TimeBucket(datetime.fromisoformat(b).replace(tzinfo=UTC), int(n))
+            for b, n in self._db.execute(sql, params)
+        ]
+
+
+def _row(post: ScoredPost) -> tuple[object, ...]:
+    """The ``posts`` row of a scored post (the full document plus queryable columns)."""
+    cls = post.classification
+    brands = post.brand_names
+    return (
+        post.doc_id,
+        post.post.source,
+        _iso(post.post.created_at),
+        post.post.author.id,
+        post.post.author.handle,
+        post.post.author.followers,
+        brands[0] if brands else None,
+        json.dumps(brands, ensure_ascii=False),
+        post.lang,
+        cls.sentiment.value if cls else None,
+        cls.intent.value if cls else None,
+        json.dumps([c.value for c in cls.cues] if cls else []),
+        post.risk.score,
+        post.risk.priority.value,
+        post.model_dump_json(),
+        _iso(post.scored_at),
+    )
+
 
 def _iso(value: datetime) -> str:
     return value.isoformat()
@@ -272,3 +352,45 @@ def _fts_query(query: str) -> str:
     """Quote each word so user input is never parsed as FTS syntax."""
     words = [w for w in query.split() if w.strip('"')]
     return " ".join('"' + w.replace('"', '""') + '"' for w in words)
+
+
+_BUCKET_SQL: dict[str, str] = {
+    "hour": "strftime('%Y-%m-%dT%H:00:00', p.created_at)",
+    "day": "date(p.created_at)",
+    "week": "date(p.created_at, '-6 days', 'weekday 1')",
+}
+"""SQLite expressions for histogram buckets (SQLite converts the stored offsets to UTC)."""
+
+
+def _filter_sql(where: PostFilter) -> tuple[str, list[object]]:
+    """A WHERE clause over ``posts p`` for a :class:`PostFilter`, with its parameters."""
+    clauses = ["1 = 1"]
+    params: list[object] = []
+    for column, value in (
+        ("source", where.source),
+        ("sentiment", where.sentiment),
+        ("intent", where.intent),
+        ("status", where.status),
+    ):
+        if value is not None:
+            clauses.append(f"p.{column} = ?")
+            params.append(value)
+    for column, value in (("brands", where.brand), ("cues", where.cue)):
+        if value is not None:
+            clauses.append(f"EXISTS (SELECT 1 FROM json_each(p.{column}) WHERE value = ?)")
+            params.append(value)
+    if where.priorities:
+        clauses.append(f"p.priority IN ({', '.join('?' * len(where.priorities))})")
+        params.extend(p.value for p in where.priorities)
+    if where.min_risk is not None:
+        clauses.append("p.risk >= ?")
+        params.append(where.min_risk)
+    if where.since is not None:
+        clauses.append("julianday(p.created_at) >= julianday(?)")
+        params.append(_iso(where.since))
+    if where.until is not None:
+        clauses.append("julianday(p.created_at) < julianday(?)")
+        params.append(_iso(where.until))
+    if where.with_brand:
+        clauses.append("p.brand IS NOT NULL")
+    return " AND ".join(clauses), params

@@ -1,0 +1,264 @@
+"""Kafka throughput and latency, against a baseline run in the same process and broker.
+
+    python benchmarks/bench_kafka.py [--posts 20000] [--broker tansu|noida] [--rate 200]
+
+1. **Baseline** — the plainest kafka-python loop: poll raw → produce each value to an
+   output topic → flush → commit. What the broker and client cost on their own.
+2. **process** — :func:`klachtradar.runner.process_step` with the default classifier
+   over the same raw messages (decode, classify, enrich, score, alerts, produce
+   scored + alerts, flush, commit). Target ≥ 0.5× the baseline and ≥ 5,000 posts/s.
+   The stages alone (no Kafka) are timed too: ``process`` cannot beat them.
+3. **Latency** — a real ``klachtradar process`` subprocess; posts that raise an alert
+   are produced on raw at ``--rate`` posts/s; for each, the time from produce on raw to
+   its alert on the alerts topic. Target p99 ≤ 1 s at 200 posts/s.
+
+Throughput is timed from the first non-empty poll to the last message, so the group
+join (seconds on tansu) is not counted. Numbers depend on the 2 shared cores here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.structs import OffsetAndMetadata
+
+from klachtradar.contract import RawPost
+from klachtradar.kafka_transport import KafkaTransport, client_config
+from klachtradar.local_broker import LocalBroker, start_broker
+from klachtradar.pipeline import Pipeline
+from klachtradar.runner import listen_step, process_step
+from klachtradar.settings import KafkaSettings, load_settings
+from listener.jsonl import read_jsonl
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "data" / "demo" / "stream.jsonl"
+
+
+def demo_posts() -> list[RawPost]:
+    return [r for r in read_jsonl(DEMO) if isinstance(r, RawPost)]
+
+
+def fresh_posts(count: int, tag: str, templates: list[RawPost]) -> list[RawPost]:
+    return [
+        templates[i % len(templates)].model_copy(update={"post_id": f"{tag}-{i:07d}"})
+        for i in range(count)
+    ]
+
+
+def kafka_settings(broker: LocalBroker, prefix: str) -> KafkaSettings:
+    return KafkaSettings(
+        bootstrap_servers=broker.bootstrap,
+        topic_prefix=prefix,
+        partitions=4,
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=1000,
+        batch_size=500,
+        poll_timeout_s=0.5,
+    )
+
+
+def fill_raw(settings: KafkaSettings, posts: list[RawPost]) -> None:
+    transport = KafkaTransport(settings)
+    transport.ensure_topics()
+    for start in range(0, len(posts), 1000):
+        listen_step(posts[start : start + 1000], transport, transport.topics)
+    transport.close()
+
+
+def baseline(settings: KafkaSettings, count: int) -> float:
+    """Raw kafka-python consume → produce → flush → commit; posts/s."""
+    raw = f"{settings.topic_prefix}.posts.raw"
+    out = f"{settings.topic_prefix}.baseline.out"
+    consumer = KafkaConsumer(
+        raw,
+        **client_config(settings),
+        group_id=f"{settings.topic_prefix}-baseline",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_records=settings.batch_size,
+        session_timeout_ms=settings.session_timeout_ms,
+        heartbeat_interval_ms=settings.heartbeat_interval_ms,
+    )
+    producer = KafkaProducer(**client_config(settings), acks="all", linger_ms=settings.linger_ms)
+    seen, started = 0, 0.0
+    while seen < count:
+        batches = consumer.poll(timeout_ms=500)
+        if not batches:
+            continue
+        started = started or time.perf_counter()
+        for records in batches.values():
+            for record in records:
+                producer.send(out, key=record.key, value=record.value, headers=record.headers)
+            seen += len(records)
+        producer.flush()
+        consumer.commit(
+            {tp: OffsetAndMetadata(rs[-1].offset + 1, "", -1) for tp, rs in batches.items()}
+        )
+    elapsed = time.perf_counter() - started
+    consumer.close()
+    producer.close()
+    return count / elapsed
+
+
+def klachtradar_process(settings: KafkaSettings, count: int) -> float:
+    """``process_step`` with the default classifier over the same raw topic; posts/s."""
+    pipeline = Pipeline.from_settings(load_settings())
+    transport = KafkaTransport(settings)
+    seen, started = 0, 0.0
+    while seen < count:
+        handled = process_step(
+            transport,
+            pipeline,
+            transport.topics,
+            group=f"{settings.topic_prefix}-bench-process",
+            max_records=settings.batch_size,
+            timeout_s=0.5,
+        )
+        if handled:
+            started = started or time.perf_counter()
+            seen += handled
+    elapsed = time.perf_counter() - started
+    transport.close()
+    return count / elapsed
+
+
+def pipeline_alone(posts: list[RawPost], batch_size: int) -> float:
+    """The stages without Kafka (no decode, no produce): the ceiling ``process`` can reach."""
+    pipeline = Pipeline.from_settings(load_settings())
+    started = time.perf_counter()
+    for start in range(0, len(posts), batch_size):
+        pipeline.process(posts[start : start + batch_size])
+    return len(posts) / (time.perf_counter() - started)
+
+
+def alerting_templates(templates: list[RawPost]) -> list[RawPost]:
+    """Demo posts that raise a post alert (checked with the pipeline itself)."""
+    output = Pipeline.from_settings(load_settings()).process(templates)
+    alerted = {a.doc_id for a in output.alerts if a.kind.value == "post"}
+    return [p for p in templates if p.doc_id in alerted]
+
+
+def latency(broker: LocalBroker, rate: float, seconds: float, templates: list[RawPost]) -> None:
+    settings = kafka_settings(broker, f"benchlat{os.getpid()}")
+    KafkaTransport(settings).ensure_topics()
+    env = dict(os.environ)
+    env["KLACHTRADAR_HOME"] = str(ROOT)
+    for key, value in settings.model_dump(exclude_none=True).items():
+        env[f"KLACHTRADAR_KAFKA__{key.upper()}"] = str(value)
+    env["KLACHTRADAR_KAFKA__LINGER_MS"] = "0"
+    log_path = Path(tempfile.gettempdir()) / f"bench-process-{os.getpid()}.log"
+    with log_path.open("wb") as log:  # the child keeps its own handle
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "klachtradar", "process"], env=env, stdout=log, stderr=log
+        )
+    alerts_topic = f"{settings.topic_prefix}.alerts"
+    arrived: dict[str, float] = {}
+    consumer = KafkaConsumer(
+        alerts_topic,
+        **client_config(settings),
+        group_id=f"{settings.topic_prefix}-watch",
+        auto_offset_reset="earliest",
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=1000,
+    )
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            for records in consumer.poll(timeout_ms=100).values():
+                now = time.time()
+                for record in records:
+                    doc = json.loads(record.value).get("doc_id")
+                    if doc:
+                        arrived.setdefault(doc, now)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    producer = KafkaProducer(**client_config(settings), acks="all", linger_ms=0)
+    warm = fresh_posts(20, "warm", templates)
+    for post in warm:  # until the process and the watcher have joined their groups
+        producer.send(f"{settings.topic_prefix}.posts.raw", value=post.model_dump_json().encode())
+    producer.flush()
+    deadline = time.time() + 60
+    while time.time() < deadline and not all(p.doc_id in arrived for p in warm):
+        time.sleep(0.1)
+    sent: dict[str, float] = {}
+    posts = fresh_posts(int(rate * seconds), "lat", templates)
+    begin = time.perf_counter()
+    for i, post in enumerate(posts):
+        pause = begin + i / rate - time.perf_counter()
+        if pause > 0:
+            time.sleep(pause)
+        sent[post.doc_id] = time.time()
+        producer.send(
+            f"{settings.topic_prefix}.posts.raw",
+            key=post.author.id.encode(),
+            value=post.model_dump_json().encode(),
+        )
+    producer.flush()
+    deadline = time.time() + 10
+    while time.time() < deadline and not all(d in arrived for d in sent):
+        time.sleep(0.1)
+    stop.set()
+    watcher.join()
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
+    consumer.close()
+    producer.close()
+    lat = sorted(arrived[d] - t for d, t in sent.items() if d in arrived)
+    missing = len(sent) - len(lat)
+    p50 = statistics.median(lat)
+    p99 = lat[int(0.99 * (len(lat) - 1))]
+    print(f"latency @ {rate:.0f} posts/s for {seconds:.0f} s: {len(lat)} alerts, {missing} missing")
+    print(f"  p50 {p50 * 1000:.0f} ms   p99 {p99 * 1000:.0f} ms   max {lat[-1] * 1000:.0f} ms")
+    print(f"  target p99 <= 1000 ms: {'met' if p99 <= 1.0 and not missing else 'NOT met'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--posts", type=int, default=20_000)
+    parser.add_argument("--broker", choices=["tansu", "noida"], default="tansu")
+    parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+
+    templates = demo_posts()
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp) / "noida" if args.broker == "noida" else None
+        with start_broker(args.broker, data_dir=data_dir) as broker:
+            print(
+                f"broker: {args.broker} on {broker.bootstrap}; {args.posts:,} posts; 4 partitions"
+            )
+            settings = kafka_settings(broker, f"benchtp{os.getpid()}")
+            posts = fresh_posts(args.posts, "tp", templates)
+            fill_raw(settings, posts)
+            base = baseline(settings, args.posts)
+            ours = klachtradar_process(settings, args.posts)
+            stages = pipeline_alone(posts, settings.batch_size)
+            ratio = ours / base
+            print(f"baseline consume→produce : {base:10,.0f} posts/s")
+            print(f"klachtradar process      : {ours:10,.0f} posts/s   ({ratio:.2f}× baseline)")
+            print(
+                f"stages alone, no Kafka   : {stages:10,.0f} posts/s   "
+                f"(process = {ours / stages:.2f}× of it)"
+            )
+            print(
+                f"  target ≥0.5× and ≥5,000 posts/s: "
+                f"{'met' if ratio >= 0.5 and ours >= 5000 else 'NOT met'}"
+            )
+            latency(broker, args.rate, args.seconds, alerting_templates(templates))
+
+
+if __name__ == "__main__":
+    main()

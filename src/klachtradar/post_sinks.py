@@ -1,0 +1,53 @@
+"""Sinks by name, for ``klachtradar index --sink NAME``.
+
+The seam between the sink package and the ``index`` process: a sink is a factory
+``(settings, options) -> PostSink`` registered under a name. Every sink must upsert on
+``doc_id`` (redelivery is normal) and raise :class:`~klachtradar.errors.SinkError`
+when a write fails, ``retryable`` saying whether a retry may help. ``embedded`` (the
+SQLite store) is here; Elasticsearch adds one entry, importing its client lazily.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Protocol
+
+from klachtradar.contract import ScoredPost
+from klachtradar.errors import ConfigError
+from klachtradar.settings import Settings
+
+
+class PostSink(Protocol):
+    """Stores scored posts idempotently by ``doc_id``."""
+
+    def write_posts(self, posts: Sequence[ScoredPost]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+SinkFactory = Callable[[Settings, Mapping[str, str]], PostSink]
+
+
+def embedded_sink(settings: Settings, options: Mapping[str, str]) -> PostSink:
+    """The embedded store; option ``store`` overrides ``[store] path``."""
+    from sink.store import EmbeddedStore
+
+    path = Path(options["store"]) if options.get("store") else settings.store.path
+    return EmbeddedStore(settings.resolve(path))
+
+
+POST_SINKS: dict[str, SinkFactory] = {
+    "embedded": embedded_sink,
+}
+
+
+def open_sink(name: str, settings: Settings, options: Mapping[str, str]) -> PostSink:
+    """The sink called ``name``; unknown names raise :class:`ConfigError`."""
+    try:
+        factory = POST_SINKS[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown sink {name!r} (available: {', '.join(sorted(POST_SINKS))})"
+        ) from None
+    return factory(settings, options)

@@ -1,0 +1,324 @@
+"""The Kafka commands: ``listen``, ``process``, ``index`` and ``dlq list|replay``.
+
+Each of ``listen``/``process``/``index`` is one long-running process; run as many of
+each as there are partitions to share. They read ``[kafka]`` settings (env
+``KLACHTRADAR_KAFKA__*``), create missing topics, log JSON lines on stderr, serve
+``/metrics`` when given a port, and stop gracefully on SIGTERM or Ctrl-C.
+
+This module imports only typer and the settings; kafka-python and the pipeline are
+imported inside the commands, so ``klachtradar --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from klachtradar.errors import ConfigError, TransportError
+from klachtradar.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from klachtradar.kafka_transport import KafkaTransport
+    from klachtradar.stream_metrics import StreamMetrics
+    from klachtradar.streaming import StopSignal
+
+app = typer.Typer(add_completion=False)
+dlq_app = typer.Typer(help="Inspect and re-drive the dead-letter topic.", no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
+
+log = logging.getLogger("klachtradar.cli")
+
+MetricsPort = Annotated[
+    int | None, typer.Option("--metrics-port", help="Serve /metrics here (0: off).")
+]
+Group = Annotated[str | None, typer.Option(help="Consumer group (default: from settings).")]
+IdleExit = Annotated[
+    float | None,
+    typer.Option("--exit-when-idle", help="Exit after this many seconds without messages."),
+]
+
+
+def _start(name: str, metrics_port: int | None) -> tuple[Settings, KafkaTransport, StreamMetrics]:
+    """Settings, logging, metrics and a transport whose topics exist."""
+    from klachtradar.jsonlog import configure_logging
+    from klachtradar.kafka_transport import KafkaTransport
+    from klachtradar.stream_metrics import StreamMetrics, serve_metrics
+
+    settings = load_settings()
+    configure_logging(name)
+    metrics = StreamMetrics()
+    port = settings.kafka.metrics_port if metrics_port is None else metrics_port
+    serve_metrics(metrics, port)
+    transport = KafkaTransport(
+        settings.kafka, on_commit=metrics.on_commit, on_produced=metrics.on_produced
+    )
+    return settings, transport, metrics
+
+
+def _ensure_topics(transport: KafkaTransport, stop: StopSignal) -> None:
+    """Create missing topics, waiting with backoff while the broker is unreachable."""
+    from klachtradar.streaming import Backoff
+
+    backoff = Backoff(maximum_s=transport.settings.retry_backoff_max_s)
+    while not stop.is_set():
+        try:
+            transport.ensure_topics()
+            return
+        except TransportError as exc:
+            if not exc.retryable:
+                raise
+            delay = backoff.delay()
+            log.warning(
+                "broker unreachable, retrying",
+                extra={"fields": {"error": str(exc), "retry_in_s": round(delay, 2)}},
+            )
+            stop.wait(delay)
+
+
+def _stop_signal() -> StopSignal:
+    from klachtradar.streaming import StopSignal
+
+    stop = StopSignal()
+    stop.install()
+    return stop
+
+
+def _parse_options(pairs: list[str]) -> dict[str, str]:
+    options: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--option {pair!r}: expected KEY=VALUE")
+        options[key] = value
+    return options
+
+
+def publish_file_to_kafka(
+    source: str,
+    file: Path | None,
+    speed: float | None,
+    option: list[str] | None,
+    metrics_port: int | None,
+) -> None:
+    """Publish a file source's posts to <prefix>.posts.raw (bad input to the DLQ).
+
+    Called by ``klachtradar listen --to kafka`` for the sources of
+    :mod:`klachtradar.sources`; live network sources go through ``listener.loop``.
+    """
+    from klachtradar.sources import open_source
+    from klachtradar.streaming import Backoff, run_listen
+
+    options = _parse_options(option or [])
+    if file is not None:
+        options["file"] = str(file)
+    if speed is not None:
+        options["speed"] = str(speed)
+    stop = _stop_signal()
+    settings, transport, metrics = _start("listen", metrics_port)
+    batches = open_source(source, settings, options)
+    try:
+        _ensure_topics(transport, stop)
+        stats = run_listen(
+            batches,
+            transport,
+            transport.topics,
+            stop=stop,
+            metrics=metrics,
+            backoff=Backoff(maximum_s=settings.kafka.retry_backoff_max_s),
+        )
+    finally:
+        transport.close()
+    log.info(
+        "listen done",
+        extra={
+            "fields": {
+                "records": stats.messages,
+                "retries": stats.retries,
+                "seconds": round(stats.elapsed_s, 3),
+            }
+        },
+    )
+
+
+@app.command()
+def process(
+    group: Group = None,
+    metrics_port: MetricsPort = None,
+    exit_when_idle: IdleExit = None,
+) -> None:
+    """Consume <prefix>.posts.raw, classify and enrich, produce scored posts and alerts."""
+    from klachtradar.pipeline import Pipeline
+    from klachtradar.runner import process_step
+
+    stop = _stop_signal()
+    settings, transport, metrics = _start("process", metrics_port)
+    pipeline = Pipeline.from_settings(settings)
+    group = group or settings.kafka.process_group
+    topics = transport.topics
+
+    def step() -> int:
+        return process_step(
+            transport,
+            pipeline,
+            topics,
+            group=group,
+            max_records=settings.kafka.batch_size,
+            timeout_s=settings.kafka.poll_timeout_s,
+        )
+
+    _consume("process", step, transport, metrics, stop, topics.raw, group, exit_when_idle)
+
+
+@app.command()
+def index(
+    sink: Annotated[
+        list[str] | None, typer.Option("--sink", help="Sink name, repeatable (embedded, …).")
+    ] = None,
+    store: Annotated[
+        Path | None, typer.Option("--store", help="SQLite store (default: [store] path).")
+    ] = None,
+    option: Annotated[
+        list[str] | None, typer.Option("--option", "-o", help="Sink option KEY=VALUE.")
+    ] = None,
+    group: Group = None,
+    metrics_port: MetricsPort = None,
+    exit_when_idle: IdleExit = None,
+) -> None:
+    """Consume <prefix>.posts.scored into the sinks (default: the embedded store)."""
+    from klachtradar.post_sinks import open_sink
+    from klachtradar.runner import index_step
+    from klachtradar.streaming import IndexOutputs, TopicDeadLetters
+
+    options = _parse_options(option or [])
+    if store is not None:
+        options["store"] = str(store)
+    stop = _stop_signal()
+    settings, transport, metrics = _start("index", metrics_port)
+    group = group or settings.kafka.index_group
+    topics = transport.topics
+    sinks = [open_sink(name, settings, options) for name in sink or ["embedded"]]
+    outputs = IndexOutputs(sinks, TopicDeadLetters(transport, topics))
+
+    def step() -> int:
+        return index_step(
+            transport,
+            outputs,
+            topics,
+            group=group,
+            max_records=settings.kafka.batch_size,
+            timeout_s=settings.kafka.poll_timeout_s,
+        )
+
+    try:
+        _consume("index", step, transport, metrics, stop, topics.scored, group, exit_when_idle)
+    finally:
+        for opened in sinks:
+            opened.close()
+
+
+def _consume(
+    name: str,
+    step: Callable[[], int],
+    transport: KafkaTransport,
+    metrics: StreamMetrics,
+    stop: StopSignal,
+    topic: str,
+    group: str,
+    exit_when_idle: float | None,
+) -> None:
+    from klachtradar.streaming import Backoff, run_consumer
+
+    try:
+        _ensure_topics(transport, stop)
+        stats = run_consumer(
+            step,
+            transport,
+            name=name,
+            topic=topic,
+            group=group,
+            stop=stop,
+            metrics=metrics,
+            backoff=Backoff(maximum_s=transport.settings.retry_backoff_max_s),
+            lag_probe=lambda: transport.member(topic, group).lag(),
+            exit_when_idle_s=exit_when_idle,
+        )
+    finally:
+        transport.close()
+    log.info(
+        f"{name} stopped",
+        extra={
+            "fields": {
+                "messages": stats.messages,
+                "batches": stats.batches,
+                "retries": stats.retries,
+                "seconds": round(stats.elapsed_s, 3),
+            }
+        },
+    )
+
+
+@dlq_app.command("list")
+def dlq_list(
+    limit: Annotated[int, typer.Option(min=1, help="At most this many letters.")] = 100,
+    stage: Annotated[str | None, typer.Option(help="Only letters of this stage.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    idle: Annotated[float, typer.Option(help="Stop reading after this much silence (s).")] = 2.0,
+) -> None:
+    """Show the dead letters: where they came from, which stage failed, and why."""
+    from klachtradar.dlq import read_all
+    from klachtradar.kafka_transport import KafkaTransport
+
+    transport = KafkaTransport(load_settings().kafka)
+    shown = 0
+    for stored in read_all(transport, idle_s=idle):
+        if stage is not None and stored.letter.stage != stage:
+            continue
+        if as_json:
+            entry = {"dlq_position": stored.position, **stored.letter.model_dump(mode="json")}
+            typer.echo(json.dumps(entry, ensure_ascii=False))
+        else:
+            letter = stored.letter
+            typer.echo(
+                f"{stored.position:>10}  {letter.failed_at:%Y-%m-%d %H:%M:%S}  {letter.stage:<8} "
+                f"{letter.origin}@{letter.position}  {letter.error[:120]}"
+            )
+        shown += 1
+        if shown >= limit:
+            break
+    if not as_json:
+        typer.echo(f"{shown} dead letter(s)", err=True)
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    stage: Annotated[
+        list[str] | None, typer.Option(help="Only letters of this stage (repeatable).")
+    ] = None,
+    group: Annotated[
+        str | None, typer.Option(help="Replay group (default: <prefix>-dlq-replay).")
+    ] = None,
+    idle: Annotated[float, typer.Option(help="Stop after this much silence (s).")] = 2.0,
+) -> None:
+    """Re-drive dead letters not replayed before: original bytes back to their topic."""
+    from klachtradar.dlq import replay
+    from klachtradar.kafka_transport import KafkaTransport
+
+    settings = load_settings()
+    transport = KafkaTransport(settings.kafka)
+    try:
+        report = replay(
+            transport,
+            group=group or f"{settings.kafka.topic_prefix}-dlq-replay",
+            stages=stage or (),
+            idle_s=idle,
+        )
+    finally:
+        transport.close()
+    for topic, count in sorted(report.replayed.items()):
+        typer.echo(f"replayed {count} → {topic}")
+    typer.echo(f"skipped {report.skipped}")

@@ -1,0 +1,122 @@
+"""Elasticsearch as a pipeline output: posts upserted, alerts created once, rejects dead-lettered.
+
+:class:`ElasticsearchOutputs` implements the runner's ``Outputs`` protocol, so the
+embedded runner and the Kafka ``index`` step use it unchanged. :func:`with_elasticsearch`
+adds it next to the embedded outputs when ``[elasticsearch] url`` is set.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from klachtradar.contract import Alert, DeadLetter, ScoredPost
+from klachtradar.pipeline import PipelineOutput
+from klachtradar.runner import Outputs
+from klachtradar.settings import Settings
+from sink.deadletter import DeadLetterFile
+from sink.es.documents import alert_document, document_of, upsert_body, week_index
+from sink.es.writer import BulkAction, BulkReport, BulkWriter, RejectedAction, RetryPolicy
+
+if TYPE_CHECKING:
+    from elasticsearch import Elasticsearch
+
+
+def post_actions(posts: Sequence[ScoredPost], prefix: str) -> list[BulkAction]:
+    """Upserts keyed by the contract's doc id, each into its week's index."""
+    return [
+        BulkAction("update", week_index(prefix, p.post.created_at), p.doc_id, upsert_body(p))
+        for p in posts
+    ]
+
+
+def alert_actions(alerts: Sequence[Alert], index: str) -> list[BulkAction]:
+    """Create-once actions keyed by the deterministic alert id (a redelivery is a no-op)."""
+    return [BulkAction("create", index, a.alert_id, alert_document(a)) for a in alerts]
+
+
+def rejected_to_dead_letter(rejected: RejectedAction) -> DeadLetter:
+    """A rejected document, kept with the server's reason (``raw`` is the document)."""
+    action = rejected.action
+    return DeadLetter(
+        origin=f"elasticsearch:{action.index}",
+        position=action.id,
+        stage="sink",
+        error=f"HTTP {rejected.status}: {rejected.reason}",
+        raw=json.dumps(document_of(action.body), ensure_ascii=False),
+    )
+
+
+class ElasticsearchOutputs:
+    """Writes a batch's posts and alerts to Elasticsearch; rejects go to the dead letters.
+
+    Posts go first, alerts second, so an alert never points at a post that is not
+    indexed yet. Input that was already a dead letter upstream is not re-sent here:
+    the embedded outputs (or the DLQ topic) hold it.
+    """
+
+    def __init__(
+        self,
+        writer: BulkWriter,
+        dead_letters: DeadLetterFile,
+        *,
+        posts_prefix: str,
+        alerts_index: str,
+    ) -> None:
+        self.writer = writer
+        self.dead_letters = dead_letters
+        self.posts_prefix = posts_prefix
+        self.alerts_index = alerts_index
+        self.last_reports: list[BulkReport] = []
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, client: Elasticsearch | None = None
+    ) -> ElasticsearchOutputs:
+        from sink.es.connection import make_client
+
+        es = settings.elasticsearch
+        writer = BulkWriter(
+            client or make_client(settings),
+            max_docs=es.bulk_max_docs,
+            max_bytes=es.bulk_max_bytes,
+            retry=RetryPolicy(es.max_retries, es.backoff_initial_s, es.backoff_max_s),
+        )
+        return cls(
+            writer,
+            DeadLetterFile(settings.resolve(settings.deadletter.path)),
+            posts_prefix=es.posts_index,
+            alerts_index=es.alerts_index,
+        )
+
+    def write(self, output: PipelineOutput) -> None:
+        """Posts, then alerts; ``SinkError`` if anything is neither indexed nor dead-lettered."""
+        self.last_reports = []
+        for actions in (
+            post_actions(output.scored, self.posts_prefix),
+            alert_actions(output.alerts, self.alerts_index),
+        ):
+            if not actions:
+                continue
+            report = self.writer.write(actions)
+            self.dead_letters.write([rejected_to_dead_letter(r) for r in report.rejected])
+            self.last_reports.append(report)
+
+
+class FanOutOutputs:
+    """Several outputs in order; the first failure stops the batch (it will be redelivered)."""
+
+    def __init__(self, *outputs: Outputs) -> None:
+        self.outputs = outputs
+
+    def write(self, output: PipelineOutput) -> None:
+        for target in self.outputs:
+            target.write(output)
+
+
+def with_elasticsearch(outputs: Outputs, settings: Settings) -> Outputs:
+    """``outputs``, plus Elasticsearch when ``[elasticsearch] url`` is configured."""
+    if not settings.elasticsearch.url:
+        return outputs
+    return FanOutOutputs(outputs, ElasticsearchOutputs.from_settings(settings))

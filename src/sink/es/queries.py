@@ -1,0 +1,260 @@
+"""The shared query interface (:class:`sink.queries.PostQueries`) answered by Elasticsearch.
+
+Filters are ``bool.filter`` clauses (cached, unscored); aggregations are ``terms`` and
+``date_histogram`` with ``min_doc_count: 1`` in UTC, matching the embedded store's
+buckets. Posts are read through the ``klachtradar-posts`` alias; a write (triage
+status) goes to the concrete weekly index the post was found in, because an alias over
+many indices has no write index.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from klachtradar.contract import Alert, Priority, ScoredPost, utc_now
+from klachtradar.errors import SinkError
+from klachtradar.settings import Settings
+from sink.es.documents import OPEN, scored_post_from_document
+from sink.queries import (
+    FacetField,
+    Interval,
+    PostFilter,
+    SortOrder,
+    TimeBucket,
+    priorities_up_to,
+    sorted_counts,
+)
+from sink.store import BrandCount
+
+if TYPE_CHECKING:
+    from elasticsearch import Elasticsearch
+
+FACET_SOURCE: dict[str, str] = {"brand": "brands", "cue": "cues"}
+"""Facet name → indexed field, where they differ."""
+
+RISK_ORDER: list[dict[str, Any]] = [
+    {"priority": "asc"},
+    {"risk": "desc"},
+    {"created_at": "desc"},
+    {"doc_id": "asc"},
+]
+NEWEST_ORDER: list[dict[str, Any]] = [{"created_at": "desc"}, {"doc_id": "asc"}]
+MAX_TERMS = 1000
+
+
+def filter_clauses(where: PostFilter) -> list[dict[str, Any]]:
+    """``bool.filter`` clauses for a :class:`PostFilter`."""
+    clauses: list[dict[str, Any]] = []
+    for name, value in (
+        ("brands", where.brand),
+        ("source", where.source),
+        ("sentiment", where.sentiment),
+        ("intent", where.intent),
+        ("cues", where.cue),
+        ("status", where.status),
+    ):
+        if value is not None:
+            clauses.append({"term": {name: value}})
+    if where.priorities:
+        clauses.append({"terms": {"priority": [p.value for p in where.priorities]}})
+    if where.min_risk is not None:
+        clauses.append({"range": {"risk": {"gte": where.min_risk}}})
+    created: dict[str, str] = {}
+    if where.since is not None:
+        created["gte"] = where.since.astimezone(UTC).isoformat()
+    if where.until is not None:
+        created["lt"] = where.until.astimezone(UTC).isoformat()
+    if created:
+        clauses.append({"range": {"created_at": created}})
+    if where.with_brand:
+        clauses.append({"exists": {"field": "brand"}})
+    return clauses
+
+
+def _query(where: PostFilter | None) -> dict[str, Any]:
+    return {"bool": {"filter": filter_clauses(where or PostFilter())}}
+
+
+class ElasticsearchQueries:
+    """Read posts and alerts from Elasticsearch; set a post's triage status."""
+
+    def __init__(self, client: Elasticsearch, *, posts: str, alerts: str) -> None:
+        self.client = client
+        self.posts = posts
+        self.alerts_index = alerts
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ElasticsearchQueries:
+        from sink.es.connection import make_client
+
+        es = settings.elasticsearch
+        return cls(make_client(settings), posts=es.posts_index, alerts=es.alerts_index)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> ElasticsearchQueries:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _search(self, index: str, **body: Any) -> dict[str, Any]:
+        """One search; a refusal or an unreachable cluster becomes a :class:`SinkError`."""
+        from elastic_transport import TransportError
+        from elasticsearch import ApiError
+
+        try:
+            response = self.client.search(
+                index=index, ignore_unavailable=True, allow_no_indices=True, **body
+            )
+        except ApiError as exc:
+            raise SinkError(f"Elasticsearch query failed: {exc}", retryable=False) from exc
+        except TransportError as exc:
+            raise SinkError(
+                f"Elasticsearch unreachable: {type(exc).__name__}", retryable=True
+            ) from exc
+        return dict(response.body)
+
+    def _posts(self, **body: Any) -> list[ScoredPost]:
+        hits = self._search(self.posts, **body)["hits"]["hits"]
+        return [scored_post_from_document(h["_source"]) for h in hits]
+
+    # -- the PostQueries interface --------------------------------------------------------
+
+    def count(self) -> int:
+        return self.count_posts(PostFilter())
+
+    def count_posts(self, where: PostFilter) -> int:
+        body = self._search(self.posts, size=0, track_total_hits=True, query=_query(where))
+        return int(body["hits"]["total"]["value"])
+
+    def get(self, doc_id: str) -> ScoredPost | None:
+        posts = self._posts(size=1, query={"ids": {"values": [doc_id]}})
+        return posts[0] if posts else None
+
+    def top(
+        self,
+        *,
+        limit: int = 10,
+        brand: str | None = None,
+        status: str | None = "open",
+        min_priority: Priority = Priority.P4,
+    ) -> list[ScoredPost]:
+        where = PostFilter(
+            brand=brand,
+            status=status,
+            priorities=priorities_up_to(min_priority),
+            with_brand=True,
+        )
+        return self.find(where, limit=limit)
+
+    def find(
+        self, where: PostFilter, *, limit: int = 50, sort: SortOrder = "risk"
+    ) -> list[ScoredPost]:
+        order = RISK_ORDER if sort == "risk" else NEWEST_ORDER
+        return self._posts(size=limit, query=_query(where), sort=order)
+
+    def search(self, query: str, *, limit: int = 20, brand: str | None = None) -> list[ScoredPost]:
+        """Every word must occur in the text (Dutch-stemmed, accent-folded), author or brands."""
+        words = query.split()
+        if not words:
+            return []
+        must = [
+            {
+                "bool": {
+                    "should": [
+                        {"match": {"text": word}},
+                        {"term": {"author.handle": word.removeprefix("@")}},
+                        {"term": {"brands": {"value": word, "case_insensitive": True}}},
+                    ],
+                    "minimum_should_match": 1,
+                }
+            }
+            for word in words
+        ]
+        filters = filter_clauses(PostFilter(brand=brand))
+        return self._posts(
+            size=limit,
+            query={"bool": {"must": must, "filter": filters}},
+            sort=["_score", {"risk": "desc"}, {"doc_id": "asc"}],
+        )
+
+    def alerts(self, *, kind: str | None = None, limit: int = 100) -> list[Alert]:
+        query = {"term": {"kind": kind}} if kind else {"match_all": {}}
+        hits = self._search(
+            self.alerts_index,
+            size=limit,
+            query=query,
+            sort=[{"created_at": "asc"}, {"alert_id": "asc"}],
+        )["hits"]["hits"]
+        return [Alert.model_validate(h["_source"]) for h in hits]
+
+    def brand_counts(self) -> list[BrandCount]:
+        aggs = {
+            "brands": {
+                "terms": {"field": "brands", "size": MAX_TERMS},
+                "aggs": {
+                    "complaints": {"filter": {"term": {"intent": "klacht"}}},
+                    "negative": {"filter": {"term": {"sentiment": "negatief"}}},
+                },
+            }
+        }
+        buckets = self._search(self.posts, size=0, aggs=aggs)
+        rows = [
+            BrandCount(
+                b["key"], b["doc_count"], b["complaints"]["doc_count"], b["negative"]["doc_count"]
+            )
+            for b in buckets.get("aggregations", {}).get("brands", {}).get("buckets", [])
+        ]
+        return sorted(rows, key=lambda r: (-r.complaints, -r.posts, r.brand))
+
+    def facet(self, field: FacetField, where: PostFilter | None = None) -> dict[str, int]:
+        source = FACET_SOURCE.get(field, field)
+        body = self._search(
+            self.posts,
+            size=0,
+            query=_query(where),
+            aggs={"values": {"terms": {"field": source, "size": MAX_TERMS}}},
+        )
+        buckets = body.get("aggregations", {}).get("values", {}).get("buckets", [])
+        return sorted_counts([(str(b["key"]), int(b["doc_count"])) for b in buckets])
+
+    def histogram(self, interval: Interval, where: PostFilter | None = None) -> list[TimeBucket]:
+        aggs = {
+            "buckets": {
+                "date_histogram": {
+                    "field": "created_at",
+                    "calendar_interval": interval,
+                    "min_doc_count": 1,
+                    "time_zone": "UTC",
+                }
+            }
+        }
+        body = self._search(self.posts, size=0, query=_query(where), aggs=aggs)
+        return [
+            TimeBucket(datetime.fromtimestamp(b["key"] / 1000, tz=UTC), int(b["doc_count"]))
+            for b in body.get("aggregations", {}).get("buckets", {}).get("buckets", [])
+            if b["doc_count"] > 0
+        ]
+
+    def set_status(self, doc_id: str, status: str) -> bool:
+        """Set the status in the post's own weekly index; the first non-open status
+        also records the response time (for the "response times" dashboard panel)."""
+        hits = self._search(
+            self.posts,
+            size=1,
+            query={"ids": {"values": [doc_id]}},
+            source=["created_at", "first_response_at"],
+        )["hits"]["hits"]
+        if not hits:
+            return False
+        hit, now = hits[0], utc_now()
+        change: dict[str, Any] = {"status": status, "status_changed_at": now.isoformat()}
+        if status != OPEN and not hit["_source"].get("first_response_at"):
+            created = datetime.fromisoformat(hit["_source"]["created_at"])
+            change["first_response_at"] = now.isoformat()
+            change["response_minutes"] = round((now - created).total_seconds() / 60, 1)
+        self.client.update(index=hit["_index"], id=doc_id, doc=change, refresh=True)
+        return True

@@ -1,0 +1,397 @@
+"""The brand report's numbers, straight from the store (no web or plotting imports).
+
+A *complaint* is a post about the brand whose intent is ``klacht`` and that no agent
+marked "not a complaint". *Answered* means resolved; the response time is the
+``responded_at`` the agent gave minus the post's ``created_at``. SLA breaches use the
+same :class:`~sink.triage.sla.SlaPolicy` as the live queue: answered late, or still
+unanswered past the target at the end of the period.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from klachtradar.contract import Priority, utc_now
+from klachtradar.errors import KlachtradarError
+from klachtradar.settings import TriageSettings
+from sink.triage.sla import SlaPolicy
+
+_PERIOD = re.compile(r"^(\d+)\s*([mhdw])$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_WORD = re.compile(r"[^\W\d_][\w'-]{3,}", re.UNICODE)
+_STOP = frozenset(
+    [
+        "deze",
+        "voor",
+        "niet",
+        "maar",
+        "weer",
+        "alweer",
+        "zijn",
+        "heeft",
+        "hebben",
+        "jullie",
+        "mijn",
+        "omdat",
+        "wordt",
+        "echt",
+        "gewoon",
+        "helemaal",
+        "vanavond",
+        "vandaag",
+        "iemand",
+        "anders",
+        "sinds",
+        "kunnen",
+        "zoals",
+        "waarom",
+        "doet",
+        "sowieso",
+        "eens",
+        "even",
+        "alles",
+        "over",
+        "niks",
+        "niets",
+        "nergens",
+        "hier",
+        "daar",
+        "want",
+        "toch",
+        "geen",
+        "nog",
+        "steeds",
+        "eindelijk",
+        "waar",
+        "wel",
+        "meer",
+        "naar",
+        "door",
+        "zelf",
+        "heel",
+        "moet",
+        "moeten",
+        "kunt",
+        "krijg",
+        "krijgen",
+        "keer",
+        "terwijl",
+        "hoor",
+        "graag",
+        "bent",
+        "worden",
+        "werd",
+        "gaat",
+        "gaan",
+        "komt",
+        "komen",
+        "zegt",
+        "zeggen",
+        "zitten",
+        "staat",
+        "staan",
+        "inmiddels",
+        "alleen",
+        "ineens",
+        "altijd",
+        "nooit",
+        "iets",
+        "deze",
+        "dezen",
+        "dat",
+        "die",
+        "dit",
+        "wat",
+        "wie",
+        "hoe",
+        "hun",
+        "haar",
+        "hebt",
+        "had",
+        "hadden",
+        "zou",
+        "zouden",
+        "waren",
+    ]
+)
+RESPONSE_BUCKETS: tuple[tuple[str, float], ...] = (
+    ("< 15 min", 15),
+    ("15–60 min", 60),
+    ("1–4 uur", 240),
+    ("4–24 uur", 1440),
+    ("1–3 dagen", 4320),
+    ("> 3 dagen", float("inf")),
+)
+
+
+def parse_period(
+    since: str, until: str | None, *, now: datetime | None = None
+) -> tuple[datetime, datetime]:
+    """``since``: '7d', '24h', '6w', '90m' before ``until`` (default now), or a date."""
+    end = _parse_time(until) if until else (now or utc_now())
+    match = _PERIOD.match(since.strip().lower())
+    if match:
+        amount, unit = int(match.group(1)), _UNITS[match.group(2)]
+        return end - timedelta(**{unit: amount}), end
+    start = _parse_time(since)
+    if start >= end:
+        raise KlachtradarError(f"--since {since} is not before the end of the period")
+    return start, end
+
+
+def _parse_time(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError as exc:
+        raise KlachtradarError(
+            f"{value!r}: give a period like 7d, 24h, 6w or a date like 2026-10-01"
+        ) from exc
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class ComplaintRow:
+    """One complaint as the report sees it."""
+
+    doc_id: str
+    handle: str
+    author_id: str
+    followers: int | None
+    created_at: datetime
+    priority: Priority
+    risk: int
+    status: str
+    responded_at: datetime | None
+    text: str
+    url: str | None
+    cues: list[str]
+
+    @property
+    def answered(self) -> bool:
+        return self.status == "resolved"
+
+    @property
+    def response_minutes(self) -> float | None:
+        if not self.answered or self.responded_at is None:
+            return None
+        return (self.responded_at - self.created_at).total_seconds() / 60
+
+
+@dataclass(frozen=True, slots=True)
+class RepeatComplainer:
+    """An author with several complaints whose latest is still unanswered."""
+
+    handle: str
+    followers: int | None
+    complaints: int
+    unanswered: int
+    first: datetime
+    last: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SlaCounts:
+    on_time: int = 0
+    late: int = 0
+    open_breached: int = 0
+    open_within: int = 0
+    no_target: int = 0
+
+
+@dataclass
+class BrandReport:
+    """Everything the report shows."""
+
+    brand: str
+    start: datetime
+    end: datetime
+    posts: int
+    rows: list[ComplaintRow]
+    per_day: list[tuple[date, int, int]]
+    sla_by_priority: dict[str, SlaCounts]
+    top_themes: list[tuple[str, int]]
+    cues: dict[str, int]
+    repeat_unanswered: list[RepeatComplainer]
+    biggest_reach: list[ComplaintRow]
+    generated_at: datetime = field(default_factory=utc_now)
+
+    @property
+    def complaints(self) -> int:
+        return len(self.rows)
+
+    @property
+    def answered(self) -> int:
+        return sum(r.answered for r in self.rows)
+
+    @property
+    def answered_share(self) -> float:
+        return self.answered / self.complaints if self.complaints else 0.0
+
+    @property
+    def response_minutes(self) -> list[float]:
+        return [m for r in self.rows if (m := r.response_minutes) is not None]
+
+    @property
+    def median_response_minutes(self) -> float | None:
+        values = sorted(self.response_minutes)
+        if not values:
+            return None
+        mid = len(values) // 2
+        return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+    @property
+    def response_buckets(self) -> list[tuple[str, int]]:
+        counts = [0] * len(RESPONSE_BUCKETS)
+        for minutes in self.response_minutes:
+            index = next(i for i, (_, upper) in enumerate(RESPONSE_BUCKETS) if minutes < upper)
+            counts[index] += 1
+        return [(label, n) for (label, _), n in zip(RESPONSE_BUCKETS, counts, strict=True)]
+
+    @property
+    def sla_breaches(self) -> int:
+        return sum(c.late + c.open_breached for c in self.sla_by_priority.values())
+
+
+_SQL = """
+SELECT p.doc_id, p.author_handle, p.author_id, p.followers, p.created_at, p.priority, p.risk,
+       p.status, t.responded_at, p.doc, p.cues, p.intent
+FROM posts p LEFT JOIN triage_state t ON t.doc_id = p.doc_id
+WHERE EXISTS (SELECT 1 FROM json_each(p.brands) WHERE value = :brand)
+  AND p.created_at >= :start AND p.created_at < :end
+"""
+
+
+def build_report(
+    path: Path | str,
+    *,
+    brand: str,
+    start: datetime,
+    end: datetime,
+    triage: TriageSettings,
+    now: datetime | None = None,
+) -> BrandReport:
+    """Read the store and compute the report for ``brand`` over ``[start, end)``."""
+    from sink.triage.database import TriageDatabase
+
+    database = TriageDatabase(path)  # makes sure the triage tables exist
+    try:
+        with database.reading() as db:
+            db.row_factory = None
+            rows = db.execute(
+                _SQL, {"brand": brand, "start": start.isoformat(), "end": end.isoformat()}
+            ).fetchall()
+    except sqlite3.Error as exc:
+        raise KlachtradarError(f"{path}: cannot read the store ({exc})") from exc
+    finally:
+        database.close()
+    complaints = [_row(r) for r in rows if r[11] == "klacht" and r[7] != "not_complaint"]
+    complaints.sort(key=lambda r: r.created_at)
+    at = min(end, now or utc_now())
+    sla = SlaPolicy.from_settings(triage)
+    return BrandReport(
+        brand=brand,
+        start=start,
+        end=end,
+        posts=len(rows),
+        rows=complaints,
+        per_day=_per_day(complaints, start, end),
+        sla_by_priority=_sla_counts(complaints, sla, brand, at),
+        top_themes=_themes(complaints, brand),
+        cues=dict(Counter(c for r in complaints for c in r.cues).most_common()),
+        repeat_unanswered=_repeat_unanswered(complaints),
+        biggest_reach=sorted(complaints, key=lambda r: (r.followers or 0, r.risk), reverse=True)[
+            :10
+        ],
+    )
+
+
+def _row(r: tuple[object, ...]) -> ComplaintRow:
+    doc_id, handle, author_id, followers, created, priority, risk, status, responded, doc, cues = r[
+        :11
+    ]
+    post = json.loads(str(doc))["post"]
+    return ComplaintRow(
+        doc_id=str(doc_id),
+        handle=str(handle),
+        author_id=str(author_id),
+        followers=followers if isinstance(followers, int) else None,
+        created_at=datetime.fromisoformat(str(created)),
+        priority=Priority(str(priority)),
+        risk=int(str(risk)),
+        status=str(status),
+        responded_at=datetime.fromisoformat(str(responded)) if responded else None,
+        text=str(post.get("text", "")),
+        url=post.get("url"),
+        cues=list(json.loads(str(cues))),
+    )
+
+
+def _per_day(
+    rows: list[ComplaintRow], start: datetime, end: datetime
+) -> list[tuple[date, int, int]]:
+    """(day, complaints, answered) for every day of the period, zeros included."""
+    total: Counter[date] = Counter(r.created_at.date() for r in rows)
+    answered: Counter[date] = Counter(r.created_at.date() for r in rows if r.answered)
+    days = []
+    day = start.date()
+    last = (end - timedelta(microseconds=1)).date()
+    while day <= last:
+        days.append((day, total[day], answered[day]))
+        day += timedelta(days=1)
+    return days
+
+
+def _sla_counts(
+    rows: list[ComplaintRow], sla: SlaPolicy, brand: str, at: datetime
+) -> dict[str, SlaCounts]:
+    counts: dict[str, dict[str, int]] = {p.value: defaultdict(int) for p in Priority}
+    for r in rows:
+        bucket = counts[r.priority.value]
+        target = sla.target(brand, r.priority)
+        if target is None:
+            bucket["no_target"] += 1
+        elif r.answered:
+            late = sla.breached(brand, r.priority, r.created_at, r.responded_at or at, at)
+            bucket["late" if late else "on_time"] += 1
+        else:
+            late = sla.breached(brand, r.priority, r.created_at, None, at)
+            bucket["open_breached" if late else "open_within"] += 1
+    return {p: SlaCounts(**c) for p, c in counts.items()}
+
+
+def _themes(rows: list[ComplaintRow], brand: str, n: int = 12) -> list[tuple[str, int]]:
+    """Most frequent words across complaints (each counted once per post)."""
+    skip = _STOP | {brand.lower()}
+    counts: Counter[str] = Counter()
+    for r in rows:
+        text = re.sub(r"[@#]\w+|https?://\S+", " ", r.text)
+        counts.update({w.lower() for w in _WORD.findall(text)} - skip)
+    return [(w, c) for w, c in counts.most_common(n) if c > 1]
+
+
+def _repeat_unanswered(rows: list[ComplaintRow]) -> list[RepeatComplainer]:
+    by_author: dict[str, list[ComplaintRow]] = defaultdict(list)
+    for r in rows:
+        by_author[r.author_id].append(r)
+    out = []
+    for items in by_author.values():
+        items.sort(key=lambda r: r.created_at)
+        if len(items) < 2 or items[-1].answered:
+            continue
+        out.append(
+            RepeatComplainer(
+                handle=items[-1].handle,
+                followers=items[-1].followers,
+                complaints=len(items),
+                unanswered=sum(not r.answered for r in items),
+                first=items[0].created_at,
+                last=items[-1].created_at,
+            )
+        )
+    return sorted(out, key=lambda c: (c.unanswered, c.followers or 0), reverse=True)

@@ -1,0 +1,122 @@
+"""CLI: ``klachtradar serve``, ``klachtradar report`` and ``klachtradar feedback export``.
+
+This module imports only typer at import time (the CLI loads it on every run); the web
+stack and matplotlib are imported inside the commands.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from klachtradar.errors import KlachtradarError
+from klachtradar.settings import Settings, load_settings
+
+feedback_app = typer.Typer(help="Label corrections from the triage app.", no_args_is_help=True)
+
+StoreOption = Annotated[
+    Path | None, typer.Option("--store", help="SQLite store (default: [store] path).")
+]
+
+
+def _settings(store: Path | None) -> Settings:
+    settings = load_settings()
+    if store is not None:
+        settings.store.path = store
+    return settings
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address (default: [triage] host).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: [triage] port).")] = None,
+    demo: Annotated[
+        bool,
+        typer.Option("--demo", help="Replay the demo stream through the pipeline while serving."),
+    ] = False,
+    replay: Annotated[
+        list[Path] | None,
+        typer.Option("--replay", help="With --demo: replay these JSONL files instead (in order)."),
+    ] = None,
+    duration: Annotated[
+        float | None, typer.Option(help="Seconds each demo replay takes (default: [demo]).")
+    ] = None,
+    read_only: Annotated[bool, typer.Option("--read-only", help="Look, do not act.")] = False,
+    store: StoreOption = None,
+) -> None:
+    """Serve the webcare triage queue in the browser (live over server-sent events)."""
+    from sink.triage.server import run_server
+
+    settings = _settings(store)
+    if read_only:
+        settings.triage.read_only = True
+    if settings.triage.auth == "token" and not settings.triage.token:
+        raise KlachtradarError("[triage] auth = 'token' needs a token (KLACHTRADAR_TRIAGE__TOKEN)")
+    if settings.triage.auth == "basic" and not settings.triage.users:
+        raise KlachtradarError("[triage] auth = 'basic' needs [triage.users]")
+    files = [settings.resolve(settings.demo.file)] if demo and not replay else list(replay or [])
+    if files and not demo:
+        raise KlachtradarError("--replay needs --demo")
+    run_server(
+        settings,
+        host=host or settings.triage.host,
+        port=settings.triage.port if port is None else port,
+        replay_files=files,
+        duration_s=settings.demo.duration_seconds if duration is None else duration,
+    )
+
+
+def report(
+    brand: Annotated[str, typer.Option(help="The brand the report is about.")],
+    since: Annotated[
+        str, typer.Option(help="Period: '7d', '24h', '6w' or a date (2026-10-01).")
+    ] = "7d",
+    until: Annotated[
+        str | None, typer.Option(help="End of the period: a date/time (default: now).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="HTML file (default: report-BRAND.html).")
+    ] = None,
+    store: StoreOption = None,
+) -> None:
+    """Write the brand report (HTML with plots) for management."""
+    from sink.triage.report import build_report, parse_period
+    from sink.triage.report_html import render_report
+
+    settings = _settings(store)
+    path = settings.resolve(settings.store.path)
+    if not path.is_file():
+        raise KlachtradarError(f"{path}: no store yet; run `klachtradar demo` first")
+    start, end = parse_period(since, until)
+    data = build_report(path, brand=brand, start=start, end=end, triage=settings.triage)
+    target = out or Path(f"report-{brand.replace('/', '_')}.html")
+    target.write_text(render_report(data, standalone=True), encoding="utf-8")
+    typer.echo(
+        f"wrote {target}: {data.complaints} klachten, {data.answered_share:.0%} beantwoord, "
+        f"{data.sla_breaches} SLA-breuken"
+    )
+
+
+@feedback_app.command("export")
+def feedback_export(
+    out: Annotated[Path, typer.Option(help="Training JSONL (shared/LABELS.md format).")] = Path(
+        "feedback.jsonl"
+    ),
+    store: StoreOption = None,
+) -> None:
+    """Write the agents' label corrections as training JSONL (latest per post)."""
+    from sink.triage.clock import SystemClock
+    from sink.triage.database import TriageDatabase
+    from sink.triage.feedback import FeedbackStore
+
+    settings = _settings(store)
+    path = settings.resolve(settings.store.path)
+    if not path.is_file():
+        raise KlachtradarError(f"{path}: no store yet")
+    database = TriageDatabase(path)
+    try:
+        count = FeedbackStore(database, SystemClock()).export(out)
+    finally:
+        database.close()
+    typer.echo(f"wrote {count} corrected posts to {out}")

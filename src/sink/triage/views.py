@@ -1,0 +1,162 @@
+"""What a card shows, computed once on the server: formatting and link safety.
+
+Everything attacker-controlled (post text, author handle and name, URLs) leaves here as
+plain strings; the templates escape them (Jinja autoescape), and :func:`safe_link`
+turns a post URL into a link only when it is plain ``http(s)://host…`` — a
+``javascript:`` or ``data:`` URL is shown as nothing at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from klachtradar.contract import ScoredPost
+from sink.triage.feedback import Correction
+from sink.triage.sla import SlaPolicy, SlaState
+from sink.triage.workflow import QueueItem
+
+_STATUS_LABEL = {
+    "open": "open",
+    "claimed": "opgepakt",
+    "snoozed": "gesnoozed",
+    "resolved": "afgehandeld",
+    "not_complaint": "geen klacht",
+}
+
+
+def safe_link(url: str | None) -> str | None:
+    """The URL if it is a plain http(s) link to a host, else None (never a script link)."""
+    if not url or url != url.strip() or any(ord(c) < 0x21 for c in url):
+        return None
+    if not url.lower().startswith(("http://", "https://")):
+        return None
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    return url
+
+
+def format_count(n: int | None) -> str:
+    """Dutch thousands: 41200 → '41.200'; unknown → '?'."""
+    return "?" if n is None else f"{n:,}".replace(",", ".")
+
+
+def format_duration(delta: timedelta) -> str:
+    """Compact Dutch duration: '45 s', '12 min', '2 u 05 min', '3 d 4 u'."""
+    seconds = max(0, int(delta.total_seconds()))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} u" if minutes == 0 else f"{hours} u {minutes:02d} min"
+    days, hours = divmod(hours, 24)
+    return f"{days} d" if hours == 0 else f"{days} d {hours} u"
+
+
+def epoch_ms(value: datetime) -> int:
+    return int(value.timestamp() * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class CardView:
+    """One queue card, ready to render."""
+
+    doc_id: str
+    text: str
+    handle: str
+    name: str | None
+    followers: str
+    verified: bool
+    brands: list[str]
+    priority: str
+    risk: int
+    sentiment: str | None
+    intent: str | None
+    complaint_pct: int | None
+    cues: list[str]
+    reasons: list[str]
+    created_at: datetime
+    created_ms: int
+    link: str | None
+    status: str
+    status_label: str
+    assignee: str | None
+    sla_target_ms: int
+    sla_target_text: str
+    sla_state: SlaState
+    waiting_text: str
+    responded_ms: int | None
+    snoozed_until: datetime | None
+    arrived_ms: int | None
+    correction: Correction | None
+    lang: str | None
+    sig: str
+
+
+def _signature(post: ScoredPost, item: QueueItem, correction: Correction | None) -> str:
+    """Changes whenever what the card shows changes (except the ticking timer)."""
+    parts = (
+        post.model_dump_json(exclude={"scored_at"}),
+        item.status,
+        item.assignee,
+        item.snoozed_until,
+        item.responded_at,
+        correction.at if correction else None,
+    )
+    return hashlib.blake2b(repr(parts).encode(), digest_size=8).hexdigest()
+
+
+def card_view(
+    item: QueueItem,
+    *,
+    now: datetime,
+    sla: SlaPolicy,
+    arrived_ms: int | None = None,
+    correction: Correction | None = None,
+) -> CardView:
+    """Build a card from a queue item."""
+    post: ScoredPost = item.post
+    raw = post.post
+    cls = post.classification
+    brand = post.brand_names[0] if post.brands else None
+    target = sla.target(brand, post.risk.priority)
+    end = item.responded_at if item.status == "resolved" and item.responded_at else now
+    waited = end - raw.created_at
+    return CardView(
+        sig=_signature(post, item, correction),
+        doc_id=post.doc_id,
+        text=raw.text,
+        handle=raw.author.handle,
+        name=raw.author.name,
+        followers=format_count(raw.author.followers),
+        verified=raw.author.verified,
+        brands=post.brand_names,
+        priority=post.risk.priority.value,
+        risk=post.risk.score,
+        sentiment=cls.sentiment.value if cls else None,
+        intent=cls.intent.value if cls else None,
+        complaint_pct=round(cls.complaint_probability * 100) if cls else None,
+        cues=[c.value for c in cls.cues] if cls else [],
+        reasons=post.risk.reasons,
+        created_at=raw.created_at,
+        created_ms=epoch_ms(raw.created_at),
+        link=safe_link(raw.url),
+        status=item.status,
+        status_label=_STATUS_LABEL.get(item.status, item.status),
+        assignee=item.assignee,
+        sla_target_ms=int(target.total_seconds() * 1000) if target else 0,
+        sla_target_text=format_duration(target) if target else "geen",
+        sla_state=sla.state(brand, post.risk.priority, waited),
+        waiting_text=format_duration(waited),
+        responded_ms=epoch_ms(item.responded_at) if item.responded_at else None,
+        snoozed_until=item.snoozed_until,
+        arrived_ms=arrived_ms,
+        correction=correction,
+        lang=post.lang,
+    )

@@ -1,0 +1,417 @@
+"""The triage workflow: claim, resolve, snooze, not-a-complaint — and the queue they act on.
+
+Statuses of a post (``posts.status``)::
+
+    open ──claim──▶ claimed ──resolve──▶ resolved
+      │  ◀─release─┘   │
+      ├──snooze──▶ snoozed  (counts as open again once ``snoozed_until`` has passed)
+      └──not_complaint──▶ not_complaint          reopen: any status ──▶ open
+
+Every action is appended to ``triage_actions`` with the user and the time, in the
+same transaction as the state change, so the audit log never disagrees with the queue.
+Resolving calls ``on_resolved`` (the live :class:`enrich.history.AuthorHistory` when the
+pipeline runs in this process); a pipeline started later reads ``status = 'resolved'``
+from the store through ``complaint_history()``. Either way an unanswered streak ends.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
+
+from klachtradar.contract import Alert, Intent, Priority, ScoredPost
+from klachtradar.errors import KlachtradarError
+from sink.triage.clock import Clock
+from sink.triage.database import TriageDatabase
+from sink.triage.sla import SlaPolicy
+
+Status = Literal["open", "claimed", "snoozed", "resolved", "not_complaint"]
+STATUSES: tuple[Status, ...] = ("open", "claimed", "snoozed", "resolved", "not_complaint")
+ACTIVE: tuple[Status, ...] = ("open", "claimed")
+"""What an agent works on: the default status filter (expired snoozes count as open)."""
+
+MAX_SNOOZE = timedelta(days=7)
+
+
+class WorkflowError(KlachtradarError):
+    """An action that cannot be done: unknown post (``not_found``) or a wrong state."""
+
+    def __init__(self, message: str, *, not_found: bool = False) -> None:
+        super().__init__(message)
+        self.not_found = not_found
+
+
+@dataclass(frozen=True, slots=True)
+class QueueFilter:
+    """The agent's filters; empty means "any"."""
+
+    brand: str | None = None
+    priorities: tuple[Priority, ...] = ()
+    intent: Intent | None = None
+    statuses: tuple[Status, ...] = ACTIVE
+    text: str | None = None
+    limit: int = 60
+
+
+@dataclass(frozen=True, slots=True)
+class QueueItem:
+    """A post with its workflow state."""
+
+    post: ScoredPost
+    status: Status
+    assignee: str | None
+    claimed_at: datetime | None
+    snoozed_until: datetime | None
+    responded_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One line of the audit log."""
+
+    doc_id: str
+    action: str
+    user: str
+    at: datetime
+    detail: dict[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    """Header numbers: open work per priority and SLA breaches."""
+
+    active_by_priority: dict[str, int]
+    claimed: int
+    breaches_open: int
+    breaches_answered: int
+    resolved: int
+
+    @property
+    def breaches(self) -> int:
+        return self.breaches_open + self.breaches_answered
+
+
+@dataclass(frozen=True, slots=True)
+class OpenIncident:
+    """A brand incident that has opened and not closed, with example posts."""
+
+    alert: Alert
+    examples: list[ScoredPost] = field(default_factory=list)
+
+
+_STATE_COLUMNS = frozenset(
+    ["assignee", "claimed_at", "snoozed_until", "responded_at", "resolved_by"]
+)
+
+_EFFECTIVE_STATUS = (
+    "CASE WHEN p.status = 'snoozed' AND (t.snoozed_until IS NULL OR t.snoozed_until <= :now) "
+    "THEN 'open' ELSE p.status END"
+)
+
+
+def _dt(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+class Workflow:
+    """Queue queries and workflow actions over the triage database."""
+
+    def __init__(
+        self,
+        database: TriageDatabase,
+        clock: Clock,
+        sla: SlaPolicy,
+        *,
+        on_resolved: Callable[[str], None] | None = None,
+    ) -> None:
+        self.database = database
+        self.clock = clock
+        self.sla = sla
+        self.on_resolved = on_resolved
+
+    # -- the queue ---------------------------------------------------------------------------
+
+    def queue(self, flt: QueueFilter) -> tuple[list[QueueItem], int]:
+        """Posts matching the filter by priority, then risk, newest first; and the total."""
+        where, params = self._where(flt)
+        base = f"FROM posts p LEFT JOIN triage_state t ON t.doc_id = p.doc_id WHERE {where}"
+        select = (
+            "SELECT p.doc, " + _EFFECTIVE_STATUS + ", t.assignee, t.claimed_at, "
+            "t.snoozed_until, t.responded_at "
+            + base
+            + " ORDER BY p.priority ASC, p.risk DESC, p.created_at DESC LIMIT :limit"
+        )
+        with self.database.reading() as db:
+            total = int(db.execute("SELECT count(*) " + base, params).fetchone()[0])
+            rows = db.execute(select, {**params, "limit": flt.limit}).fetchall()
+        items = [
+            QueueItem(
+                post=ScoredPost.model_validate_json(doc),
+                status=status,
+                assignee=assignee,
+                claimed_at=_dt(claimed),
+                snoozed_until=_dt(snoozed),
+                responded_at=_dt(responded),
+            )
+            for doc, status, assignee, claimed, snoozed, responded in rows
+        ]
+        return items, total
+
+    def _where(self, flt: QueueFilter) -> tuple[str, dict[str, object]]:
+        where = ["p.brand IS NOT NULL"]
+        params: dict[str, object] = {"now": self.clock.now().isoformat()}
+        if flt.statuses:
+            names = [f":s{i}" for i in range(len(flt.statuses))]
+            where.append(f"{_EFFECTIVE_STATUS} IN ({', '.join(names)})")
+            params.update({f"s{i}": s for i, s in enumerate(flt.statuses)})
+        if flt.priorities:
+            names = [f":p{i}" for i in range(len(flt.priorities))]
+            where.append(f"p.priority IN ({', '.join(names)})")
+            params.update({f"p{i}": p.value for i, p in enumerate(flt.priorities)})
+        if flt.brand:
+            where.append("EXISTS (SELECT 1 FROM json_each(p.brands) WHERE value = :brand)")
+            params["brand"] = flt.brand
+        if flt.intent is not None:
+            where.append("p.intent = :intent")
+            params["intent"] = flt.intent.value
+        match = _fts_query(flt.text or "")
+        if match:
+            where.append("p.rowid IN (SELECT rowid FROM posts_fts WHERE posts_fts MATCH :match)")
+            params["match"] = match
+        return " AND ".join(where), params
+
+    def item(self, doc_id: str) -> QueueItem:
+        """One post with its state; :class:`WorkflowError` if unknown."""
+        sql = (
+            "SELECT p.doc, " + _EFFECTIVE_STATUS + ", t.assignee, t.claimed_at, "
+            "t.snoozed_until, t.responded_at "
+            "FROM posts p LEFT JOIN triage_state t ON t.doc_id = p.doc_id WHERE p.doc_id = :doc"
+        )
+        with self.database.reading() as db:
+            row = db.execute(sql, {"now": self.clock.now().isoformat(), "doc": doc_id}).fetchone()
+        if row is None:
+            raise WorkflowError(f"unknown post {doc_id!r}", not_found=True)
+        doc, status, assignee, claimed, snoozed, responded = row
+        return QueueItem(
+            ScoredPost.model_validate_json(doc),
+            status,
+            assignee,
+            _dt(claimed),
+            _dt(snoozed),
+            _dt(responded),
+        )
+
+    def brands(self) -> list[str]:
+        """Brands that have posts, for the filter."""
+        sql = "SELECT DISTINCT j.value FROM posts p, json_each(p.brands) j ORDER BY 1"
+        with self.database.reading() as db:
+            return [r[0] for r in db.execute(sql)]
+
+    def stats(self) -> QueueStats:
+        """Active posts per priority, resolved count and SLA breaches (open and answered)."""
+        now = self.clock.now()
+        sql = (
+            "SELECT p.brand, p.priority, p.created_at, " + _EFFECTIVE_STATUS + ", t.responded_at "
+            "FROM posts p LEFT JOIN triage_state t ON t.doc_id = p.doc_id "
+            "WHERE p.brand IS NOT NULL AND p.status != 'not_complaint'"
+        )
+        by_priority = {p.value: 0 for p in Priority}
+        claimed = resolved = breaches_open = breaches_answered = 0
+        with self.database.reading() as db:
+            rows = db.execute(sql, {"now": now.isoformat()}).fetchall()
+        for brand, priority, created, status, responded in rows:
+            prio = Priority(priority)
+            if status in ACTIVE:
+                by_priority[priority] += 1
+                claimed += status == "claimed"
+                breaches_open += self.sla.breached(
+                    brand, prio, datetime.fromisoformat(created), None, now
+                )
+            elif status == "resolved":
+                resolved += 1
+                breaches_answered += self.sla.breached(
+                    brand, prio, datetime.fromisoformat(created), _dt(responded), now
+                )
+        return QueueStats(by_priority, claimed, breaches_open, breaches_answered, resolved)
+
+    def open_incidents(self) -> list[OpenIncident]:
+        """Brands whose latest incident alert has no later incident-over alert."""
+        sql = (
+            "SELECT doc FROM alerts WHERE kind IN ('incident', 'incident_over') "
+            "ORDER BY created_at ASC, rowid ASC"
+        )
+        latest: dict[str, Alert] = {}
+        with self.database.reading() as db:
+            for (doc,) in db.execute(sql):
+                alert = Alert.model_validate_json(doc)
+                latest[alert.brand or ""] = alert
+        incidents = []
+        for alert in latest.values():
+            if alert.kind.value == "incident":
+                examples = [self.item(d).post for d in alert.examples if self._exists(d)]
+                incidents.append(OpenIncident(alert, examples))
+        return sorted(incidents, key=lambda i: i.alert.created_at, reverse=True)
+
+    def _exists(self, doc_id: str) -> bool:
+        with self.database.reading() as db:
+            return (
+                db.execute("SELECT 1 FROM posts WHERE doc_id = ?", (doc_id,)).fetchone() is not None
+            )
+
+    def history(self, doc_id: str) -> list[Action]:
+        """The audit log of one post, oldest first."""
+        sql = (
+            "SELECT doc_id, action, user, at, detail FROM triage_actions "
+            "WHERE doc_id = ? ORDER BY id"
+        )
+        with self.database.reading() as db:
+            rows = db.execute(sql, (doc_id,)).fetchall()
+        return [
+            Action(d, a, u, datetime.fromisoformat(at), json.loads(x)) for d, a, u, at, x in rows
+        ]
+
+    # -- actions -----------------------------------------------------------------------------
+
+    def claim(self, doc_id: str, user: str) -> QueueItem:
+        """Take a post; another agent's claim is taken over (and logged as such)."""
+        item = self._require(doc_id, allowed=("open", "claimed", "snoozed"))
+        now = self.clock.now()
+        detail: dict[str, object] = {}
+        if item.status == "claimed" and item.assignee and item.assignee != user:
+            detail["took_over_from"] = item.assignee
+        self._apply(
+            doc_id,
+            "claimed",
+            "claim",
+            user,
+            now,
+            detail,
+            assignee=user,
+            claimed_at=now.isoformat(),
+            snoozed_until=None,
+        )
+        return self.item(doc_id)
+
+    def release(self, doc_id: str, user: str) -> QueueItem:
+        """Give a claimed post back to the queue."""
+        self._require(doc_id, allowed=("claimed",))
+        self._apply(
+            doc_id, "open", "release", user, self.clock.now(), {}, assignee=None, claimed_at=None
+        )
+        return self.item(doc_id)
+
+    def resolve(
+        self, doc_id: str, user: str, *, responded_at: datetime | None = None, note: str = ""
+    ) -> QueueItem:
+        """Mark answered at ``responded_at`` (default now); ends the author's unanswered streak."""
+        item = self._require(doc_id, allowed=("open", "claimed", "snoozed"))
+        now = self.clock.now()
+        responded = responded_at or now
+        if responded < item.post.post.created_at:
+            raise WorkflowError("responded time is before the post was written")
+        if responded > now + timedelta(minutes=1):
+            raise WorkflowError("responded time is in the future")
+        detail: dict[str, object] = {"responded_at": responded.isoformat()}
+        if note:
+            detail["note"] = note[:2000]
+        self._apply(
+            doc_id,
+            "resolved",
+            "resolve",
+            user,
+            now,
+            detail,
+            responded_at=responded.isoformat(),
+            resolved_by=user,
+            snoozed_until=None,
+        )
+        if self.on_resolved is not None:
+            self.on_resolved(doc_id)
+        return self.item(doc_id)
+
+    def snooze(self, doc_id: str, user: str, minutes: float) -> QueueItem:
+        """Hide a post until ``minutes`` from now; it comes back as open by itself."""
+        self._require(doc_id, allowed=("open", "claimed", "snoozed"))
+        if not 0 < minutes <= MAX_SNOOZE.total_seconds() / 60:
+            raise WorkflowError("snooze between 1 minute and 7 days")
+        now = self.clock.now()
+        until = now + timedelta(minutes=minutes)
+        self._apply(
+            doc_id,
+            "snoozed",
+            "snooze",
+            user,
+            now,
+            {"until": until.isoformat()},
+            snoozed_until=until.isoformat(),
+        )
+        return self.item(doc_id)
+
+    def not_complaint(self, doc_id: str, user: str) -> QueueItem:
+        """Take a post out of the queue and out of the complaint numbers."""
+        self._require(doc_id, allowed=("open", "claimed", "snoozed"))
+        self._apply(doc_id, "not_complaint", "not_complaint", user, self.clock.now(), {})
+        return self.item(doc_id)
+
+    def reopen(self, doc_id: str, user: str) -> QueueItem:
+        """Undo: back to open, whatever the status was."""
+        self._require(doc_id, allowed=STATUSES)
+        self._apply(
+            doc_id,
+            "open",
+            "reopen",
+            user,
+            self.clock.now(),
+            {},
+            assignee=None,
+            claimed_at=None,
+            snoozed_until=None,
+            responded_at=None,
+            resolved_by=None,
+        )
+        return self.item(doc_id)
+
+    def _require(self, doc_id: str, *, allowed: Sequence[Status]) -> QueueItem:
+        item = self.item(doc_id)
+        if item.status not in allowed:
+            raise WorkflowError(f"post is {item.status}; cannot do that now")
+        return item
+
+    def _apply(
+        self,
+        doc_id: str,
+        status: Status,
+        action: str,
+        user: str,
+        now: datetime,
+        detail: dict[str, object],
+        **state: str | None,
+    ) -> None:
+        """Status, workflow state and the audit line, in one transaction."""
+        stamp = now.isoformat()
+        with self.database.transaction() as db:
+            db.execute("UPDATE posts SET status = ? WHERE doc_id = ?", (status, doc_id))
+            db.execute(
+                "INSERT INTO triage_state (doc_id, updated_at) VALUES (?, ?) "
+                "ON CONFLICT (doc_id) DO UPDATE SET updated_at = excluded.updated_at",
+                (doc_id, stamp),
+            )
+            for column, value in state.items():
+                assert column in _STATE_COLUMNS, column  # names come from code, never input
+                db.execute(
+                    f"UPDATE triage_state SET {column} = ? WHERE doc_id = ?", (value, doc_id)
+                )
+            db.execute(
+                "INSERT INTO triage_actions (doc_id, action, user, at, detail) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (doc_id, action, user, stamp, json.dumps(detail, ensure_ascii=False)),
+            )
+
+
+def _fts_query(query: str) -> str:
+    """Quote each word so user input is never parsed as FTS syntax."""
+    words = [w for w in query.split() if w.strip('"')]
+    return " ".join('"' + w.replace('"', '""') + '"' for w in words)

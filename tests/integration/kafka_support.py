@@ -1,0 +1,184 @@
+"""What the Kafka integration tests share: brokers, generated posts, CLI processes.
+
+Brokers come from the ``dev`` extra (see :mod:`klachtradar.local_broker`); every test
+uses its own topic prefix and groups on a shared broker, so tests do not see each
+other's messages.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from klachtradar.local_broker import LocalBroker, start_broker
+from klachtradar.settings import KafkaSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "data" / "demo" / "stream.jsonl"
+
+
+@pytest.fixture(scope="session")
+def tansu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
+    """A tansu broker on a free port for the whole session."""
+    log = tmp_path_factory.mktemp("tansu") / "tansu.log"
+    broker = start_broker("tansu", log_path=log)
+    yield broker
+    broker.stop()
+
+
+def kafka_settings(broker: LocalBroker, prefix: str, **overrides: object) -> KafkaSettings:
+    """Settings for one test: its own topics, the quirk-friendly group timeouts."""
+    values: dict[str, object] = {
+        "bootstrap_servers": broker.bootstrap,
+        "topic_prefix": prefix,
+        "partitions": 4,
+        "session_timeout_ms": 6000,
+        "heartbeat_interval_ms": 1000,
+        "poll_timeout_s": 0.5,
+        "retry_backoff_max_s": 2.0,
+        "process_group": f"{prefix}-process",
+        "index_group": f"{prefix}-index",
+    }
+    values.update(overrides)
+    return KafkaSettings.model_validate(values)
+
+
+def unique_prefix(name: str) -> str:
+    return f"t{name}{uuid.uuid4().hex[:8]}"
+
+
+def generate_posts(path: Path, count: int, *, spacing_s: float = 1.0) -> list[str]:
+    """``count`` valid posts from the demo stream with fresh post ids; returns their doc ids.
+
+    ``created_at`` is spaced ``spacing_s`` apart, so a paced replay takes
+    ``count * spacing_s / speed`` seconds.
+    """
+    from klachtradar.contract import parse_raw_post
+
+    start = datetime(2026, 10, 1, 8, 0, tzinfo=UTC)
+    templates = []
+    for line in DEMO.read_bytes().splitlines():
+        try:
+            post = parse_raw_post(line)
+        except Exception:  # the demo's deliberate bad lines
+            continue
+        templates.append(json.loads(post.model_dump_json(exclude={"received_at"})))
+    doc_ids = []
+    with path.open("w", encoding="utf-8") as out:
+        for i in range(count):
+            record = dict(templates[i % len(templates)])
+            record["post_id"] = f"gen-{i:06d}"
+            record["created_at"] = (start + timedelta(seconds=i * spacing_s)).isoformat()
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            doc_ids.append(f"{record['source']}:{record['post_id']}")
+    return doc_ids
+
+
+@dataclass
+class Processes:
+    """``klachtradar`` subprocesses of one test; all stopped (SIGTERM) at the end."""
+
+    tmp: Path
+    env: dict[str, str]
+    running: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
+
+    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        log = (self.tmp / f"{name}.log").open("ab")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "klachtradar", *args],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.tmp,
+        )
+        self.running.append((name, proc))
+        return proc
+
+    def log(self, name: str) -> list[dict[str, object]]:
+        """The JSON log lines a process wrote."""
+        path = self.tmp / f"{name}.log"
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        return [json.loads(line) for line in lines if line.startswith("{")]
+
+    def terminate(self, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> int:
+        """SIGTERM, then wait for the graceful exit; its return code."""
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        return proc.wait(timeout=timeout)
+
+    def stop_all(self) -> None:
+        for _, proc in self.running:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for _, proc in self.running:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def process_env(settings: KafkaSettings, store: Path, **extra: str) -> dict[str, str]:
+    """Environment that points the CLI at the test's broker, topics and store."""
+    env = dict(os.environ)
+    env["KLACHTRADAR_HOME"] = str(ROOT)
+    env["KLACHTRADAR_STORE__PATH"] = str(store)
+    for key, value in settings.model_dump(exclude_none=True).items():
+        env[f"KLACHTRADAR_KAFKA__{key.upper()}"] = str(value)
+    env.update(extra)
+    return env
+
+
+def stored_doc_ids(store: Path) -> list[str]:
+    """Every doc id in the embedded store (an empty list before the first write)."""
+    if not store.exists():
+        return []
+    try:
+        with sqlite3.connect(store, timeout=5) as db:
+            return [row[0] for row in db.execute("SELECT doc_id FROM posts")]
+    except sqlite3.OperationalError:  # schema not created yet
+        return []
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str, poll_s: float = 0.2) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(poll_s)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def topic_doc_ids(settings: KafkaSettings, topic: str) -> list[str]:
+    """The doc id of every message on a topic (raw or scored), duplicates included."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    from klachtradar.kafka_transport import client_config
+
+    consumer = KafkaConsumer(**client_config(settings), enable_auto_commit=False)
+    tps = [TopicPartition(topic, p) for p in range(settings.partitions)]
+    consumer.assign(tps)
+    consumer.seek_to_beginning(*tps)
+    doc_ids: list[str] = []
+    idle = 0
+    while idle < 4:
+        batches = consumer.poll(timeout_ms=500)
+        idle = 0 if batches else idle + 1
+        for records in batches.values():
+            for record in records:
+                body = json.loads(record.value)
+                doc_ids.append(body.get("doc_id") or f"{body['source']}:{body['post_id']}")
+    consumer.close()
+    return doc_ids

@@ -1,0 +1,28 @@
+"""The demo end to end through the CLI: the Youp-like author tops the triage queue."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from klachtradar.cli import app
+
+
+def test_demo_puts_the_unanswered_well_followed_author_on_top(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KLACHTRADAR_DEADLETTER__PATH", str(tmp_path / "dead.jsonl"))
+    store = str(tmp_path / "kr.db")
+    runner = CliRunner()
+    demo = runner.invoke(app, ["demo", "--fast", "--quiet", "--store", store])
+    assert demo.exit_code == 0, demo.output
+    top = runner.invoke(app, ["top", "--json", "--limit", "5", "--store", store])
+    assert top.exit_code == 0, top.output
+    rows = [json.loads(line) for line in top.output.splitlines() if line.startswith("{")]
+    assert rows[0]["priority"] == "P1"
+    assert rows[0]["author"] == "jochemvandalen"
+    assert "41.200 volgers" in rows[0]["reasons"]
+    assert any(r.endswith("geen reactie") for r in rows[0]["reasons"])

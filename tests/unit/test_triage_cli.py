@@ -1,0 +1,94 @@
+"""The triage commands: report and feedback export write files; serve refuses bad auth."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from klachtradar.cli import app
+from klachtradar.contract import Intent, Sentiment
+from klachtradar.settings import TriageSettings
+from sink.triage.database import TriageDatabase
+from sink.triage.feedback import FeedbackStore
+from sink.triage.sla import SlaPolicy
+from sink.triage.workflow import Workflow
+from tests.unit.triage_support import T0, FixedClock, fill_store, raw_post
+
+runner = CliRunner()
+COMPLAINT = "@KPN mijn internet is alweer weg, al drie dagen geen verbinding. Belachelijk slecht!"
+
+
+@pytest.fixture
+def store_path(tmp_path: Path) -> Path:
+    path = tmp_path / "kr.db"
+    fill_store(
+        path,
+        [raw_post("1", COMPLAINT, handle="anna"), raw_post("2", COMPLAINT + "!", handle="bob")],
+    )
+    return path
+
+
+def test_report_command_writes_an_html_report_with_plots(store_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "kpn.html"
+    result = runner.invoke(
+        app,
+        [
+            "report",
+            "--brand",
+            "KPN",
+            "--since",
+            "2026-09-30",
+            "--until",
+            "2026-10-02",
+            "--out",
+            str(out),
+            "--store",
+            str(store_path),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "2 klachten" in result.output
+    html = out.read_text(encoding="utf-8")
+    assert html.count("data:image/svg+xml;base64,") >= 3
+    assert '<b id="kpi-complaints">2</b>' in html
+
+
+def test_report_command_explains_a_bad_period(store_path: Path) -> None:
+    result = runner.invoke(
+        app, ["report", "--brand", "KPN", "--since", "vorige week", "--store", str(store_path)]
+    )
+    assert result.exit_code != 0
+    assert "7d" in str(result.exception)
+
+
+def test_feedback_export_command_writes_the_latest_label_per_post(
+    store_path: Path, tmp_path: Path
+) -> None:
+    database = TriageDatabase(store_path)
+    clock = FixedClock(T0)
+    workflow = Workflow(database, clock, SlaPolicy.from_settings(TriageSettings()))
+    feedback = FeedbackStore(database, clock)
+    feedback.correct(
+        workflow, "x:1", "anna", sentiment=Sentiment.NEUTRAAL, intent=Intent.VRAAG, cues=[]
+    )
+    feedback.correct(
+        workflow, "x:1", "bram", sentiment=Sentiment.NEGATIEF, intent=Intent.KLACHT, cues=[]
+    )
+    out = tmp_path / "labels.jsonl"
+    result = runner.invoke(
+        app, ["feedback", "export", "--out", str(out), "--store", str(store_path)]
+    )
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [(r["id"], r["intent"]) for r in lines] == [("x:1", "klacht")]
+
+
+def test_serve_refuses_token_auth_without_a_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KLACHTRADAR_TRIAGE__AUTH", "token")
+    monkeypatch.setenv("KLACHTRADAR_TRIAGE__TOKEN", "")
+    result = runner.invoke(app, ["serve", "--port", "0"])
+    assert result.exit_code != 0
+    assert "needs a token" in str(result.exception)
