@@ -249,6 +249,7 @@ def _print_posts(posts: list[ScoredPost], as_json: bool, *, title: str) -> None:
 EXTENSIONS: tuple[tuple[str, str, str], ...] = (
     # (module, attribute, command group name): typer apps contributed by other packages.
     # Each module must import quickly: heavy libraries are imported inside commands.
+    ("classify.commands", "models_app", "models"),
 )
 
 
@@ -261,6 +262,16 @@ def _register_extensions() -> None:
 
 
 _register_extensions()
+
+
+def _register_classifier_commands() -> None:
+    """``train``, ``evaluate`` and ``classify`` are top-level commands (issue #5)."""
+    from classify.commands import register
+
+    register(app)
+
+
+_register_classifier_commands()
 
 
 def main() -> None:

@@ -62,7 +62,12 @@ class Pipeline:
         }
         return cls(
             settings=settings,
-            classifier=classifier or load_classifier(settings.pipeline.classifier),
+            classifier=classifier
+            or load_classifier(
+                settings.pipeline.classifier,
+                models_dir=settings.resolve(settings.classify.models_dir),
+                check_seconds=settings.classify.reload_check_seconds,
+            ),
             matcher=matcher,
             risk_model=RiskModel(settings.risk, settings.priority),
             history=AuthorHistory(window_days=settings.history.window_days),
