@@ -159,8 +159,12 @@ class LinearClassifier:
             raise RuntimeError("LinearClassifier is not fitted")
         heads = self.heads_
         state = {
-            "word": self.word_,
-            "char": self.char_,
+            # Vocabularies travel as term lists: as dicts, skops would write one file per
+            # numpy integer (30,000 of them, 25 MB); a list of strings is compact.
+            "word": _without_vocabulary(self.word_),
+            "char": _without_vocabulary(self.char_),
+            "word_terms": _terms(self.word_),
+            "char_terms": _terms(self.char_),
             "sentiment": heads.sentiment_,
             "intent": heads.intent_,
             "cues": list(heads.cues_),
@@ -179,7 +183,8 @@ class LinearClassifier:
             lexicon_weight=float(state["lexicon_weight"]),
         )
         model = cls(params, name=name, version=version)
-        model.word_, model.char_ = state["word"], state["char"]
+        model.word_ = _with_vocabulary(state["word"], state["word_terms"])
+        model.char_ = _with_vocabulary(state["char"], state["char_terms"])
         heads = TaskHeads(params=params.heads)
         heads.sentiment_, heads.intent_ = state["sentiment"], state["intent"]
         heads.cues_ = list(state["cues"])
@@ -187,3 +192,24 @@ class LinearClassifier:
         model.heads_ = heads
         return model
 
+
+
+def _terms(vectorizer: Any) -> list[str]:
+    """The vocabulary as a list: position = column index."""
+    terms = [""] * len(vectorizer.vocabulary_)
+    for term, index in vectorizer.vocabulary_.items():
+        terms[int(index)] = term
+    return terms
+
+
+def _without_vocabulary(vectorizer: Any) -> Any:
+    import copy
+
+    clone = copy.copy(vectorizer)
+    clone.vocabulary_ = {}
+    return clone
+
+
+def _with_vocabulary(vectorizer: Any, terms: list[str]) -> Any:
+    vectorizer.vocabulary_ = {term: i for i, term in enumerate(terms)}
+    return vectorizer

@@ -9,6 +9,7 @@ backends write (scikit-learn, numpy, scipy sparse and a few builtins) and raise
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ def save_skops(state: dict[str, Any], path: Path) -> Path:
     import skops.io as sio
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    sio.dump(state, path)
+    sio.dump(state, path, compression=zipfile.ZIP_DEFLATED)
     return path
 
 

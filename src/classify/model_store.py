@@ -127,8 +127,12 @@ class ModelStore:
         return self.get(name, version)
 
 
-def load_version(model: ModelVersion) -> TextClassifier:
-    """Instantiate the backend a stored version was trained with."""
+def load_version(model: ModelVersion, *, int8: bool = False) -> TextClassifier:
+    """Instantiate the backend a stored version was trained with.
+
+    ``int8`` asks the transformer backend for dynamic int8 quantisation; the other
+    backends ignore it.
+    """
     backend = model.backend
     if backend == "linear":
         from classify.linear import LinearClassifier
@@ -141,7 +145,9 @@ def load_version(model: ModelVersion) -> TextClassifier:
     if backend == "transformer":
         from classify.transformer import TransformerClassifier
 
-        return TransformerClassifier.load(model.path, name=model.name, version=model.version)
+        return TransformerClassifier.load(
+            model.path, name=model.name, version=model.version, int8=int8
+        )
     raise ConfigError(f"{model.path}: unknown backend {backend!r} in {CARD}")
 
 

@@ -23,7 +23,11 @@ log = logging.getLogger(__name__)
 
 
 def load_classifier(
-    name: str, *, models_dir: Path | None = None, check_seconds: float = 1.0
+    name: str,
+    *,
+    models_dir: Path | None = None,
+    check_seconds: float = 1.0,
+    int8: bool = False,
 ) -> TextClassifier:
     """The classifier called ``name``; unknown names raise :class:`ConfigError`."""
     if name == "lexicon":
@@ -43,8 +47,8 @@ def load_classifier(
         )
     try:
         if version:
-            return load_version(store.get(model_name, version))
-        return PromotedClassifier(store, model_name, check_seconds=check_seconds)
+            return load_version(store.get(model_name, version), int8=int8)
+        return PromotedClassifier(store, model_name, check_seconds=check_seconds, int8=int8)
     except ImportError as exc:
         log.warning(
             "classifier %r needs an optional dependency (%s); falling back to the lexicon "

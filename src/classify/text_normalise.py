@@ -34,3 +34,16 @@ def normalise(text: str) -> str:
     text = _HANDLE.sub("@user", text)
     text = _DIGITS.sub("0", text)
     return _SPACE.sub(" ", text).strip().lower()[:MAX_CHARS]
+
+
+def strip_noise(text: str) -> str:
+    """Placeholders and bounds as :func:`normalise`, but case and digits kept.
+
+    For encoders with their own cased sub-word tokenizer (e5, BERT), which read
+    "ALWEER" and "3 dagen" better than a lower-cased, digit-masked text.
+    """
+    text = unicodedata.normalize("NFC", text[: MAX_CHARS * 2])
+    text = _CONTROL.sub(" ", text)
+    text = _URL.sub(" URL ", text)
+    text = _HANDLE.sub("@user", text)
+    return _SPACE.sub(" ", text).strip()[:MAX_CHARS]

@@ -49,7 +49,7 @@ def train_model(
     request: TrainRequest,
     store: ModelStore,
     *,
-    progress: Callable[[str, int, int], None] | None = None,
+    progress: Callable[[str, int, int, str], None] | None = None,
 ) -> ModelVersion:
     """Fit the requested backend and store it as the next version of its name."""
     if request.backend not in BACKENDS:
@@ -88,7 +88,7 @@ def _fit(
     name: str,
     version: str,
     staging: Path,
-    progress: Callable[[str, int, int], None] | None,
+    progress: Callable[[str, int, int, str], None] | None,
 ) -> tuple[Any, dict[str, Any]]:
     if request.backend == "linear":
         from classify.linear import LinearClassifier, LinearParams

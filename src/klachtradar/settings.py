@@ -56,6 +56,7 @@ class ClassifySettings(BaseModel):
 
     models_dir: Path = Path("models")
     reload_check_seconds: float = Field(default=1.0, ge=0)
+    transformer_int8: bool = False
 
 
 class StoreSettings(BaseModel):
