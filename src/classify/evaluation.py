@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from classify.base import Prediction, TextClassifier
 from classify.calibration import FloatArray, expected_calibration_error, reliability_curve
@@ -103,7 +104,9 @@ class EvaluationReport:
         }
 
 
-def task_report(gold: Sequence[int], proba: FloatArray, labels: Sequence[str]) -> TaskReport:
+def task_report(
+    gold: Sequence[int] | NDArray[np.int_], proba: FloatArray, labels: Sequence[str]
+) -> TaskReport:
     """Metrics of one task from gold class indices and predicted probabilities."""
     y = np.asarray(gold, dtype=int)
     pred = proba.argmax(axis=1) if len(y) else np.zeros(0, dtype=int)
@@ -209,13 +212,14 @@ def _worst_errors(
     records: Sequence[LabelledPost], sent: FloatArray, intent: FloatArray, limit: int
 ) -> list[ErrorCase]:
     cases: list[ErrorCase] = []
-    for task, proba, labels, gold_of in (
-        ("intent", intent, INTENTS, lambda r: INTENTS.index(r.intent)),
-        ("sentiment", sent, SENTIMENTS, lambda r: SENTIMENTS.index(r.sentiment)),
-    ):
+    tasks: tuple[tuple[str, FloatArray, Sequence[Any], list[int]], ...] = (
+        ("intent", intent, INTENTS, [INTENTS.index(r.intent) for r in records]),
+        ("sentiment", sent, SENTIMENTS, [SENTIMENTS.index(r.sentiment) for r in records]),
+    )
+    for task, proba, labels, golds in tasks:
         for i, record in enumerate(records):
             predicted = int(proba[i].argmax())
-            gold = gold_of(record)
+            gold = golds[i]
             if predicted != gold:
                 cases.append(
                     ErrorCase(

@@ -36,7 +36,8 @@ def write_html_report(
         "padding:.25rem .5rem;text-align:right}td:first-child,th:first-child{text-align:left}"
         ".plots{display:flex;flex-wrap:wrap;gap:1rem}.err td{text-align:left}</style></head><body>",
         f"<h1>Evaluatie: {html.escape(' vs '.join(r.model for r in reports))}</h1>",
-        f"<p>Data: <code>{html.escape(reports[0].data)}</code>, {reports[0].n} Nederlandse posts.</p>",
+        f"<p>Data: <code>{html.escape(reports[0].data)}</code>, "
+        f"{reports[0].n} Nederlandse posts.</p>",
         _summary_table(reports, externals),
     ]
     plotting = _matplotlib()
@@ -45,8 +46,10 @@ def write_html_report(
         for name, task in (("sentiment", report.sentiment), ("intent", report.intent)):
             parts.append(f"<h3>{name}</h3>{_task_table(task)}")
         if plotting is None:
-            parts.append("<p><em>matplotlib is not installed: no plots "
-                         "(pip install 'klachtradar[eval]').</em></p>")
+            parts.append(
+                "<p><em>matplotlib is not installed: no plots "
+                "(pip install 'klachtradar[eval]').</em></p>"
+            )
         else:
             parts.append("<div class='plots'>")
             for png in _plots(report):
@@ -82,7 +85,8 @@ def _summary_table(reports: Sequence[EvaluationReport], externals: Sequence[dict
     if externals:
         cells = "".join(
             f"<td>{_fmt(e['sentiment_macro_f1']) if 'sentiment_macro_f1' in e else 'overgeslagen'}"
-            "</td>" for e in externals
+            "</td>"
+            for e in externals
         )
         rows.append(f"<tr><td>externe tweets: sentiment macro-F1</td>{cells}</tr>")
     return f"<table><tr><th>metric</th>{head}</tr>{''.join(rows)}</table>"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from rich.console import Console
@@ -20,12 +20,14 @@ def print_reports(
 ) -> None:
     """Headline table for all models, then per-task details for each."""
     console = console or Console()
-    head = Table(title=f"{reports[0].data} — {reports[0].n} Dutch posts"
-                 + (f" ({excluded} other-language records excluded)" if excluded else ""))
+    head = Table(
+        title=f"{reports[0].data} — {reports[0].n} Dutch posts"
+        + (f" ({excluded} other-language records excluded)" if excluded else "")
+    )
     head.add_column("metric")
     for report in reports:
         head.add_column(report.model, justify="right")
-    rows = [
+    rows: list[tuple[str, Callable[[EvaluationReport], float]]] = [
         ("complaint F1 (klacht vs rest)", lambda r: r.complaint["f1"]),
         ("sentiment macro-F1", lambda r: r.sentiment.macro_f1),
         ("intent macro-F1", lambda r: r.intent.macro_f1),
@@ -37,10 +39,11 @@ def print_reports(
         head.add_row(label, *(_fmt(get(r)) for r in reports))
     for cue in reports[0].cues:
         head.add_row(f"cue {cue} F1", *(_fmt(r.cues[cue]["f1"]) for r in reports))
-    for i, ext in enumerate(externals):
-        if i == 0:
-            head.add_row("external tweets sentiment macro-F1",
-                         *(_fmt(e.get("sentiment_macro_f1")) for e in externals))
+    if externals:
+        head.add_row(
+            "external tweets sentiment macro-F1",
+            *(_fmt(e.get("sentiment_macro_f1")) for e in externals),
+        )
     console.print(head)
     for ext in externals[:1]:
         if "skipped" in ext:
@@ -56,8 +59,13 @@ def _task_table(title: str, task: TaskReport) -> Table:
     for column in ("label", "precision", "recall", "F1", "support"):
         table.add_column(column, justify="left" if column == "label" else "right")
     for i, label in enumerate(task.labels):
-        table.add_row(label, _fmt(task.precision[i]), _fmt(task.recall[i]), _fmt(task.f1[i]),
-                      str(task.support[i]))
+        table.add_row(
+            label,
+            _fmt(task.precision[i]),
+            _fmt(task.recall[i]),
+            _fmt(task.f1[i]),
+            str(task.support[i]),
+        )
     table.add_row("macro", "", "", _fmt(task.macro_f1), str(sum(task.support)))
     return table
 

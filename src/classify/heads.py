@@ -90,7 +90,9 @@ class TaskHeads:
         for j in range(len(CUES)):
             target = y.cues[:, j]
             self.cues_.append(
-                _logistic(p.c_cue, "balanced").fit(x_cues, target) if target.min() != target.max() else None
+                _logistic(p.c_cue, "balanced").fit(x_cues, target)
+                if target.min() != target.max()
+                else None
             )
         self.temperatures_ = {"sentiment": 1.0, "intent": 1.0, "cues": 1.0}
         if x_dev is not None and y_dev is not None:

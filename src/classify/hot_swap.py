@@ -62,10 +62,18 @@ class PromotedClassifier:
         try:
             model = load_version(self.store.get(self.name), int8=self.int8)
         except Exception as exc:  # keep serving the old model, say why
-            log.error("model %s: promoted version not loaded, keeping %s: %s",
-                      self.name, self._current.model_ref.version, exc)
+            log.error(
+                "model %s: promoted version not loaded, keeping %s: %s",
+                self.name,
+                self._current.model_ref.version,
+                exc,
+            )
             return False
-        log.info("model %s: now serving %s (was %s)", self.name, model.model_ref.version,
-                 self._current.model_ref.version)
+        log.info(
+            "model %s: now serving %s (was %s)",
+            self.name,
+            model.model_ref.version,
+            self._current.model_ref.version,
+        )
         self._current = model
         return True

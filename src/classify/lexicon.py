@@ -223,7 +223,9 @@ class LexiconClassifier:
         return score
 
 
-_EYE_ROLL = re.compile("|".join(re.escape(e) for e in sorted(lx.SARCASM_EMOJI, key=len, reverse=True)))
+_EYE_ROLL = re.compile(
+    "|".join(re.escape(e) for e in sorted(lx.SARCASM_EMOJI, key=len, reverse=True))
+)
 RULE_FEATURES: tuple[str, ...] = (
     "cue:churn",
     "cue:media",

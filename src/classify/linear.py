@@ -193,7 +193,6 @@ class LinearClassifier:
         return model
 
 
-
 def _terms(vectorizer: Any) -> list[str]:
     """The vocabulary as a list: position = column index."""
     terms = [""] * len(vectorizer.vocabulary_)

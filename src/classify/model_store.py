@@ -19,7 +19,6 @@ same way; :class:`classify.hot_swap.PromotedClassifier` notices and swaps.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from dataclasses import dataclass
@@ -113,9 +112,7 @@ class ModelStore:
         staging.mkdir(parents=True)
         return staging
 
-    def commit(
-        self, staging: Path, name: str, version: str, card: dict[str, Any]
-    ) -> ModelVersion:
+    def commit(self, staging: Path, name: str, version: str, card: dict[str, Any]) -> ModelVersion:
         """Write the card and label map into ``staging`` and rename it into place."""
         (staging / "labels.json").write_text(json.dumps(label_map(), indent=2) + "\n")
         (staging / CARD).write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
@@ -172,10 +169,21 @@ def card_markdown(card: dict[str, Any]) -> str:
         "## Data",
     ]
     for role, info in card.get("data", {}).items():
-        lines.append(f"- {role}: `{info.get('path')}` sha256 `{info.get('sha256', '')[:16]}…`, "
-                     f"{info.get('records')} records")
-    lines += ["", "## Label counts (train)", "", "```", json.dumps(card.get("label_counts", {}),
-              indent=2, ensure_ascii=False), "```", "", "## Metrics on dev", ""]
+        lines.append(
+            f"- {role}: `{info.get('path')}` sha256 `{info.get('sha256', '')[:16]}…`, "
+            f"{info.get('records')} records"
+        )
+    lines += [
+        "",
+        "## Label counts (train)",
+        "",
+        "```",
+        json.dumps(card.get("label_counts", {}), indent=2, ensure_ascii=False),
+        "```",
+        "",
+        "## Metrics on dev",
+        "",
+    ]
     for key, value in card.get("metrics_dev", {}).items():
         lines.append(f"- {key}: {value:.3f}" if isinstance(value, float) else f"- {key}: {value}")
     lines += ["", "## Parameters", "", "```", json.dumps(card.get("params", {}), indent=2), "```"]
@@ -195,4 +203,4 @@ def _version_key(version: str) -> tuple[int, str]:
 def _atomic_write(path: Path, content: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(content, encoding="utf-8")
-    os.replace(tmp, path)
+    tmp.replace(path)

@@ -52,7 +52,9 @@ def load_classifier(
     except ImportError as exc:
         log.warning(
             "classifier %r needs an optional dependency (%s); falling back to the lexicon "
-            "backend. Install klachtradar with its extras to use it.", name, exc
+            "backend. Install klachtradar with its extras to use it.",
+            name,
+            exc,
         )
         from classify.lexicon import LexiconClassifier
 

@@ -60,8 +60,12 @@ def train_model(
         dev, _ = split_by_language(read_labelled(request.dev), request.language)
     if not train:
         raise ConfigError(f"{request.train}: no {request.language} records to train on")
-    log.info("training %s on %d records (%d other-language skipped)", request.backend,
-             len(train), len(skipped))
+    log.info(
+        "training %s on %d records (%d other-language skipped)",
+        request.backend,
+        len(train),
+        len(skipped),
+    )
     name = request.name or request.backend
     version = store.next_version(name)
     staging = store.staging_dir(name, version)
@@ -116,10 +120,16 @@ def _fit(
 
 def _data_info(request: TrainRequest, n_train: int, n_dev: int) -> dict[str, Any]:
     info: dict[str, Any] = {
-        "train": {"path": str(request.train), "sha256": file_sha256(request.train),
-                  "records": n_train},
+        "train": {
+            "path": str(request.train),
+            "sha256": file_sha256(request.train),
+            "records": n_train,
+        },
     }
     if request.dev is not None:
-        info["dev"] = {"path": str(request.dev), "sha256": file_sha256(request.dev),
-                       "records": n_dev}
+        info["dev"] = {
+            "path": str(request.dev),
+            "sha256": file_sha256(request.dev),
+            "records": n_dev,
+        }
     return info

@@ -151,7 +151,7 @@ class TransformerClassifier:
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            self.model = torch.ao.quantization.quantize_dynamic(
+            self.model = torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]
                 self.model, {torch.nn.Linear}, dtype=torch.qint8
             )
         return self
@@ -175,7 +175,7 @@ class TransformerClassifier:
         from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
-        hf_logging.set_verbosity_error()
+        hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
         random.seed(args.seed)
         torch.manual_seed(args.seed)
         tokenizer = AutoTokenizer.from_pretrained(base_model, local_files_only=True)
@@ -229,7 +229,9 @@ class TransformerClassifier:
                 schedule.step()
                 step += 1
                 if progress:
-                    progress("fine-tuning", step, total, f"epoch {epoch + 1} loss {loss.item():.3f}")
+                    progress(
+                        "fine-tuning", step, total, f"epoch {epoch + 1} loss {loss.item():.3f}"
+                    )
             score = self._dev_score(dev) if dev else float(epoch)
             if score > best_score:
                 best_score, best_state, stale = score, copy.deepcopy(self.model.state_dict()), 0
@@ -293,14 +295,19 @@ class TransformerClassifier:
 
     @classmethod
     def load(
-        cls, directory: Path, *, name: str, version: str, int8: bool = False,
+        cls,
+        directory: Path,
+        *,
+        name: str,
+        version: str,
+        int8: bool = False,
         batch_size: int = 32,
     ) -> TransformerClassifier:
         """Load a saved model from ``directory`` (never from the network)."""
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
-        hf_logging.set_verbosity_error()
+        hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
         settings = json.loads((directory / SETTINGS_FILE).read_text(encoding="utf-8"))
         model = AutoModelForSequenceClassification.from_pretrained(
             directory / HF_DIR, local_files_only=True

@@ -30,10 +30,20 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "models": base / "models",
     }
     for _ in range(2):
-        result = runner.invoke(app, [
-            "train", "--backend", "linear", "--data", str(paths["train"]), "--dev",
-            str(paths["dev"]), "--models-dir", str(paths["models"]),
-        ])
+        result = runner.invoke(
+            app,
+            [
+                "train",
+                "--backend",
+                "linear",
+                "--data",
+                str(paths["train"]),
+                "--dev",
+                str(paths["dev"]),
+                "--models-dir",
+                str(paths["models"]),
+            ],
+        )
         assert result.exit_code == 0, result.output
     return paths
 
@@ -67,10 +77,22 @@ def test_evaluate_json_has_per_class_metrics_confusion_and_ece(
     workspace: dict[str, Path], tmp_path: Path
 ) -> None:
     report = tmp_path / "report.html"
-    result = runner.invoke(app, [
-        "evaluate", "--model", "linear@v2", "--data", str(workspace["test"]), "--json",
-        "--no-external", "--report", str(report), "--models-dir", str(workspace["models"]),
-    ])
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--model",
+            "linear@v2",
+            "--data",
+            str(workspace["test"]),
+            "--json",
+            "--no-external",
+            "--report",
+            str(report),
+            "--models-dir",
+            str(workspace["models"]),
+        ],
+    )
     assert result.exit_code == 0, result.output
     metrics = json.loads(result.stdout.splitlines()[0])
     assert set(metrics["intent"]["per_class"]) == {"klacht", "vraag", "compliment", "overig"}
@@ -83,11 +105,24 @@ def test_evaluate_json_has_per_class_metrics_confusion_and_ece(
 def test_evaluate_compare_puts_two_models_side_by_side(
     workspace: dict[str, Path], tmp_path: Path
 ) -> None:
-    result = runner.invoke(app, [
-        "evaluate", "--model", "linear@v1", "--compare", "lexicon", "--data",
-        str(workspace["test"]), "--json", "--no-external", "--report", str(tmp_path / "r.html"),
-        "--models-dir", str(workspace["models"]),
-    ])
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--model",
+            "linear@v1",
+            "--compare",
+            "lexicon",
+            "--data",
+            str(workspace["test"]),
+            "--json",
+            "--no-external",
+            "--report",
+            str(tmp_path / "r.html"),
+            "--models-dir",
+            str(workspace["models"]),
+        ],
+    )
     assert result.exit_code == 0, result.output
     both = json.loads(result.stdout.splitlines()[0])
     assert [m["model"] for m in both["models"]] == ["linear@v1", "lexicon@1.0.0"]
@@ -97,10 +132,21 @@ def test_evaluate_skips_external_data_with_a_clear_message_when_absent(
     workspace: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("KLACHTRADAR_EXTERNAL_DATA", str(tmp_path / "nowhere.jsonl"))
-    result = runner.invoke(app, [
-        "evaluate", "--model", "lexicon", "--data", str(workspace["test"]), "--json",
-        "--report", str(tmp_path / "r.html"), "--models-dir", str(workspace["models"]),
-    ])
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--model",
+            "lexicon",
+            "--data",
+            str(workspace["test"]),
+            "--json",
+            "--report",
+            str(tmp_path / "r.html"),
+            "--models-dir",
+            str(workspace["models"]),
+        ],
+    )
     payload = json.loads(result.stdout.splitlines()[0])
     assert "not found" in payload["external"]["skipped"]
 
@@ -117,9 +163,17 @@ def test_classify_writes_one_json_line_per_post_and_reports_bad_lines(
         '{"id": "4"}\n',
         encoding="utf-8",
     )
-    result = runner.invoke(app, [
-        "classify", str(posts), "--model", "linear@v2", "--models-dir", str(workspace["models"]),
-    ])
+    result = runner.invoke(
+        app,
+        [
+            "classify",
+            str(posts),
+            "--model",
+            "linear@v2",
+            "--models-dir",
+            str(workspace["models"]),
+        ],
+    )
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     assert [line["id"] for line in lines] == ["1", "2", "3"]

@@ -41,8 +41,12 @@ def _store_with_versions(root: Path, *versions: str) -> ModelStore:
     store = ModelStore(root)
     for version in versions:
         staging = store.staging_dir("fake", version)
-        store.commit(staging, "fake", version, {"name": "fake", "version": version,
-                                                 "backend": "fake", "metrics_dev": {}})
+        store.commit(
+            staging,
+            "fake",
+            version,
+            {"name": "fake", "version": version, "backend": "fake", "metrics_dev": {}},
+        )
     return store
 
 
@@ -91,13 +95,12 @@ def test_running_classifier_swaps_to_a_promoted_version_between_batches(
     assert clf.model_ref.version == "v2"
 
 
-def test_a_broken_promotion_keeps_the_old_model_serving(
-    tmp_path: Path, fake_loader: None
-) -> None:
+def test_a_broken_promotion_keeps_the_old_model_serving(tmp_path: Path, fake_loader: None) -> None:
     store = _store_with_versions(tmp_path, "v1")
     staging = store.staging_dir("fake", "v2")
-    store.commit(staging, "fake", "v2", {"name": "fake", "version": "v2", "backend": "fake",
-                                          "broken": True})
+    store.commit(
+        staging, "fake", "v2", {"name": "fake", "version": "v2", "backend": "fake", "broken": True}
+    )
     store.promote("fake", "v1")
     clf = PromotedClassifier(store, "fake", check_seconds=0)
     store.promote("fake", "v2")

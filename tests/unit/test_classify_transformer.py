@@ -17,12 +17,12 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from typer.testing import CliRunner  # noqa: E402
+from typer.testing import CliRunner
 
-from classify.model_store import ModelStore, load_version  # noqa: E402
-from classify.transformer import TransformerClassifier  # noqa: E402
-from klachtradar.cli import app  # noqa: E402
-from klachtradar.contract import Intent  # noqa: E402
+from classify.model_store import ModelStore, load_version
+from classify.transformer import TransformerClassifier
+from klachtradar.cli import app
+from klachtradar.contract import Intent
 
 ROOT = Path(__file__).resolve().parents[2]
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -39,7 +39,8 @@ def write_tiny_bert(directory: Path, corpus: Path) -> Path:
     from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
 
     words = Counter(
-        w for line in corpus.read_text(encoding="utf-8").splitlines()
+        w
+        for line in corpus.read_text(encoding="utf-8").splitlines()
         for w in re.findall(r"\w+|[^\w\s]", json.loads(line)["text"].lower())
     )
     vocab = SPECIAL + [w for w, _ in words.most_common(600)]
@@ -51,8 +52,12 @@ def write_tiny_bert(directory: Path, corpus: Path) -> Path:
         tokenizer = BertTokenizer(vocab_file=str(directory / "vocab.txt"))
     tokenizer.save_pretrained(directory)
     config = BertConfig(
-        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=64,
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
     )
     BertForSequenceClassification(config).save_pretrained(directory)
     return directory
@@ -65,11 +70,29 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[ModelStore, str]:
     dev = _subset(ROOT / "data/corpus/dev.jsonl", base / "dev.jsonl", 48)
     bert = write_tiny_bert(base / "tiny-bert", train)
     models = base / "models"
-    result = CliRunner().invoke(app, [
-        "train", "--backend", "transformer", "--base-model", str(bert), "--data", str(train),
-        "--dev", str(dev), "--epochs", "2", "--batch-size", "16", "--max-length", "48",
-        "--models-dir", str(models), "--promote",
-    ])
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--backend",
+            "transformer",
+            "--base-model",
+            str(bert),
+            "--data",
+            str(train),
+            "--dev",
+            str(dev),
+            "--epochs",
+            "2",
+            "--batch-size",
+            "16",
+            "--max-length",
+            "48",
+            "--models-dir",
+            str(models),
+            "--promote",
+        ],
+    )
     assert result.exit_code == 0, result.output
     return ModelStore(models), result.output
 
