@@ -7,9 +7,6 @@ config, saves a random model, and runs ``klachtradar train --backend transformer
 
 from __future__ import annotations
 
-import json
-import re
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -20,12 +17,12 @@ pytest.importorskip("transformers")
 from typer.testing import CliRunner
 
 from classify.model_store import ModelStore, load_version
+from classify.tiny_bert import corpus_texts, write_tiny_bert
 from classify.transformer import TransformerClassifier
 from klachtradar.cli import app
 from klachtradar.contract import Intent
 
 ROOT = Path(__file__).resolve().parents[2]
-SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
 def _subset(source: Path, target: Path, n: int) -> Path:
@@ -34,41 +31,14 @@ def _subset(source: Path, target: Path, n: int) -> Path:
     return target
 
 
-def write_tiny_bert(directory: Path, corpus: Path) -> Path:
-    """A random 2-layer BERT and a WordPiece vocabulary of the corpus' frequent words."""
-    from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
-
-    words = Counter(
-        w
-        for line in corpus.read_text(encoding="utf-8").splitlines()
-        for w in re.findall(r"\w+|[^\w\s]", json.loads(line)["text"].lower())
-    )
-    vocab = SPECIAL + [w for w, _ in words.most_common(600)]
-    directory.mkdir(parents=True)
-    (directory / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    try:
-        tokenizer = BertTokenizer(vocab=str(directory / "vocab.txt"))
-    except TypeError:  # transformers 4.x spells it vocab_file
-        tokenizer = BertTokenizer(vocab_file=str(directory / "vocab.txt"))
-    tokenizer.save_pretrained(directory)
-    config = BertConfig(
-        vocab_size=len(vocab),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-    )
-    BertForSequenceClassification(config).save_pretrained(directory)
-    return directory
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[ModelStore, str]:
     base = tmp_path_factory.mktemp("transformer")
     train = _subset(ROOT / "data/corpus/train.jsonl", base / "train.jsonl", 160)
     dev = _subset(ROOT / "data/corpus/dev.jsonl", base / "dev.jsonl", 48)
-    bert = write_tiny_bert(base / "tiny-bert", train)
+    bert = write_tiny_bert(
+        base / "tiny-bert", corpus_texts(train), vocab_size=600, hidden_size=32, max_positions=64
+    )
     models = base / "models"
     result = CliRunner().invoke(
         app,
