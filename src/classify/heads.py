@@ -66,6 +66,9 @@ class TaskHeads:
     intent_: Any = None
     cues_: list[Any] = field(default_factory=list)
     temperatures_: dict[str, float] = field(default_factory=dict)
+    _stack: tuple[FloatArray, FloatArray, FloatArray, FloatArray] | None = field(
+        default=None, repr=False
+    )
 
     def fit(
         self,
@@ -95,6 +98,7 @@ class TaskHeads:
                 else None
             )
         self.temperatures_ = {"sentiment": 1.0, "intent": 1.0, "cues": 1.0}
+        self._stack = None
         if x_dev is not None and y_dev is not None:
             logits = self.logits(x_dev, x_dev_cues)
             self.temperatures_ = {
@@ -105,18 +109,34 @@ class TaskHeads:
         return self
 
     def logits(self, x: Any, x_cues: Any = None) -> dict[str, FloatArray]:
-        """Uncalibrated scores per task (log-probabilities, cue log-odds)."""
+        """Uncalibrated scores per task (class scores, cue log-odds).
+
+        One matrix product per input instead of six scikit-learn calls: the fitted
+        coefficients are stacked once (:meth:`_stacked`). Softmax of these scores
+        equals ``predict_proba`` of the multinomial heads.
+        """
         x_cues = x if x_cues is None else x_cues
-        n = x.shape[0]
-        cues = np.full((n, len(CUES)), -8.0)
-        for j, head in enumerate(self.cues_):
-            if head is not None:
-                cues[:, j] = head.decision_function(x_cues)
-        return {
-            "sentiment": np.asarray(self.sentiment_.predict_log_proba(x), dtype=float),
-            "intent": np.asarray(self.intent_.predict_log_proba(x), dtype=float),
-            "cues": cues,
-        }
+        main_w, main_b, cue_w, cue_b = self._stacked()
+        main = np.asarray(x @ main_w, dtype=float) + main_b
+        cues = np.asarray(x_cues @ cue_w, dtype=float) + cue_b
+        k = len(SENTIMENTS)
+        return {"sentiment": main[:, :k], "intent": main[:, k:], "cues": cues}
+
+    def _stacked(self) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+        if self._stack is None:
+            main_w = np.vstack([self.sentiment_.coef_, self.intent_.coef_]).T
+            main_b = np.concatenate([self.sentiment_.intercept_, self.intent_.intercept_])
+            n_cue_features = next(
+                (h.coef_.shape[1] for h in self.cues_ if h is not None), main_w.shape[0]
+            )
+            cue_w = np.zeros((n_cue_features, len(CUES)))
+            cue_b = np.full(len(CUES), -8.0)  # a cue never seen in training: "no"
+            for j, head in enumerate(self.cues_):
+                if head is not None:
+                    cue_w[:, j] = head.coef_[0]
+                    cue_b[j] = head.intercept_[0]
+            self._stack = (main_w, main_b, cue_w, cue_b)
+        return self._stack
 
     def proba(self, x: Any, x_cues: Any = None) -> dict[str, FloatArray]:
         """Calibrated probabilities per task."""
