@@ -125,7 +125,7 @@ def test_evaluate_compare_puts_two_models_side_by_side(
     )
     assert result.exit_code == 0, result.output
     both = json.loads(result.stdout.splitlines()[0])
-    assert [m["model"] for m in both["models"]] == ["linear@v1", "lexicon@1.0.0"]
+    assert [m["model"] for m in both["models"]] == ["linear@v1", "lexicon@1.1.0"]
 
 
 def test_evaluate_skips_external_data_with_a_clear_message_when_absent(
