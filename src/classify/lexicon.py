@@ -230,9 +230,9 @@ class LexiconClassifier:
             thanks = 0.0
         question = self._question(clean)
         rhetorical = 0.0
-        if match := _RHETORICAL.search(clean):
+        if found := _RHETORICAL.search(clean):
             rhetorical = 1.0
-            evidence.append(f"klachtvraag:{match.group()}")
+            evidence.append(f"klachtvraag:{found.group()}")
         personal = bool(_PERSONAL.search(clean)) or clean.lstrip().startswith("@")
         failure = min(len(_FAILURE.findall(clean)), 3) if personal else 0
         if failure:
