@@ -12,6 +12,7 @@ from klachtradar.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
+pytestmark = pytest.mark.slow  # trains two models in the module fixture
 
 
 def _subset(source: Path, target: Path, n: int) -> Path:
@@ -24,9 +25,9 @@ def _subset(source: Path, target: Path, n: int) -> Path:
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("cli")
     paths = {
-        "train": _subset(ROOT / "data/corpus/train.jsonl", base / "train.jsonl", 300),
-        "dev": _subset(ROOT / "data/corpus/dev.jsonl", base / "dev.jsonl", 80),
-        "test": _subset(ROOT / "data/corpus/test.jsonl", base / "test.jsonl", 80),
+        "train": _subset(ROOT / "data/corpus/train.jsonl", base / "train.jsonl", 200),
+        "dev": _subset(ROOT / "data/corpus/dev.jsonl", base / "dev.jsonl", 60),
+        "test": _subset(ROOT / "data/corpus/test.jsonl", base / "test.jsonl", 60),
         "models": base / "models",
     }
     for _ in range(2):

@@ -53,7 +53,7 @@ def test_heads_train_save_and_load_with_the_same_predictions(tmp_path: Path) -> 
     train, _ = split_by_language(read_labelled(ROOT / "data/corpus/train.jsonl"))
     dev, _ = split_by_language(read_labelled(ROOT / "data/corpus/dev.jsonl"))
     encoder = HashingEncoder()
-    model = EmbeddingClassifier(encoder=encoder).fit(train[:300], dev=dev[:80])
+    model = EmbeddingClassifier(encoder=encoder).fit(train[:200], dev=dev[:60])
     model.save(tmp_path)
     loaded = EmbeddingClassifier.load(tmp_path, name="embedding", version="v3", encoder=encoder)
     texts = ["Al weken geen internet", "", "😡", "Bedankt!"]

@@ -37,7 +37,7 @@ ODD_TEXTS = [
 def small_model() -> LinearClassifier:
     train, _ = split_by_language(read_labelled(ROOT / "data/corpus/train.jsonl"))
     dev, _ = split_by_language(read_labelled(ROOT / "data/corpus/dev.jsonl"))
-    return LinearClassifier().fit(train[:400], dev=dev[:120])
+    return LinearClassifier().fit(train[:240], dev=dev[:80])
 
 
 def test_fast_tfidf_equals_scikit_learn_transform(small_model: LinearClassifier) -> None:

@@ -34,8 +34,8 @@ def _subset(source: Path, target: Path, n: int) -> Path:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[ModelStore, str]:
     base = tmp_path_factory.mktemp("transformer")
-    train = _subset(ROOT / "data/corpus/train.jsonl", base / "train.jsonl", 160)
-    dev = _subset(ROOT / "data/corpus/dev.jsonl", base / "dev.jsonl", 48)
+    train = _subset(ROOT / "data/corpus/train.jsonl", base / "train.jsonl", 96)
+    dev = _subset(ROOT / "data/corpus/dev.jsonl", base / "dev.jsonl", 32)
     bert = write_tiny_bert(
         base / "tiny-bert", corpus_texts(train), vocab_size=600, hidden_size=32, max_positions=64
     )
@@ -77,7 +77,7 @@ def test_train_writes_a_versioned_model_with_card_and_weights(
     assert (model.path / "hf" / "model.safetensors").is_file()
     assert (model.path / "hf" / "config.json").is_file()
     assert model.card["backend"] == "transformer"
-    assert model.card["data"]["train"]["records"] == 160
+    assert model.card["data"]["train"]["records"] == 96
     assert "intent_macro_f1" in model.card["metrics_dev"]
     assert "wrote" in output
 
