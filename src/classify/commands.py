@@ -200,6 +200,9 @@ def classify_file(
         str | None, typer.Option(help="Model (default: [pipeline] classifier).")
     ] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 256,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Evidence: the n-grams that decided (linear).")
+    ] = False,
     models_dir: ModelsDirOption = None,
 ) -> None:
     """Classify posts; one JSON line per post on stdout, bad lines reported on stderr."""
@@ -218,9 +221,11 @@ def classify_file(
             return
         predictions = classifier.predict_proba([t for _, t in batch])
         ref = classifier.model_ref
-        for (post_id, _), prediction in zip(batch, predictions, strict=True):
-            result = to_classification(prediction, ref)
-            typer.echo(json.dumps(_output_line(post_id, result), ensure_ascii=False))
+        for (post_id, text), prediction in zip(batch, predictions, strict=True):
+            line = _output_line(post_id, to_classification(prediction, ref))
+            if explain and hasattr(classifier, "explain"):
+                line["evidence"] = classifier.explain(text)
+            typer.echo(json.dumps(line, ensure_ascii=False))
         batch.clear()
 
     with file.open(encoding="utf-8", errors="replace") as handle:

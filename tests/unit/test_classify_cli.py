@@ -183,3 +183,24 @@ def test_classify_writes_one_json_line_per_post_and_reports_bad_lines(
     assert set(first) >= {"sentiment", "intent", "cues", "intent_proba", "sentiment_proba"}
     assert "posts.jsonl:2: skipped" in result.stderr
     assert "posts.jsonl:5: skipped" in result.stderr
+
+
+def test_classify_explain_names_the_ngrams_that_decided(
+    workspace: dict[str, Path], tmp_path: Path
+) -> None:
+    posts = tmp_path / "posts.jsonl"
+    posts.write_text('{"id": "1", "text": "Al weken geen internet, belachelijk"}\n')
+    result = runner.invoke(
+        app,
+        [
+            "classify",
+            str(posts),
+            "--explain",
+            "--model",
+            "linear@v2",
+            "--models-dir",
+            str(workspace["models"]),
+        ],
+    )
+    [line] = [json.loads(x) for x in result.stdout.splitlines()]
+    assert any(e.startswith(line["intent"] + ": ") for e in line["evidence"])
