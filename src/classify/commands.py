@@ -42,6 +42,13 @@ def _models_dir(option: Path | None) -> Path:
     return settings.resolve(settings.classify.models_dir)
 
 
+def _project_path(path: Path) -> Path:
+    """``path`` under the project root, as settings paths are."""
+    from klachtradar.settings import project_root
+
+    return project_root() / path
+
+
 def _open_model(spec: str, models_dir: Path) -> Any:
     """``lexicon``, ``NAME``, ``NAME@VERSION`` or a version directory on disk."""
     from classify.model_store import CARD, ModelStore, ModelVersion, load_version
@@ -182,7 +189,7 @@ def evaluate_command(
         from classify.evaluation_view import print_reports
 
         print_reports(reports, externals, excluded=len(other))
-    path = report or Path("var/reports") / (
+    path = report or _project_path(Path("var/reports")) / (
         "eval-" + "-vs-".join(r.model.replace("@", "_") for r in reports) + ".html"
     )
     from classify.evaluation_html import write_html_report
