@@ -308,7 +308,21 @@ def models_list(models_dir: ModelsDirOption = None) -> None:
                 str(card.get("created_at", "")),
                 f"{f1:.3f}" if isinstance(f1, float) else "",
             )
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    console.print(_served_line(store))
+
+
+def _served_line(store: Any) -> str:
+    """Which model the pipeline serves, as ``[pipeline] classifier`` says."""
+    from klachtradar.settings import load_settings
+
+    spec = load_settings().pipeline.classifier
+    name, _, pinned = spec.partition("@")
+    if spec == "lexicon":
+        return "pipeline serves: lexicon (rules, no artefact)"
+    version = pinned or store.promoted(name) or (store.versions(name) or ["?"])[-1]
+    return f"pipeline serves: {name} {version}" + (" (pinned)" if pinned else "")
 
 
 @models_app.command("show")

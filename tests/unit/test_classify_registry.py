@@ -133,3 +133,9 @@ def test_the_shipped_default_model_loads_and_classifies() -> None:
     [p] = clf.predict_proba(["@NS alweer vertraging, derde keer deze week 🙄"])
     assert max(p.intent, key=p.intent.__getitem__) is Intent.KLACHT
     assert clf.model_ref.name == "linear"
+
+
+def test_every_shipped_model_file_fits_in_git() -> None:
+    root = Path(__file__).resolve().parents[2] / "models"
+    sizes = {p: p.stat().st_size for p in root.rglob("*") if p.is_file()}
+    assert sizes and all(size < 20 * 1024 * 1024 for size in sizes.values())
