@@ -119,11 +119,55 @@ def bench_transformer(texts: list[str], repeat: int) -> list[tuple[str, tuple[fl
     return rows
 
 
+def bench_e5(texts: list[str], repeat: int) -> list[tuple[str, tuple[float, float]]]:
+    """The fine-tuned e5 (models/e5) batched, against ``transformers.pipeline`` one at a time.
+
+    The naive baseline runs the same merged encoder through a ``feature-extraction``
+    pipeline post by post, then the same mean pooling and heads: identical maths, none
+    of the batching, length bucketing or ``inference_mode``.
+    """
+    import numpy as np
+    import torch
+    from transformers import pipeline
+
+    from classify.e5_classifier import PREFIX, E5Classifier
+    from classify.model_store import ModelStore, e5_cache_dir
+
+    store = ModelStore(ROOT / "models")
+    if "e5" not in store.names():
+        return []
+    clf = E5Classifier.load(store.get("e5").path, cache_dir=e5_cache_dir())
+    naive = pipeline(
+        "feature-extraction",
+        model=clf._encoder,
+        tokenizer=clf._tokenizer,
+        framework="pt",
+        device=-1,
+    )
+    heads = clf._heads
+
+    def run_naive() -> None:
+        for text in texts:
+            hidden = np.asarray(naive(PREFIX + text))[0]  # (tokens, hidden)
+            pooled = torch.tensor(hidden.mean(axis=0, keepdims=True), dtype=torch.float32)
+            with torch.no_grad():
+                heads(pooled)
+
+    run_naive_one = texts[:1]
+    naive(PREFIX + run_naive_one[0])
+    clf.predict_proba(texts[:8])
+    return [
+        ("e5 naive: pipeline, one post at a time", best_rate(run_naive, len(texts), repeat)),
+        ("e5 ours: batched, length-bucketed", best_rate(batched(clf, texts), len(texts), repeat)),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--posts", type=int, default=5000)
     parser.add_argument("--transformer-posts", type=int, default=512)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--e5-posts", type=int, default=128)
     args = parser.parse_args()
     test, _ = split_by_language(read_labelled(ROOT / "data/corpus/test.jsonl"))
     base = [r.text for r in test]
@@ -138,13 +182,22 @@ def main() -> None:
     except ImportError as exc:
         print(f"transformer skipped: {exc} (pip install 'klachtradar[transformer]')")
         tf_rows = []
-    width = max(len(name) for name, _ in rows + tf_rows)
+    try:
+        e5_rows = bench_e5(texts[: args.e5_posts], args.repeat)
+    except ImportError as exc:
+        print(f"e5 skipped: {exc} (pip install 'klachtradar[e5]')")
+        e5_rows = []
+    tf_rows_all = tf_rows + e5_rows
+    width = max(len(name) for name, _ in rows + tf_rows_all)
     print(f"{'backend':<{width}}  {'posts/s wall':>12}  {'posts/CPU-s':>12}")
-    for name, (wall, cpu) in rows + tf_rows:
+    for name, (wall, cpu) in rows + tf_rows_all:
         print(f"{name:<{width}}  {wall:>12,.0f}  {cpu:>12,.0f}")
     if tf_rows:
         naive, ours, int8 = (wall for _, (wall, _cpu) in tf_rows)
         print(f"ratio ours / naive: {ours / naive:.1f}×  (int8: {int8 / naive:.1f}×; target ≥ 3×)")
+    if e5_rows:
+        (naive_e5, _), (ours_e5, _) = (rate for _, rate in e5_rows)
+        print(f"e5 ratio ours / naive: {ours_e5 / naive_e5:.1f}×  (target ≥ 3×)")
     linear = [rate for name, rate in rows if name.startswith("linear")]
     if linear:
         wall, cpu = linear[0]

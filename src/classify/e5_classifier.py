@@ -37,7 +37,8 @@ INTENTS: tuple[Intent, ...] = tuple(Intent)
 CUES: tuple[Cue, ...] = tuple(Cue)
 PREFIX = "query: "
 ADAPTER_FILE = "adapter.safetensors"
-CARD_FILE = "model_card.json"
+CARD_FILE = "e5.json"
+"""e5 details (base hash, LoRA config, temperatures); the registry's card.json is beside it."""
 
 
 @dataclass
@@ -286,6 +287,7 @@ def train_e5(
     out_dir: Path,
     name: str = "e5-lora",
     version: str | None = None,
+    model_dir: Path | None = None,
     config: E5TrainConfig | None = None,
     progress: Callable[[str], None] = print,
     data_files: dict[str, str] | None = None,
@@ -293,7 +295,8 @@ def train_e5(
 ) -> Path:
     """Fine-tune LoRA adapters + heads; early-stop on dev; calibrate; write the artefact.
 
-    Returns the model directory ``out_dir/<name>/<version>/``.
+    Returns the model directory: ``model_dir`` if given (the registry's staging
+    directory), else ``out_dir/<name>/<version>/``.
     """
     torch = _torch()
     from peft import LoraConfig, get_peft_model, get_peft_model_state_dict
@@ -425,7 +428,7 @@ def train_e5(
         "cues": fit_temperature(c, np.array([e.cues for e in dev]), binary=True),
     }
     version = version or time.strftime("%Y%m%d-%H%M%S")
-    model_dir = out_dir / name / version
+    model_dir = model_dir or out_dir / name / version
     model_dir.mkdir(parents=True, exist_ok=True)
     tensors = {f"adapter.{k}": v.contiguous() for k, v in best_state[0].items()}
     tensors.update({f"heads.{k}": v.contiguous() for k, v in best_state[1].items()})

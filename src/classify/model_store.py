@@ -145,7 +145,19 @@ def load_version(model: ModelVersion, *, int8: bool = False) -> TextClassifier:
         return TransformerClassifier.load(
             model.path, name=model.name, version=model.version, int8=int8
         )
+    if backend == "e5":
+        from classify.e5_classifier import E5Classifier
+
+        return E5Classifier.load(model.path, cache_dir=e5_cache_dir())
     raise ConfigError(f"{model.path}: unknown backend {backend!r} in {CARD}")
+
+
+def e5_cache_dir() -> Path:
+    """The converted e5 base (``[classify] e5_cache``, relative to the project root)."""
+    from klachtradar.settings import load_settings
+
+    settings = load_settings()
+    return settings.resolve(settings.classify.e5_cache)
 
 
 def label_map() -> dict[str, list[str]]:

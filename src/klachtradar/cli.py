@@ -408,6 +408,8 @@ def _register_streaming() -> None:
 
 
 _register_streaming()
+
+
 def _register_classifier_commands() -> None:
     """``train``, ``evaluate`` and ``classify`` are top-level commands (issue #5)."""
     from classify.commands import register

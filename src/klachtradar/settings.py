@@ -57,6 +57,8 @@ class ClassifySettings(BaseModel):
     models_dir: Path = Path("models")
     reload_check_seconds: float = Field(default=1.0, ge=0)
     transformer_int8: bool = False
+    e5_cache: Path = Path("var/cache/e5")
+    """Where `klachtradar models import-e5` puts the converted multilingual-e5-small."""
 
 
 class StoreSettings(BaseModel):
