@@ -29,6 +29,7 @@ def _private_state_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("KLACHTRADAR_STORE__PATH", str(state / "store.db"))
     monkeypatch.setenv("KLACHTRADAR_DEADLETTER__PATH", str(state / "deadletter.jsonl"))
     monkeypatch.setenv("KLACHTRADAR_LISTEN__CHECKPOINT_PATH", str(state / "listener.db"))
+    monkeypatch.setenv("KLACHTRADAR_CLASSIFY__E5_CACHE", str(state / "e5"))
 
 
 @pytest.fixture

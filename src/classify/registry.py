@@ -1,15 +1,67 @@
-"""Backend selection by name, as the settings say (``[pipeline] classifier``)."""
+"""Backend selection by name, as the settings say (``[pipeline] classifier``).
+
+Accepted names:
+
+* ``lexicon`` — the rule backend, no artefact;
+* ``NAME`` — the promoted version of ``models/NAME/``, swapped live on promotion;
+* ``NAME@VERSION`` — exactly that version, never swapped.
+
+If a learned model cannot run because its optional libraries are missing (a minimal
+install), the pipeline falls back to the lexicon and says so in the log, instead of
+refusing to start.
+"""
 
 from __future__ import annotations
+
+import logging
+from pathlib import Path
 
 from classify.base import TextClassifier
 from klachtradar.errors import ConfigError
 
+log = logging.getLogger(__name__)
 
-def load_classifier(name: str) -> TextClassifier:
-    """The classifier backend called ``name``; unknown names raise :class:`ConfigError`."""
+
+def load_classifier(
+    name: str,
+    *,
+    models_dir: Path | None = None,
+    check_seconds: float = 1.0,
+    int8: bool = False,
+) -> TextClassifier:
+    """The classifier called ``name``; unknown names raise :class:`ConfigError`."""
     if name == "lexicon":
         from classify.lexicon import LexiconClassifier
 
         return LexiconClassifier()
-    raise ConfigError(f"unknown classifier backend {name!r} (available: lexicon)")
+    from classify.hot_swap import PromotedClassifier
+    from classify.model_store import ModelStore, load_version
+
+    store = ModelStore(models_dir or _default_models_dir())
+    model_name, _, version = name.partition("@")
+    if not store.versions(model_name):
+        available = ", ".join(["lexicon", *store.names()])
+        raise ConfigError(
+            f"unknown classifier {name!r}: no model under {store.root / model_name} "
+            f"(available: {available})"
+        )
+    try:
+        if version:
+            return load_version(store.get(model_name, version), int8=int8)
+        return PromotedClassifier(store, model_name, check_seconds=check_seconds, int8=int8)
+    except ImportError as exc:
+        log.warning(
+            "classifier %r needs an optional dependency (%s); falling back to the lexicon "
+            "backend. Install klachtradar with its extras to use it.",
+            name,
+            exc,
+        )
+        from classify.lexicon import LexiconClassifier
+
+        return LexiconClassifier()
+
+
+def _default_models_dir() -> Path:
+    from klachtradar.settings import project_root
+
+    return project_root() / "models"

@@ -374,6 +374,7 @@ EXTENSIONS: tuple[tuple[str, str, str], ...] = (
     ("sink.triage.triage_cli", "feedback_app", "feedback"),
     ("sink.es.commands", "es_app", "es"),
     ("sink.es.commands", "kibana_app", "kibana"),
+    ("classify.commands", "models_app", "models"),
 )
 
 
@@ -407,6 +408,16 @@ def _register_streaming() -> None:
 
 
 _register_streaming()
+
+
+def _register_classifier_commands() -> None:
+    """``train``, ``evaluate`` and ``classify`` are top-level commands (issue #5)."""
+    from classify.commands import register
+
+    register(app)
+
+
+_register_classifier_commands()
 
 
 def main() -> None:

@@ -77,7 +77,13 @@ class Pipeline:
         }
         return cls(
             settings=settings,
-            classifier=classifier or load_classifier(settings.pipeline.classifier),
+            classifier=classifier
+            or load_classifier(
+                settings.pipeline.classifier,
+                models_dir=settings.resolve(settings.classify.models_dir),
+                check_seconds=settings.classify.reload_check_seconds,
+                int8=settings.classify.transformer_int8,
+            ),
             matcher=matcher,
             risk_model=RiskModel(settings.risk, settings.priority),
             history=AuthorHistory(

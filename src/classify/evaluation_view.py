@@ -1,0 +1,86 @@
+"""Terminal rendering of evaluation reports (rich tables), side by side when compared."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from classify.evaluation import EvaluationReport, TaskReport
+
+
+def print_reports(
+    reports: Sequence[EvaluationReport],
+    externals: Sequence[dict[str, Any]] = (),
+    *,
+    excluded: int = 0,
+    console: Console | None = None,
+) -> None:
+    """Headline table for all models, then per-task details for each."""
+    console = console or Console()
+    head = Table(
+        title=f"{reports[0].data} — {reports[0].n} Dutch posts"
+        + (f" ({excluded} other-language records excluded)" if excluded else "")
+    )
+    head.add_column("metric")
+    for report in reports:
+        head.add_column(report.model, justify="right")
+    rows: list[tuple[str, Callable[[EvaluationReport], float]]] = [
+        ("complaint F1 (klacht vs rest)", lambda r: r.complaint["f1"]),
+        ("sentiment macro-F1", lambda r: r.sentiment.macro_f1),
+        ("intent macro-F1", lambda r: r.intent.macro_f1),
+        ("sentiment ECE", lambda r: r.sentiment.ece),
+        ("intent ECE", lambda r: r.intent.ece),
+        ("posts/s", lambda r: r.posts_per_second),
+    ]
+    for label, get in rows:
+        head.add_row(label, *(_fmt(get(r)) for r in reports))
+    for cue in reports[0].cues:
+        head.add_row(f"cue {cue} F1", *(_fmt(r.cues[cue]["f1"]) for r in reports))
+    if externals:
+        head.add_row(
+            "external tweets sentiment macro-F1",
+            *(_fmt(e.get("sentiment_macro_f1")) for e in externals),
+        )
+    console.print(head)
+    for ext in externals[:1]:
+        if "skipped" in ext:
+            console.print(f"[yellow]external evaluation skipped:[/yellow] {ext['skipped']}")
+    for report in reports:
+        for name, task in (("sentiment", report.sentiment), ("intent", report.intent)):
+            console.print(_task_table(f"{report.model} — {name}", task))
+            console.print(_confusion_table(task))
+
+
+def _task_table(title: str, task: TaskReport) -> Table:
+    table = Table(title=title)
+    for column in ("label", "precision", "recall", "F1", "support"):
+        table.add_column(column, justify="left" if column == "label" else "right")
+    for i, label in enumerate(task.labels):
+        table.add_row(
+            label,
+            _fmt(task.precision[i]),
+            _fmt(task.recall[i]),
+            _fmt(task.f1[i]),
+            str(task.support[i]),
+        )
+    table.add_row("macro", "", "", _fmt(task.macro_f1), str(sum(task.support)))
+    return table
+
+
+def _confusion_table(task: TaskReport) -> Table:
+    table = Table(title="confusion (rows gold, columns predicted)")
+    table.add_column("gold \\ pred")
+    for label in task.labels:
+        table.add_column(label, justify="right")
+    for label, row in zip(task.labels, task.confusion, strict=True):
+        table.add_row(label, *(str(v) for v in row))
+    return table
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:,.0f}" if value > 100 else f"{value:.3f}"
+    return "—" if value is None else str(value)

@@ -1,0 +1,206 @@
+"""``klachtradar train | evaluate | classify | models`` through the real CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from klachtradar.cli import app
+
+ROOT = Path(__file__).resolve().parents[2]
+runner = CliRunner()
+pytestmark = pytest.mark.slow  # trains two models in the module fixture
+
+
+def _subset(source: Path, target: Path, n: int) -> Path:
+    lines = source.read_text(encoding="utf-8").splitlines()
+    target.write_text("\n".join(lines[:n]) + "\n", encoding="utf-8")
+    return target
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    base = tmp_path_factory.mktemp("cli")
+    paths = {
+        "train": _subset(ROOT / "data/corpus/train.jsonl", base / "train.jsonl", 200),
+        "dev": _subset(ROOT / "data/corpus/dev.jsonl", base / "dev.jsonl", 60),
+        "test": _subset(ROOT / "data/corpus/test.jsonl", base / "test.jsonl", 60),
+        "models": base / "models",
+    }
+    for _ in range(2):
+        result = runner.invoke(
+            app,
+            [
+                "train",
+                "--backend",
+                "linear",
+                "--data",
+                str(paths["train"]),
+                "--dev",
+                str(paths["dev"]),
+                "--models-dir",
+                str(paths["models"]),
+            ],
+        )
+        assert result.exit_code == 0, result.output
+    return paths
+
+
+def test_train_writes_numbered_versions_with_data_hashes(workspace: dict[str, Path]) -> None:
+    card = json.loads((workspace["models"] / "linear" / "v2" / "card.json").read_text())
+    assert card["backend"] == "linear"
+    assert len(card["data"]["train"]["sha256"]) == 64
+    assert card["label_counts"]["intent"]["klacht"] > 0
+    assert 0.0 <= card["metrics_dev"]["complaint_f1"] <= 1.0
+
+
+def test_models_list_show_and_promote(workspace: dict[str, Path]) -> None:
+    models = ["--models-dir", str(workspace["models"])]
+    promoted = runner.invoke(app, ["models", "promote", "linear", "v1", *models])
+    assert promoted.exit_code == 0 and "promoted linear v1" in promoted.output
+    listed = runner.invoke(app, ["models", "list", *models])
+    assert "v1" in listed.output and "v2" in listed.output
+    shown = json.loads(runner.invoke(app, ["models", "show", "linear", *models]).output)
+    assert shown["version"] == "v1" and shown["promoted"] is True
+
+
+def test_promoting_a_missing_version_is_a_clear_error(workspace: dict[str, Path]) -> None:
+    result = runner.invoke(
+        app, ["models", "promote", "linear", "v99", "--models-dir", str(workspace["models"])]
+    )
+    assert result.exit_code != 0
+
+
+def test_evaluate_json_has_per_class_metrics_confusion_and_ece(
+    workspace: dict[str, Path], tmp_path: Path
+) -> None:
+    report = tmp_path / "report.html"
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--model",
+            "linear@v2",
+            "--data",
+            str(workspace["test"]),
+            "--json",
+            "--no-external",
+            "--report",
+            str(report),
+            "--models-dir",
+            str(workspace["models"]),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout.splitlines()[0])
+    assert set(metrics["intent"]["per_class"]) == {"klacht", "vraag", "compliment", "overig"}
+    assert len(metrics["sentiment"]["confusion"]["matrix"]) == 3
+    assert 0.0 <= metrics["intent"]["ece"] <= 1.0
+    assert "complaint_f1" in metrics["summary"]
+    assert report.is_file() and "<table>" in report.read_text()
+
+
+def test_evaluate_compare_puts_two_models_side_by_side(
+    workspace: dict[str, Path], tmp_path: Path
+) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--model",
+            "linear@v1",
+            "--compare",
+            "lexicon",
+            "--data",
+            str(workspace["test"]),
+            "--json",
+            "--no-external",
+            "--report",
+            str(tmp_path / "r.html"),
+            "--models-dir",
+            str(workspace["models"]),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    both = json.loads(result.stdout.splitlines()[0])
+    assert [m["model"] for m in both["models"]] == ["linear@v1", "lexicon@1.1.0"]
+
+
+def test_evaluate_skips_external_data_with_a_clear_message_when_absent(
+    workspace: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KLACHTRADAR_EXTERNAL_DATA", str(tmp_path / "nowhere.jsonl"))
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--model",
+            "lexicon",
+            "--data",
+            str(workspace["test"]),
+            "--json",
+            "--report",
+            str(tmp_path / "r.html"),
+            "--models-dir",
+            str(workspace["models"]),
+        ],
+    )
+    payload = json.loads(result.stdout.splitlines()[0])
+    assert "not found" in payload["external"]["skipped"]
+
+
+def test_classify_writes_one_json_line_per_post_and_reports_bad_lines(
+    workspace: dict[str, Path], tmp_path: Path
+) -> None:
+    posts = tmp_path / "posts.jsonl"
+    posts.write_text(
+        '{"id": "1", "text": "Al weken geen internet @Ziggo, ik stap over!"}\n'
+        "not json\n"
+        '{"id": "2", "text": ""}\n'
+        '{"post_id": "3", "text": "https://t.co/x", "source": "x"}\n'
+        '{"id": "4"}\n',
+        encoding="utf-8",
+    )
+    result = runner.invoke(
+        app,
+        [
+            "classify",
+            str(posts),
+            "--model",
+            "linear@v2",
+            "--models-dir",
+            str(workspace["models"]),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert [line["id"] for line in lines] == ["1", "2", "3"]
+    first = lines[0]
+    assert first["model"] == "linear" and first["version"] == "v2"
+    assert set(first) >= {"sentiment", "intent", "cues", "intent_proba", "sentiment_proba"}
+    assert "posts.jsonl:2: skipped" in result.stderr
+    assert "posts.jsonl:5: skipped" in result.stderr
+
+
+def test_classify_explain_names_the_ngrams_that_decided(
+    workspace: dict[str, Path], tmp_path: Path
+) -> None:
+    posts = tmp_path / "posts.jsonl"
+    posts.write_text('{"id": "1", "text": "Al weken geen internet, belachelijk"}\n')
+    result = runner.invoke(
+        app,
+        [
+            "classify",
+            str(posts),
+            "--explain",
+            "--model",
+            "linear@v2",
+            "--models-dir",
+            str(workspace["models"]),
+        ],
+    )
+    [line] = [json.loads(x) for x in result.stdout.splitlines()]
+    assert any(e.startswith(line["intent"] + ": ") for e in line["evidence"])

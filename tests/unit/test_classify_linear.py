@@ -1,0 +1,123 @@
+"""The linear backend: fast features equal scikit-learn's, calibrated heads, skops files."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from classify.calibration import (
+    expected_calibration_error,
+    fit_temperature,
+    softmax_with_temperature,
+)
+from classify.corpus import read_labelled, split_by_language
+from classify.fast_tfidf import FastTfidf
+from classify.linear import LinearClassifier
+from classify.model_files import load_skops, save_skops
+from classify.text_normalise import normalise
+from klachtradar.contract import Cue, Intent, Sentiment
+from klachtradar.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+ODD_TEXTS = [
+    "",
+    "😡😡😡",
+    "https://t.co/abc123",
+    "@KPN " + "storing " * 1500,
+    "geen\x00internet\x1b[31m al\u200b 3 dagen\r\n",
+    "Das Internet ist schon wieder weg, unglaublich.",
+    "    ",
+]
+
+
+@pytest.fixture(scope="module")
+def small_model() -> LinearClassifier:
+    train, _ = split_by_language(read_labelled(ROOT / "data/corpus/train.jsonl"))
+    dev, _ = split_by_language(read_labelled(ROOT / "data/corpus/dev.jsonl"))
+    return LinearClassifier().fit(train[:240], dev=dev[:80])
+
+
+def test_fast_tfidf_equals_scikit_learn_transform(small_model: LinearClassifier) -> None:
+    texts = [normalise(t) for t in [*ODD_TEXTS, "Al weken geen internet bij @Ziggo!!", "ik"]]
+    for vectorizer in (small_model.word_, small_model.char_):
+        expected = vectorizer.transform(texts).toarray()
+        actual = FastTfidf(vectorizer).transform(texts).toarray()
+        np.testing.assert_allclose(actual, expected, atol=1e-12)
+
+
+def test_probabilities_cover_every_label_and_sum_to_one(small_model: LinearClassifier) -> None:
+    [p] = small_model.predict_proba(["@KPN al drie dagen geen internet, belachelijk"])
+    assert set(p.sentiment) == set(Sentiment)
+    assert set(p.intent) == set(Intent)
+    assert set(p.cues) == set(Cue)
+    assert sum(p.sentiment.values()) == pytest.approx(1.0)
+    assert sum(p.intent.values()) == pytest.approx(1.0)
+
+
+def test_a_clear_outage_complaint_is_a_negative_complaint(small_model: LinearClassifier) -> None:
+    [p] = small_model.predict_proba(["Al 3 dagen geen internet @Ziggo, belachelijk slecht"])
+    assert max(p.intent, key=p.intent.__getitem__) is Intent.KLACHT
+    assert max(p.sentiment, key=p.sentiment.__getitem__) is Sentiment.NEGATIEF
+
+
+def test_odd_input_gets_a_valid_prediction_not_an_exception(
+    small_model: LinearClassifier,
+) -> None:
+    predictions = small_model.predict_proba(ODD_TEXTS)
+    assert len(predictions) == len(ODD_TEXTS)
+    for p in predictions:
+        assert sum(p.intent.values()) == pytest.approx(1.0)
+        assert all(0.0 <= v <= 1.0 for v in p.cues.values())
+
+
+def test_an_empty_batch_gives_no_predictions(small_model: LinearClassifier) -> None:
+    assert small_model.predict_proba([]) == []
+
+
+def test_saved_model_predicts_the_same_after_loading(
+    small_model: LinearClassifier, tmp_path: Path
+) -> None:
+    small_model.save(tmp_path)
+    loaded = LinearClassifier.load(tmp_path, name="linear", version="v9")
+    texts = ["Top service weer 🙄 pakket kwijt", "Bedankt voor de snelle hulp!", *ODD_TEXTS]
+    before = small_model.predict_proba(texts)
+    after = loaded.predict_proba(texts)
+    for a, b in zip(before, after, strict=True):
+        assert a.intent == pytest.approx(b.intent)
+        assert a.cues == pytest.approx(b.cues)
+    assert loaded.model_ref.version == "v9"
+
+
+def test_the_artefact_is_a_skops_zip_not_a_pickle(
+    small_model: LinearClassifier, tmp_path: Path
+) -> None:
+    path = small_model.save(tmp_path)
+    assert zipfile.is_zipfile(path)
+    assert "schema.json" in zipfile.ZipFile(path).namelist()
+
+
+def test_loading_refuses_types_outside_the_allow_list(tmp_path: Path) -> None:
+    path = save_skops({"evil": Path("/etc/passwd")}, tmp_path / "model.skops")
+    with pytest.raises(ConfigError, match="untrusted"):
+        load_skops(path)
+
+
+def test_temperature_scaling_recovers_an_overconfident_model() -> None:
+    rng = np.random.default_rng(0)
+    true_logits = rng.normal(size=(4000, 3)) * 2
+    proba = softmax_with_temperature(true_logits, 1.0)
+    labels = np.array([rng.choice(3, p=row) for row in proba])
+    overconfident = true_logits * 3
+    temperature = fit_temperature(overconfident, labels)
+    assert temperature == pytest.approx(3.0, rel=0.15)
+    before = expected_calibration_error(softmax_with_temperature(overconfident, 1.0), labels)
+    after = expected_calibration_error(softmax_with_temperature(overconfident, temperature), labels)
+    assert after < before / 2
+
+
+def test_normalise_masks_urls_handles_numbers_and_control_characters() -> None:
+    assert normalise("@KPN al 3 dagen\x00 STORING https://t.co/x") == "@user al 0 dagen storing url"
+    assert len(normalise("x" * 50_000)) <= 1_000

@@ -1,0 +1,52 @@
+"""The running pipeline serves a newly promoted model from the next batch, no restart."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+from classify.model_store import ModelStore
+from klachtradar.contract import Author, RawPost
+from klachtradar.pipeline import Pipeline
+from klachtradar.settings import load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _post(n: int) -> RawPost:
+    return RawPost(
+        source="x",
+        post_id=str(n),
+        text="@KPN al drie dagen geen internet, belachelijk",
+        created_at=datetime(2026, 11, 23, 12, 0, tzinfo=UTC),
+        author=Author(id=f"a{n}", handle=f"klant{n}"),
+    )
+
+
+def test_promotion_reaches_a_running_pipeline_between_batches(tmp_path: Path) -> None:
+    shipped = ModelStore(ROOT / "models").get("linear")
+    for version in ("v1", "v2"):
+        target = tmp_path / "linear" / version
+        shutil.copytree(shipped.path, target)
+        card = json.loads((target / "card.json").read_text())
+        (target / "card.json").write_text(json.dumps(card | {"version": version}))
+    store = ModelStore(tmp_path)
+    store.promote("linear", "v1")
+    settings = load_settings(
+        pipeline={"classifier": "linear"},
+        classify={"models_dir": str(tmp_path), "reload_check_seconds": 0},
+    )
+    pipeline = Pipeline.from_settings(settings)
+
+    first = pipeline.process([_post(1)])
+    store.promote("linear", "v2")
+    second = pipeline.process([_post(2)])
+
+    [before] = first.scored
+    [after] = second.scored
+    assert before.classification is not None and after.classification is not None
+    assert before.classification.model.version == "v1"
+    assert after.classification.model.version == "v2"
+    assert after.classification.intent.value == "klacht"

@@ -1,0 +1,108 @@
+"""The e5 LoRA classifier: train → save → load → predict on a tiny synthetic base."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("peft")
+
+from classify.e5_classifier import (
+    ADAPTER_FILE,
+    CARD_FILE,
+    E5Classifier,
+    E5TrainConfig,
+    Example,
+    fit_temperature,
+    train_e5,
+)
+from classify.e5_format import write_e5
+from klachtradar.contract import Cue, Intent, Sentiment
+from tests.unit.test_e5_import import tiny_e5
+
+TEXTS = ["de kat is weg", "ziggo storing", "de kat", "storing!", "de ziggo kat", "weg, weg"]
+
+
+def examples() -> list[Example]:
+    return [
+        Example(text, sentiment=i % 3, intent=i % 4, cues=[float(i % 2), 0.0, 0.0, 1.0])
+        for i, text in enumerate(TEXTS * 4)
+    ]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    tmp = tmp_path_factory.mktemp("e5clf")
+    source = tmp / "tiny-q4.bin"
+    write_e5(source, tiny_e5())
+    config = E5TrainConfig(epochs=2, batch_size=8, layers_to_transform=(0, 1), max_length=16)
+    model_dir = train_e5(
+        examples(),
+        examples()[:8],
+        cache_dir=tmp / "cache",
+        out_dir=tmp / "models",
+        version="0.0.1",
+        config=config,
+        base_source=source,
+        progress=lambda _: None,
+    )
+    return model_dir, tmp / "cache", source
+
+
+def test_training_writes_a_small_artefact_with_a_model_card(
+    trained: tuple[Path, Path, Path],
+) -> None:
+    model_dir, _, _source = trained
+    assert model_dir.name == "0.0.1" and model_dir.parent.name == "e5-lora"
+    card = json.loads((model_dir / CARD_FILE).read_text())
+    assert card["base"]["source_sha256"]
+    assert set(card["temperatures"]) == {"sentiment", "intent", "cues"}
+    assert card["dev_history"] and "complaint_f1" in card["dev_metrics_best"]
+    assert (model_dir / ADAPTER_FILE).stat().st_size < 10 * 1024 * 1024
+    assert not (model_dir / "model.safetensors").exists()  # the base is not copied
+
+
+def test_a_loaded_model_predicts_calibrated_probabilities(trained: tuple[Path, Path, Path]) -> None:
+    model_dir, cache, source = trained
+    clf = E5Classifier.load(model_dir, cache_dir=cache, base_source=source)
+    assert clf.model_ref.name == "e5-lora" and clf.model_ref.version == "0.0.1"
+    predictions = clf.predict_proba(["de kat", "", "x" * 5000, "ziggo storing"])
+    assert len(predictions) == 4
+    for p in predictions:
+        assert set(p.sentiment) == set(Sentiment) and set(p.intent) == set(Intent)
+        assert set(p.cues) == set(Cue)
+        assert abs(sum(p.intent.values()) - 1) < 1e-5
+        assert all(0 <= v <= 1 for v in p.cues.values())
+    assert clf.predict_proba([]) == []
+
+
+def test_loading_rebuilds_the_base_when_the_cache_is_empty(
+    trained: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    model_dir, _, source = trained
+    clf = E5Classifier.load(model_dir, cache_dir=tmp_path / "empty", base_source=source)
+    assert (tmp_path / "empty").is_dir()
+    assert len(clf.predict_proba(["de kat"])) == 1
+
+
+def test_a_model_trained_on_another_base_is_refused(
+    trained: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    model_dir, _, _ = trained
+    other = tmp_path / "other-q4.bin"
+    write_e5(other, tiny_e5(seed=99))
+    with pytest.raises(ValueError, match="trained on base"):
+        E5Classifier.load(model_dir, cache_dir=tmp_path / "c", base_source=other)
+
+
+def test_temperature_scaling_softens_overconfident_logits() -> None:
+    rng = np.random.default_rng(0)
+    targets = rng.integers(0, 3, size=400)
+    logits = rng.normal(size=(400, 3))
+    logits[np.arange(400), targets] += 1.0
+    assert fit_temperature(logits * 6, targets) > 3.0
+    assert fit_temperature(logits, targets) == pytest.approx(1.0, rel=0.5)
