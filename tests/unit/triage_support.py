@@ -43,8 +43,14 @@ def raw_post(
 
 
 def fill_store(path: Path, posts: list[RawPost]) -> Pipeline:
-    """Run the real pipeline over ``posts`` into the store at ``path``."""
-    pipeline = Pipeline.from_settings(load_settings())
+    """Run the real pipeline over ``posts`` into the store at ``path``.
+
+    The rule classifier is pinned: these tests are about the workflow, and their
+    fixtures' priorities must not move when the shipped default model is retrained.
+    """
+    settings = load_settings()
+    settings.pipeline.classifier = "lexicon"
+    pipeline = Pipeline.from_settings(settings)
     output = pipeline.process(posts, now=max(p.created_at for p in posts))
     with EmbeddedStore(path) as store:
         store.write_posts(output.scored)
