@@ -25,78 +25,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from klachtradar.contract import Alert, AlertKind, Priority, ScoredPost
+from klachtradar.dutch import THEME_STOPWORDS
 from klachtradar.settings import IncidentSettings
 
 _WORD = re.compile(r"[^\W\d_]{4,}", re.UNICODE)
-_STOP = frozenset(
-    [
-        "deze",
-        "voor",
-        "niet",
-        "maar",
-        "weer",
-        "alweer",
-        "zijn",
-        "heeft",
-        "hebben",
-        "jullie",
-        "mijn",
-        "omdat",
-        "wordt",
-        "echt",
-        "gewoon",
-        "helemaal",
-        "vanavond",
-        "vandaag",
-        "iemand",
-        "anders",
-        "sinds",
-        "kunnen",
-        "kan",
-        "zoals",
-        "waarom",
-        "doet",
-        "sowieso",
-        "eens",
-        "even",
-        "alles",
-        "over",
-        "niks",
-        "niets",
-        "nergens",
-        "wat",
-        "waar",
-        "hier",
-        "daar",
-        "naar",
-        "even",
-        "toch",
-        "heel",
-        "veel",
-        "meer",
-        "geen",
-        "moet",
-        "gaat",
-        "keer",
-        "zelfs",
-        "ook",
-        "nog",
-        "dit",
-        "dat",
-        "het",
-        "een",
-        "ligt",
-        "hier",
-        "eens",
-        "iets",
-        "zit",
-        "zitten",
-        "doen",
-        "https",
-        "want",
-        "zowel",
-    ]
-)
+_STOP = THEME_STOPWORDS
 
 
 @dataclass(slots=True)
