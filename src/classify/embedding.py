@@ -23,7 +23,7 @@ import numpy as np
 
 from classify.base import Prediction
 from classify.corpus import LabelledPost
-from classify.heads import HeadParams, LabelArrays, TaskHeads, to_predictions
+from classify.heads import HeadParams, TaskHeads, fit_task_heads, to_predictions
 from classify.lexicon import RULE_FEATURES, rule_features
 from classify.model_files import load_skops, save_skops
 from classify.text_normalise import strip_noise
@@ -130,21 +130,7 @@ class EmbeddingClassifier:
     def fit(
         self, records: Sequence[LabelledPost], *, dev: Sequence[LabelledPost] = ()
     ) -> EmbeddingClassifier:
-        x, x_cues, _ = self._features([r.text for r in records])
-        heads = TaskHeads(params=self.params)
-        if dev:
-            x_dev, x_dev_cues, _ = self._features([r.text for r in dev])
-            heads.fit(
-                x,
-                LabelArrays.from_records(records),
-                x_dev,
-                LabelArrays.from_records(dev),
-                x_cues=x_cues,
-                x_dev_cues=x_dev_cues,
-            )
-        else:
-            heads.fit(x, LabelArrays.from_records(records), x_cues=x_cues)
-        self.heads_ = heads
+        self.heads_ = fit_task_heads(self.params, self._features, records, dev)
         return self
 
     def predict_proba(self, texts: Sequence[str]) -> list[Prediction]:

@@ -10,7 +10,7 @@ float, so skops can persist it without pickle.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,6 +147,37 @@ class TaskHeads:
             "intent": softmax_with_temperature(logits["intent"], t.get("intent", 1.0)),
             "cues": sigmoid_with_temperature(logits["cues"], t.get("cues", 1.0)),
         }
+
+
+Features = Callable[[Sequence[str]], tuple[Any, Any, list[list[str]]]]
+"""A backend's feature function: texts → (task rows, cue rows, evidence per text)."""
+
+
+def fit_task_heads(
+    params: HeadParams,
+    features: Features,
+    records: Sequence[LabelledPost],
+    dev: Sequence[LabelledPost] = (),
+) -> TaskHeads:
+    """Fit the three heads on a backend's features; dev (if any) calibrates them.
+
+    Every learned backend trains its heads the same way; only ``features`` differs.
+    """
+    x, x_cues, _ = features([r.text for r in records])
+    heads = TaskHeads(params=params)
+    if dev:
+        x_dev, x_dev_cues, _ = features([r.text for r in dev])
+        heads.fit(
+            x,
+            LabelArrays.from_records(records),
+            x_dev,
+            LabelArrays.from_records(dev),
+            x_cues=x_cues,
+            x_dev_cues=x_dev_cues,
+        )
+    else:
+        heads.fit(x, LabelArrays.from_records(records), x_cues=x_cues)
+    return heads
 
 
 def _logistic(c: float, class_weight: str | None) -> Any:

@@ -26,7 +26,7 @@ import numpy as np
 from classify.base import Prediction
 from classify.corpus import INTENTS, SENTIMENTS, LabelledPost
 from classify.fast_tfidf import FastTfidf
-from classify.heads import HeadParams, LabelArrays, TaskHeads, to_predictions
+from classify.heads import HeadParams, TaskHeads, fit_task_heads, to_predictions
 from classify.lexicon import RULE_FEATURES, rule_features
 from classify.model_files import load_skops, save_skops
 from classify.text_normalise import normalise
@@ -109,21 +109,7 @@ class LinearClassifier:
         self.word_.stop_words_ = None
         self.char_.stop_words_ = None
         self._fast = None
-        x, x_cues, _ = self._features([r.text for r in records])
-        heads = TaskHeads(params=p.heads)
-        if dev:
-            x_dev, x_dev_cues, _ = self._features([r.text for r in dev])
-            heads.fit(
-                x,
-                LabelArrays.from_records(records),
-                x_dev,
-                LabelArrays.from_records(dev),
-                x_cues=x_cues,
-                x_dev_cues=x_dev_cues,
-            )
-        else:
-            heads.fit(x, LabelArrays.from_records(records), x_cues=x_cues)
-        self.heads_ = heads
+        self.heads_ = fit_task_heads(p.heads, self._features, records, dev)
         return self
 
     # -- answering -----------------------------------------------------------------------
