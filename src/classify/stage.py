@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from classify.base import TextClassifier, to_classification
-from klachtradar.contract import ClassifiedPost, RawPost
+from classify.base import Prediction, TextClassifier, to_classification
+from klachtradar.contract import ClassifiedPost, ModelRef, RawPost
 
 
 def classify_batch(
@@ -19,18 +19,41 @@ def classify_batch(
     languages: Collection[str] = ("nl",),
 ) -> list[ClassifiedPost]:
     """Classify the supported-language posts of a batch in one backend call."""
-    judged = [i for i, p in enumerate(posts) if p.lang is None or p.lang in languages]
-    predictions = classifier.predict_proba([posts[i].text for i in judged])
-    model = classifier.model_ref
-    by_index = dict(zip(judged, predictions, strict=True))
-    out: list[ClassifiedPost] = []
-    for i, post in enumerate(posts):
-        prediction = by_index.get(i)
-        out.append(
-            ClassifiedPost(
-                post=post,
-                lang=post.lang,
-                classification=None if prediction is None else to_classification(prediction, model),
-            )
-        )
+    predictions = predict_batch(
+        [p.text for p in posts], [p.lang for p in posts], classifier, languages=languages
+    )
+    return assemble(posts, predictions, classifier.model_ref)
+
+
+def predict_batch(
+    texts: Sequence[str],
+    langs: Sequence[str | None],
+    classifier: TextClassifier,
+    *,
+    languages: Collection[str] = ("nl",),
+) -> list[Prediction | None]:
+    """Probabilities for the supported-language texts, ``None`` for the others.
+
+    Takes and returns plain data, so it can run in another process (see
+    :mod:`klachtradar.judging`).
+    """
+    judged = [i for i, lang in enumerate(langs) if lang is None or lang in languages]
+    predictions = classifier.predict_proba([texts[i] for i in judged])
+    out: list[Prediction | None] = [None] * len(texts)
+    for i, prediction in zip(judged, predictions, strict=True):
+        out[i] = prediction
     return out
+
+
+def assemble(
+    posts: Sequence[RawPost], predictions: Sequence[Prediction | None], model: ModelRef
+) -> list[ClassifiedPost]:
+    """Classified posts from posts and their predictions (``None``: not judged)."""
+    return [
+        ClassifiedPost(
+            post=post,
+            lang=post.lang,
+            classification=None if prediction is None else to_classification(prediction, model),
+        )
+        for post, prediction in zip(posts, predictions, strict=True)
+    ]

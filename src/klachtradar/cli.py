@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -24,6 +26,7 @@ from klachtradar.settings import Settings, load_settings
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from klachtradar.judging import JudgePool
     from klachtradar.runner import Record
     from listener.loop import ListenStats
     from sink.queries import PostQueries
@@ -129,8 +132,30 @@ def _replay(path: Path, settings: Settings, *, speed: float | None, quiet: bool)
                     task, completed=stats.records, rate=f"{stats.posts_per_second:,.0f} posts/s"
                 )
 
-            stats = run_embedded(source.batches(), pipeline, outputs, on_batch=on_batch)
+            with _judge_pool(settings, speed=speed, lines=total) as judges:
+                stats = run_embedded(
+                    source.batches(), pipeline, outputs, on_batch=on_batch, judges=judges
+                )
         _summary(stats, db, dead.path)
+
+
+@contextmanager
+def _judge_pool(
+    settings: Settings, *, speed: float | None, lines: int
+) -> Iterator[JudgePool | None]:
+    """Worker processes for an unpaced replay big enough to repay their start-up.
+
+    Paced replays judge in-process: a worker runs a batch ahead, and a paced batch
+    must never wait for the next one to arrive before its alerts go out.
+    """
+    processes = settings.pipeline.judge_processes
+    if speed is not None or processes <= 0 or lines < 20 * settings.pipeline.batch_size:
+        yield None
+        return
+    from klachtradar.judging import JudgePool
+
+    with JudgePool(settings, processes) as pool:
+        yield pool
 
 
 def _summary(stats: RunStats, db: object, dead_path: Path) -> None:

@@ -17,10 +17,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from classify.base import TextClassifier
 from classify.registry import load_classifier
-from classify.stage import classify_batch
+from classify.stage import assemble, classify_batch
 from enrich.alerts import post_alerts
 from enrich.brand_match import BrandMatcher
 from enrich.history import AuthorHistory, HistoryBackend, MemoryHistoryBackend
@@ -29,9 +30,19 @@ from enrich.language import tag_languages, tagger
 from enrich.risk import RiskModel
 from enrich.stage import score_batch
 from enrich.virality import EngagementTracker
-from klachtradar.contract import Alert, DeadLetter, RawPost, ScoredPost, utc_now
+from klachtradar.contract import (
+    Alert,
+    ClassifiedPost,
+    DeadLetter,
+    RawPost,
+    ScoredPost,
+    utc_now,
+)
 from klachtradar.errors import KlachtradarError
 from klachtradar.settings import Settings
+
+if TYPE_CHECKING:
+    from klachtradar.judging import Judgement
 
 log = logging.getLogger(__name__)
 
@@ -93,12 +104,22 @@ class Pipeline:
             engagement=EngagementTracker(settings.enrich.engagement_memory),
         )
 
-    def process(self, posts: Sequence[RawPost], *, now: datetime | None = None) -> PipelineOutput:
-        """Run all stages on a batch; failures become dead letters, never exceptions."""
+    def process(
+        self,
+        posts: Sequence[RawPost],
+        *,
+        now: datetime | None = None,
+        judged: Judgement | None = None,
+    ) -> PipelineOutput:
+        """Run all stages on a batch; failures become dead letters, never exceptions.
+
+        ``judged`` carries languages and predictions a worker process already made for
+        these posts (:mod:`klachtradar.judging`); then only the stateful stages run here.
+        """
         now = now or utc_now()
         self._between_batches()
         try:
-            scored = self._score(posts, now)
+            scored = self._score(posts, now, judged)
         except Exception:  # isolate the poison record(s), keep the rest
             scored, dead = [], []
             for post in posts:
@@ -121,15 +142,10 @@ class Pipeline:
         except KlachtradarError as exc:  # stale resolutions for a batch beat a stopped stream
             log.warning("author history sync failed, retried next batch: %s", exc)
 
-    def _score(self, posts: Sequence[RawPost], now: datetime) -> list[ScoredPost]:
-        tagged = tag_languages(
-            posts,
-            backend=self.settings.enrich.language_backend,
-            candidates=self.settings.enrich.language_candidates,
-        )
-        classified = classify_batch(
-            tagged, self.classifier, languages=self.settings.pipeline.supported_languages
-        )
+    def _score(
+        self, posts: Sequence[RawPost], now: datetime, judged: Judgement | None = None
+    ) -> list[ScoredPost]:
+        classified = self._judge(posts) if judged is None else self._judged(posts, judged)
         scored = score_batch(
             classified,
             matcher=self.matcher,
@@ -141,6 +157,26 @@ class Pipeline:
         if posts:  # forget complaints that left the history window (event time)
             self.history.prune_if_due(max(p.created_at for p in posts))
         return scored
+
+    def _judge(self, posts: Sequence[RawPost]) -> list[ClassifiedPost]:
+        """The pure stages, in-process: language, then classification."""
+        tagged = tag_languages(
+            posts,
+            backend=self.settings.enrich.language_backend,
+            candidates=self.settings.enrich.language_candidates,
+        )
+        return classify_batch(
+            tagged, self.classifier, languages=self.settings.pipeline.supported_languages
+        )
+
+    @staticmethod
+    def _judged(posts: Sequence[RawPost], judged: Judgement) -> list[ClassifiedPost]:
+        """The pure stages' results from a worker, attached to the posts."""
+        tagged = [
+            post if post.lang == lang else post.model_copy(update={"lang": lang})
+            for post, lang in zip(posts, judged.langs, strict=True)
+        ]
+        return assemble(tagged, judged.predictions, judged.model)
 
     def _finish(self, scored: list[ScoredPost], dead: list[DeadLetter]) -> PipelineOutput:
         alerts = post_alerts(scored, min_priority=self.settings.alerts.min_priority)

@@ -14,9 +14,11 @@ from __future__ import annotations
 import base64
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from klachtradar.contract import (
     Alert,
@@ -28,6 +30,9 @@ from klachtradar.contract import (
 )
 from klachtradar.errors import ContractError
 from klachtradar.pipeline import Pipeline, PipelineOutput
+
+if TYPE_CHECKING:
+    from klachtradar.judging import Judgement, JudgePool
 from klachtradar.transport import (
     Message,
     OutgoingMessage,
@@ -92,6 +97,7 @@ def run_embedded(
     outputs: Outputs,
     *,
     on_batch: Callable[[RunStats], None] | None = None,
+    judges: JudgePool | None = None,
 ) -> RunStats:
     """Process every batch of a source in-process.
 
@@ -100,21 +106,58 @@ def run_embedded(
       2. run the pipeline on the posts (poison posts become dead letters there);
       3. hand the combined output to ``outputs`` (store first, then alerts);
       4. count, and report progress.
+
+    With ``judges`` (worker processes, for unpaced replays) step 2's pure stages run
+    one batch ahead in a worker: batch *n + 1* is being judged while batch *n* is
+    scored and stored here. A worker failure falls back to judging in-process.
     """
     stats = RunStats()
     started = time.perf_counter()
-    for batch in batches:
-        posts = [r for r in batch if isinstance(r, RawPost)]
-        dead = [r for r in batch if isinstance(r, DeadLetter)]
-        output = pipeline.process(posts)
+
+    def finish(batch: Sequence[Record], output: PipelineOutput, dead: list[DeadLetter]) -> None:
         output.dead_letters[:0] = dead
         outputs.write(output)
         stats.add(len(batch), output)
         stats.elapsed_s = time.perf_counter() - started
         if on_batch is not None:
             on_batch(stats)
+
+    if judges is None:
+        for batch in batches:
+            posts, dead = _split(batch)
+            finish(batch, pipeline.process(posts), dead)
+    else:
+        pending: deque[tuple[Sequence[Record], list[RawPost], list[DeadLetter], Future[Judgement]]]
+        pending = deque()
+        for batch in batches:
+            posts, dead = _split(batch)
+            pending.append((batch, posts, dead, judges.submit(posts)))
+            if len(pending) > judges.processes:
+                finish(*_judged_output(pipeline, *pending.popleft()))
+        while pending:
+            finish(*_judged_output(pipeline, *pending.popleft()))
     stats.elapsed_s = time.perf_counter() - started
     return stats
+
+
+def _split(batch: Sequence[Record]) -> tuple[list[RawPost], list[DeadLetter]]:
+    posts = [r for r in batch if isinstance(r, RawPost)]
+    dead = [r for r in batch if isinstance(r, DeadLetter)]
+    return posts, dead
+
+
+def _judged_output(
+    pipeline: Pipeline,
+    batch: Sequence[Record],
+    posts: list[RawPost],
+    dead: list[DeadLetter],
+    future: Future[Judgement],
+) -> tuple[Sequence[Record], PipelineOutput, list[DeadLetter]]:
+    try:
+        judged = future.result()
+    except Exception:  # a worker died or its stage raised: judge here, poison isolation included
+        return batch, pipeline.process(posts), dead
+    return batch, pipeline.process(posts, judged=judged), dead
 
 
 # -- the same work over a transport ---------------------------------------------------------

@@ -47,6 +47,8 @@ class PipelineSettings(BaseModel):
     """How posts are batched and which classifier judges them."""
 
     batch_size: int = Field(default=256, ge=1)
+    judge_processes: int = Field(default=1, ge=0, le=16)
+    """Worker processes that tag languages and classify during unpaced replays (0: none)."""
     classifier: str = "lexicon"
     supported_languages: list[str] = ["nl"]
 
