@@ -1,5 +1,5 @@
 # klachtradar — the two commands a newcomer needs:
-#   make demo   set up .venv with the core install and replay the demo corpus
+#   make demo   set up .venv (core + web UI + live sources) and replay the demo corpus
 #   make test   set up .venv with every extra, then ruff, mypy and pytest
 PYTHON ?= python3
 VENV   := .venv
@@ -19,7 +19,7 @@ $(VENV)/bin/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 $(STAMP_CORE): pyproject.toml | $(VENV)/bin/python
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -e ".[web,listen]"
 	touch $@
 
 $(STAMP_ALL): pyproject.toml | $(VENV)/bin/python

