@@ -4,7 +4,7 @@ The seam between the sink package and the ``index`` process: a sink is a factory
 ``(settings, options) -> PostSink`` registered under a name. Every sink must upsert on
 ``doc_id`` (redelivery is normal) and raise :class:`~klachtradar.errors.SinkError`
 when a write fails, ``retryable`` saying whether a retry may help. ``embedded`` (the
-SQLite store) is here; Elasticsearch adds one entry, importing its client lazily.
+SQLite store) and ``elasticsearch`` (imported lazily) are here.
 """
 
 from __future__ import annotations
@@ -37,9 +37,22 @@ def embedded_sink(settings: Settings, options: Mapping[str, str]) -> PostSink:
     return EmbeddedStore(settings.resolve(path))
 
 
+def elasticsearch_sink(settings: Settings, options: Mapping[str, str]) -> PostSink:
+    """Elasticsearch at ``[elasticsearch] url`` (the client is imported lazily)."""
+    from sink.es.outputs import ElasticsearchPostSink
+
+    return ElasticsearchPostSink.from_settings(settings)
+
+
 POST_SINKS: dict[str, SinkFactory] = {
     "embedded": embedded_sink,
+    "elasticsearch": elasticsearch_sink,
 }
+
+
+def default_sinks(settings: Settings) -> list[str]:
+    """``index`` without ``--sink``: the embedded store, plus Elasticsearch when configured."""
+    return ["embedded", "elasticsearch"] if settings.elasticsearch.url else ["embedded"]
 
 
 def open_sink(name: str, settings: Settings, options: Mapping[str, str]) -> PostSink:

@@ -177,7 +177,12 @@ def process(
 @app.command()
 def index(
     sink: Annotated[
-        list[str] | None, typer.Option("--sink", help="Sink name, repeatable (embedded, …).")
+        list[str] | None,
+        typer.Option(
+            "--sink",
+            help="Sink, repeatable: embedded, elasticsearch "
+            "(default: embedded, plus elasticsearch when [elasticsearch] url is set).",
+        ),
     ] = None,
     store: Annotated[
         Path | None, typer.Option("--store", help="SQLite store (default: [store] path).")
@@ -190,7 +195,7 @@ def index(
     exit_when_idle: IdleExit = None,
 ) -> None:
     """Consume <prefix>.posts.scored into the sinks (default: the embedded store)."""
-    from klachtradar.post_sinks import open_sink
+    from klachtradar.post_sinks import default_sinks, open_sink
     from klachtradar.runner import index_step
     from klachtradar.streaming import IndexOutputs, TopicDeadLetters
 
@@ -201,7 +206,7 @@ def index(
     settings, transport, metrics = _start("index", metrics_port)
     group = group or settings.kafka.index_group
     topics = transport.topics
-    sinks = [open_sink(name, settings, options) for name in sink or ["embedded"]]
+    sinks = [open_sink(name, settings, options) for name in sink or default_sinks(settings)]
     outputs = IndexOutputs(sinks, TopicDeadLetters(transport, topics))
 
     def step() -> int:

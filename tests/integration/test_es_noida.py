@@ -62,6 +62,7 @@ def client(es_url: str) -> Iterator[Elasticsearch]:
 def demo_output() -> PipelineOutput:
     """The shipped demo stream through the real pipeline (lexicon classifier)."""
     settings = load_settings()
+    settings.history.backend = "memory"  # session fixture: never the repo's store
     posts = [r for r in read_jsonl(settings.resolve(settings.demo.file)) if isinstance(r, RawPost)]
     return Pipeline.from_settings(settings).process(posts)
 
@@ -468,3 +469,30 @@ def test_refused_credentials_stop_the_write_without_dead_letters(
             outputs.write(PipelineOutput(scored=demo_output.scored[:5]))
     assert not failure.value.retryable
     assert read_dead_letters(settings.deadletter.path) == []
+
+
+def test_the_index_process_sink_upserts_into_elasticsearch_through_the_transport(
+    es_url: str, client: Elasticsearch, tmp_path: Path, demo_output: PipelineOutput
+) -> None:
+    """`klachtradar index --sink elasticsearch` (the default when a URL is set)."""
+    from klachtradar.post_sinks import default_sinks, open_sink
+    from klachtradar.streaming import IndexOutputs, TopicDeadLetters
+
+    settings = fresh_settings(es_url, tmp_path)
+    settings.store.path = tmp_path / "store.db"
+    assert default_sinks(settings) == ["embedded", "elasticsearch"]
+    install(client, settings.root, settings.elasticsearch)
+    topics = Topics("tindex")
+    transport = InMemoryTransport()
+    posts = demo_output.scored[:300]
+    messages = [OutgoingMessage(key=p.post.author.id, value=encode(p)) for p in posts]
+    transport.produce(topics.scored, messages + messages[:50])  # 50 redelivered
+    sinks = [open_sink(name, settings, {}) for name in default_sinks(settings)]
+    outputs = IndexOutputs(sinks, TopicDeadLetters(transport, topics))
+    while index_step(transport, outputs, topics, max_records=100):
+        pass
+    for s in sinks:
+        s.close()
+    client.indices.refresh(index=f"{settings.elasticsearch.posts_index}*")
+    count = client.count(index=settings.elasticsearch.posts_index)["count"]
+    assert count == len({p.doc_id for p in posts})

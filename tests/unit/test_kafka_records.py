@@ -171,5 +171,5 @@ def test_sinks_are_chosen_by_name_and_unknown_ones_are_refused(tmp_path: Path) -
     sink.write_posts([])
     sink.close()
     assert (tmp_path / "s.db").exists()
-    with pytest.raises(ConfigError, match="available: embedded"):
+    with pytest.raises(ConfigError, match="available: elasticsearch, embedded"):
         open_sink("punch-cards", load_settings(), {})

@@ -104,6 +104,36 @@ class ElasticsearchOutputs:
             self.last_reports.append(report)
 
 
+class ElasticsearchPostSink:
+    """Elasticsearch as a ``klachtradar index`` sink (``--sink elasticsearch``).
+
+    Upserts scored posts by ``doc_id`` through the same writer as the outputs above;
+    items Elasticsearch rejects for good (mapping conflicts) go to the dead-letter file
+    with the reason, and a write that fails after its retries raises a retryable
+    :class:`~klachtradar.errors.SinkError`, so the batch is consumed again.
+    """
+
+    def __init__(self, outputs: ElasticsearchOutputs) -> None:
+        self.outputs = outputs
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ElasticsearchPostSink:
+        """Needs ``[elasticsearch] url``; a missing one is a :class:`ConfigError`."""
+        from klachtradar.errors import ConfigError
+
+        if not settings.elasticsearch.url:
+            raise ConfigError("the elasticsearch sink needs [elasticsearch] url")
+        return cls(ElasticsearchOutputs.from_settings(settings))
+
+    def write_posts(self, posts: Sequence[ScoredPost]) -> None:
+        """Upsert the posts; rejects are dead-lettered, the rest is indexed."""
+        self.outputs.write(PipelineOutput(scored=list(posts)))
+
+    def close(self) -> None:
+        """Release the client's connections."""
+        self.outputs.writer.client.close()
+
+
 class FanOutOutputs:
     """Several outputs in order; the first failure stops the batch (it will be redelivered)."""
 
