@@ -110,7 +110,6 @@ def _replay(path: Path, settings: Settings, *, speed: float | None, quiet: bool)
     total = sum(1 for _ in read_jsonl(path))  # also fails early, clearly, on a bad path
     pipeline = Pipeline.from_settings(settings)
     with EmbeddedStore(settings.resolve(settings.store.path)) as db:
-        pipeline.history.load(db.complaint_history())
         dead = DeadLetterFile(settings.resolve(settings.deadletter.path))
         progress = Progress(
             TextColumn("[bold]replay"),
@@ -324,7 +323,6 @@ def _listen_embedded(
 
     pipeline = Pipeline.from_settings(settings)
     with EmbeddedStore(settings.resolve(settings.store.path)) as db:
-        pipeline.history.load(db.complaint_history())
         outputs = EmbeddedOutputs(
             db, DeadLetterFile(settings.resolve(settings.deadletter.path)), ConsoleAlerts(console)
         )

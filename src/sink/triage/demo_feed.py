@@ -78,8 +78,6 @@ class DemoFeed:
     def _run(self) -> None:
         try:
             store = EmbeddedStore(self.settings.resolve(self.settings.store.path))
-            with self._lock:
-                self.pipeline.history.load(store.complaint_history())
             dead = DeadLetterFile(self.settings.resolve(self.settings.deadletter.path))
             outputs = _NotifyingOutputs(EmbeddedOutputs(store, dead), self.clock, self.feed)
             for path in self.files:
