@@ -69,6 +69,7 @@ class TaskHeads:
     _stack: tuple[FloatArray, FloatArray, FloatArray, FloatArray] | None = field(
         default=None, repr=False
     )
+    _shared: tuple[FloatArray, FloatArray] | None = field(default=None, repr=False)
 
     def fit(
         self,
@@ -98,7 +99,7 @@ class TaskHeads:
                 else None
             )
         self.temperatures_ = {"sentiment": 1.0, "intent": 1.0, "cues": 1.0}
-        self._stack = None
+        self._stack = self._shared = None
         if x_dev is not None and y_dev is not None:
             logits = self.logits(x_dev, x_dev_cues)
             self.temperatures_ = {
@@ -138,9 +139,25 @@ class TaskHeads:
             self._stack = (main_w, main_b, cue_w, cue_b)
         return self._stack
 
-    def proba(self, x: Any, x_cues: Any = None) -> dict[str, FloatArray]:
-        """Calibrated probabilities per task."""
-        logits = self.logits(x, x_cues)
+    def logits_shared(self, x: Any) -> dict[str, FloatArray]:
+        """:meth:`logits` when one matrix holds the task columns and, after them, the
+        cue heads' extra columns: one product with the weights stacked side by side
+        (the task heads' rows for the extra columns are zero).
+        """
+        if self._shared is None:
+            main_w, main_b, cue_w, cue_b = self._stacked()
+            weights = np.zeros((cue_w.shape[0], main_w.shape[1] + cue_w.shape[1]))
+            weights[: main_w.shape[0], : main_w.shape[1]] = main_w
+            weights[:, main_w.shape[1] :] = cue_w
+            self._shared = (weights, np.concatenate([main_b, cue_b]))
+        weights, bias = self._shared
+        scores = np.asarray(x @ weights, dtype=float) + bias
+        k, m = len(SENTIMENTS), len(SENTIMENTS) + len(INTENTS)
+        return {"sentiment": scores[:, :k], "intent": scores[:, k:m], "cues": scores[:, m:]}
+
+    def proba(self, x: Any, x_cues: Any = None, *, shared: bool = False) -> dict[str, FloatArray]:
+        """Calibrated probabilities per task (``shared``: see :meth:`logits_shared`)."""
+        logits = self.logits_shared(x) if shared else self.logits(x, x_cues)
         t = self.temperatures_
         return {
             "sentiment": softmax_with_temperature(logits["sentiment"], t.get("sentiment", 1.0)),

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from classify import lexicon_nl as lx
 from classify.base import Prediction
+from classify.triggered_rules import TriggeredRules
 from klachtradar.contract import Cue, Intent, ModelRef, Sentiment
 
 _TOKEN = re.compile(r"[#@]?[\w]+(?:[-'.][\w]+)*|[^\w\s]", re.UNICODE)
@@ -55,6 +56,18 @@ _CUES = {
     Cue(name): re.compile("|".join(f"(?:{p})" for p in patterns))
     for name, patterns in lx.CUE_PATTERNS.items()
 }
+_CUE_ORDER = tuple(Cue(name) for name in lx.CUE_PATTERNS)
+_CUE_COLUMNS = tuple(_CUE_ORDER.index(cue) for cue in Cue)
+"""Position in ``_RULES`` of each cue, in :class:`Cue` order (the rule feature order)."""
+_RULES = TriggeredRules(
+    {
+        **lx.CUE_PATTERNS,
+        "sarcasm": [r"(?<!\w)" + re.escape(p) + r"(?!\w)" for p in set(lx.SARCASM_MARKERS)],
+    }
+)
+"""The cue alternations and the sarcasm markers, searched only where their literals occur
+(:mod:`classify.triggered_rules`): same answers as ``_CUES`` and ``_SARCASM``, a third
+of the time."""
 
 
 KLACHT_RHETORICAL = 1.5
@@ -190,7 +203,8 @@ class LexiconClassifier:
         clean = _URL.sub(" ", text[:_MAX_CHARS]).lower()
         signals = self._signals(clean)
         t = self.temperature
-        cues = {cue: (0.9 if pattern.search(clean) else 0.05) for cue, pattern in _CUES.items()}
+        *found, _ = _RULES.matches(clean)
+        cues = {cue: (0.9 if hit else 0.05) for cue, hit in zip(_CUE_ORDER, found, strict=True)}
         grievance = sum(cues[c] > 0.5 for c in _GRIEVANCE_CUES)
         # Reports about others ("duizenden klanten zonder internet") are news, not complaints.
         impersonal = 0.0 if signals.personal or signals.question else 1.0
@@ -346,13 +360,15 @@ def rule_features(text: str) -> list[float]:
     """The lexicon's cheapest, most precise rules as 0/1 features for a learned model.
 
     Escalation cues and sarcasm markers are rare in 1,200 training posts, so a model
-    learns them badly from n-grams alone; the hand-written patterns carry them. Six
-    regex searches, a few microseconds a post, so the linear backend stays fast.
+    learns them badly from n-grams alone; the hand-written patterns carry them. Only the
+    alternatives whose literal occurs in the text are searched (``_RULES``), about
+    8 µs a post, so the linear backend stays fast.
     """
     clean = text[:_MAX_CHARS].lower()
-    sarcasm = _SARCASM.search(clean) is not None
+    found = _RULES.matches(clean)
+    sarcasm = found[-1]
     return [
-        *(1.0 if _CUES[cue].search(clean) else 0.0 for cue in Cue),
+        *(1.0 if found[i] else 0.0 for i in _CUE_COLUMNS),
         1.0 if sarcasm else 0.0,
         1.0 if sarcasm and _EYE_ROLL.search(clean) else 0.0,
     ]

@@ -25,7 +25,7 @@ import numpy as np
 
 from classify.base import Prediction
 from classify.corpus import INTENTS, SENTIMENTS, LabelledPost
-from classify.fast_tfidf import FastTfidf
+from classify.fast_tfidf import TfidfBlocks
 from classify.heads import HeadParams, TaskHeads, fit_task_heads, to_predictions
 from classify.lexicon import RULE_FEATURES, rule_features
 from classify.model_files import load_skops, save_skops
@@ -71,7 +71,7 @@ class LinearClassifier:
         self.word_: Any = None
         self.char_: Any = None
         self.heads_: TaskHeads | None = None
-        self._fast: tuple[FastTfidf, FastTfidf] | None = None
+        self._fast: TfidfBlocks | None = None
 
     @property
     def model_ref(self) -> ModelRef:
@@ -119,23 +119,30 @@ class LinearClassifier:
             return []
         if self.heads_ is None:
             raise RuntimeError("LinearClassifier is not fitted")
-        x, x_cues, evidence = self._features(texts)
-        return to_predictions(self.heads_.proba(x, x_cues), evidence)
+        x, evidence = self._rows(texts)
+        return to_predictions(self.heads_.proba(x, shared=True), evidence)
 
     def _features(self, texts: Sequence[str]) -> tuple[Any, Any, list[list[str]]]:
         """N-gram rows for sentiment and intent; with the rule columns for the cues."""
-        from scipy.sparse import csr_matrix, hstack
-
-        clean = [normalise(t) for t in texts]
-        if self._fast is None:
-            self._fast = (FastTfidf(self.word_), FastTfidf(self.char_))
-        x = hstack([self._fast[0].transform(clean), self._fast[1].transform(clean)], format="csr")
+        x, evidence = self._rows(texts)
         if self.params.stack != "rules":
-            return x, x, [[] for _ in texts]
+            return x, x, evidence
+        assert self._fast is not None
+        return x[:, : self._fast.terms], x, evidence
+
+    def _rows(self, texts: Sequence[str]) -> tuple[Any, list[list[str]]]:
+        """One matrix: word n-grams, character n-grams, then the rule columns (if stacked)."""
+        stacked = self.params.stack == "rules"
+        if self._fast is None:
+            extra = len(RULE_FEATURES) if stacked else 0
+            self._fast = TfidfBlocks([self.word_, self.char_], extra_columns=extra)
+        clean = [normalise(t) for t in texts]
+        if not stacked:
+            return self._fast.transform(clean), [[] for _ in texts]
         rows = [rule_features(t) for t in texts]
-        rules = csr_matrix(np.asarray(rows, dtype=float) * self.params.lexicon_weight)
         evidence = [[n for n, v in zip(RULE_FEATURES, row, strict=True) if v] for row in rows]
-        return x, hstack([x, rules], format="csr"), evidence
+        x = self._fast.transform(clean, rows, extra_weight=self.params.lexicon_weight)
+        return x, evidence
 
     def explain(self, text: str, *, top: int = 6) -> list[str]:
         """The n-grams that pushed this text most toward its predicted labels.

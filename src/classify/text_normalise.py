@@ -25,15 +25,22 @@ _SPACE = re.compile(r"\s+")
 def normalise(text: str) -> str:
     """Lower-cased, URL/handle/number placeholders, no control characters, bounded length.
 
+    Each substitution runs only when its cheap precondition holds (a non-printable
+    character, ``://`` or ``www.``, an ``@``): most posts need only two of the five,
+    and this runs on every post the ``linear`` backend sees.
+
     >>> normalise("@KPN al 3 dagen STORING https://t.co/x")
     '@user al 0 dagen storing url'
     """
     text = unicodedata.normalize("NFC", text[: MAX_CHARS * 2])
-    text = _CONTROL.sub(" ", text)
-    text = _URL.sub(" URL ", text)
-    text = _HANDLE.sub("@user", text)
+    if not text.isprintable():  # every character _CONTROL matches is non-printable
+        text = _CONTROL.sub(" ", text)
+    if "://" in text or "www." in text.lower():
+        text = _URL.sub(" URL ", text)
+    if "@" in text:
+        text = _HANDLE.sub("@user", text)
     text = _DIGITS.sub("0", text)
-    return _SPACE.sub(" ", text).strip().lower()[:MAX_CHARS]
+    return " ".join(text.split()).lower()[:MAX_CHARS]
 
 
 def strip_noise(text: str) -> str:

@@ -14,7 +14,7 @@ from classify.calibration import (
     softmax_with_temperature,
 )
 from classify.corpus import read_labelled, split_by_language
-from classify.fast_tfidf import FastTfidf
+from classify.fast_tfidf import _EQUIVALENT_TOKEN_PATTERNS, FastTfidf, TfidfBlocks
 from classify.linear import LinearClassifier
 from classify.model_files import load_skops, save_skops
 from classify.text_normalise import normalise
@@ -46,6 +46,46 @@ def test_fast_tfidf_equals_scikit_learn_transform(small_model: LinearClassifier)
         expected = vectorizer.transform(texts).toarray()
         actual = FastTfidf(vectorizer).transform(texts).toarray()
         np.testing.assert_allclose(actual, expected, atol=1e-12)
+
+
+def _all_corpus_texts() -> list[str]:
+    return (
+        [
+            r.text
+            for split in ("train", "dev", "test")
+            for r in read_labelled(ROOT / f"data/corpus/{split}.jsonl")
+        ]
+        + ODD_TEXTS
+        + ["@#kpn !? ..@@ x_y a\u0301b \u0661\u0662", "#", "@", "a@b #c# d"]
+    )
+
+
+def test_the_faster_token_pattern_finds_the_same_tokens_on_every_corpus_post() -> None:
+    import re
+
+    for slow, fast in _EQUIVALENT_TOKEN_PATTERNS.items():
+        for text in _all_corpus_texts():
+            clean = normalise(text)
+            assert re.findall(fast, clean) == re.findall(slow, clean), text
+
+
+def test_one_block_matrix_equals_stacked_scikit_learn_blocks_and_rule_columns(
+    small_model: LinearClassifier,
+) -> None:
+    from scipy.sparse import csr_matrix, hstack
+
+    texts = [normalise(t) for t in _all_corpus_texts()]
+    rules = np.zeros((len(texts), 3))
+    rules[::7, 0] = 1.0
+    rules[::5, 2] = 1.0
+    vectorizers = (small_model.word_, small_model.char_)
+    expected = hstack(
+        [v.transform(texts) for v in vectorizers] + [csr_matrix(rules * 0.5)], format="csr"
+    )
+    actual = TfidfBlocks(vectorizers, extra_columns=3).transform(texts, rules, extra_weight=0.5)
+    assert actual.has_canonical_format
+    assert actual.shape == expected.shape
+    np.testing.assert_allclose(actual.toarray(), expected.toarray(), atol=1e-12)
 
 
 def test_probabilities_cover_every_label_and_sum_to_one(small_model: LinearClassifier) -> None:
