@@ -16,6 +16,9 @@ from klachtradar.contract import Classification, Cue, Intent, ModelRef, Sentimen
 CUE_THRESHOLD = 0.5
 """A cue is reported when its probability reaches this."""
 
+_CUES = tuple(Cue)
+"""Iterating an Enum class is slow (a generator over its members): once, not per post."""
+
 
 @dataclass(frozen=True, slots=True)
 class Prediction:
@@ -45,7 +48,7 @@ def to_classification(prediction: Prediction, model: ModelRef) -> Classification
     """Turn probabilities into the contract's labelled result (argmax, cue threshold)."""
     sentiment = max(prediction.sentiment, key=prediction.sentiment.__getitem__)
     intent = max(prediction.intent, key=prediction.intent.__getitem__)
-    cues = [cue for cue in Cue if prediction.cues.get(cue, 0.0) >= CUE_THRESHOLD]
+    cues = [cue for cue in _CUES if prediction.cues.get(cue, 0.0) >= CUE_THRESHOLD]
     return Classification(
         sentiment=sentiment,
         sentiment_proba=prediction.sentiment,

@@ -33,30 +33,17 @@ _CACHE_LIMIT = 200_000
 """Distinct words remembered before the cache starts over (bounded memory)."""
 
 
-_SEPARATOR = "\x00"
-"""Joins a batch's documents into one string: one tokenizer call for the whole batch.
-Normalised text holds no control characters; a batch that does is split per document."""
-
-
 def _batch_split(
     docs: Sequence[str], tokenize: Callable[[str], list[str]]
 ) -> tuple[list[str], Any]:
-    """The tokens of every document and each token's document number.
-
-    Documents are joined with a separator token (its row is the next document's; it
-    is never in a vocabulary), so the tokenizer runs once per batch, not per post.
-    """
-    if any(_SEPARATOR in doc for doc in docs):
-        tokens: list[str] = []
-        per_doc: list[int] = []
-        for doc in docs:
-            found = tokenize(doc)
-            tokens += found
-            per_doc.append(len(found))
-        return tokens, np.repeat(np.arange(len(docs), dtype=np.int64), per_doc)
-    tokens = tokenize(f" {_SEPARATOR} ".join(docs))
-    is_separator = np.fromiter(map(_SEPARATOR.__eq__, tokens), dtype=bool, count=len(tokens))
-    return tokens, np.cumsum(is_separator)
+    """The tokens of every document, concatenated, and each token's document number."""
+    tokens: list[str] = []
+    per_doc: list[int] = []
+    for doc in docs:
+        found = tokenize(doc)
+        tokens += found
+        per_doc.append(len(found))
+    return tokens, np.repeat(np.arange(len(docs), dtype=np.int64), per_doc)
 
 
 class FastTfidf:
@@ -86,13 +73,14 @@ class FastTfidf:
         """A CSR matrix, one l2-normalised TF-IDF row per document."""
         return TfidfBlocks([self]).transform(docs)
 
-    def indices(self, docs: Sequence[str]) -> tuple[Any, Any]:
-        """Vocabulary indices of every document's terms (repeats kept) and their rows."""
+    def keys(self, docs: Sequence[str], base: Any) -> Any:
+        """``base[d] + index`` for every term of every document ``d`` (repeats kept)."""
         if self.analyzer == "char_wb":
-            return self._char_indices(docs)
-        return self._word_indices(docs)
+            return self._char_keys(docs, base)
+        indices, rows = self._word_indices(docs)
+        return base[rows] + indices
 
-    def _char_indices(self, docs: Sequence[str]) -> tuple[Any, Any]:
+    def _char_keys(self, docs: Sequence[str], base: Any) -> Any:
         words, rows = _batch_split(docs, str.split)
         cache = self._cache
         missing = set(words).difference(cache)
@@ -102,12 +90,11 @@ class FastTfidf:
                 missing = set(words)
             for word in missing:
                 cache[word] = np.asarray(self._char_ngrams(word), dtype=np.int32)
-            cache[_SEPARATOR] = np.zeros(0, dtype=np.int32)
         if not words:
-            return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int64)
+            return np.zeros(0, dtype=base.dtype)
         found: list[Any] = list(map(cache.__getitem__, words))
         sizes = np.fromiter(map(len, found), dtype=np.int64, count=len(found))
-        return np.concatenate(found), np.repeat(rows, sizes)
+        return np.repeat(base[rows], sizes) + np.concatenate(found)
 
     def _char_ngrams(self, word: str) -> list[int]:
         """scikit-learn's ``_char_wb_ngrams`` for one word, mapped to vocabulary indices."""
@@ -140,8 +127,11 @@ class FastTfidf:
             parts.append(np.fromiter(map(self.vocabulary.get, tokens, repeat(-1)), np.int32, count))
             part_rows.append(rows)
         if self.max_n >= 2 and count > 1:
-            pairs = map(self._pairs.get, pairwise(tokens), repeat(-1))
-            parts.append(np.fromiter(pairs, np.int32, count - 1))
+            pairs = np.fromiter(
+                map(self._pairs.get, pairwise(tokens), repeat(-1)), np.int32, count - 1
+            )
+            pairs[rows[:-1] != rows[1:]] = -1  # a pair across two documents is no bigram
+            parts.append(pairs)
             part_rows.append(rows[:-1])
         if not parts:
             return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int64)
@@ -179,6 +169,13 @@ class FastTfidf:
                 out += map(vocab.get, grams, repeat(-1))
 
 
+def _sublinear_tf(largest: int) -> Any:
+    """``1 + log(count)`` for counts 0 … ``largest``, looked up instead of computed."""
+    table = np.zeros(largest + 1, dtype=np.float64)
+    table[1:] = np.log(np.arange(1, largest + 1, dtype=np.float64)) + 1.0
+    return table
+
+
 class TfidfBlocks:
     """Several fitted TF-IDF vectorisers side by side, plus 0/1 rule columns: one CSR.
 
@@ -198,8 +195,7 @@ class TfidfBlocks:
         self.width = self.terms + extra_columns
         self.idf = np.concatenate([*(b.idf for b in self.blocks), np.ones(extra_columns)])
         # Block number of every column; the rule columns are one more block, not normed.
-        blocks = np.arange(len(sizes) + 1, dtype=np.int32)
-        self.block_of = np.repeat(blocks, [*sizes, extra_columns])
+        self._tf = _sublinear_tf(63)
 
     def transform(
         self, docs: Sequence[str], extra: Any = None, *, extra_weight: float = 1.0
@@ -215,8 +211,7 @@ class TfidfBlocks:
         row_keys = np.arange(n, dtype=key_type) * width
         keys_parts: list[Any] = []
         for block, offset in zip(self.blocks, self.offsets[:-1], strict=False):
-            indices, rows = block.indices(docs)
-            keys_parts.append((row_keys + key_type(offset))[rows] + indices)
+            keys_parts.append(block.keys(docs, row_keys + key_type(offset)))
         if extra is not None:
             extra_rows, extra_columns = np.nonzero(np.asarray(extra))
             keys_parts.append(
@@ -227,13 +222,25 @@ class TfidfBlocks:
         np.not_equal(keys[1:], keys[:-1], out=first[1:])
         starts = np.flatnonzero(first)
         counts = np.diff(starts, append=len(keys))
-        rows, columns = np.divmod(keys[starts], width)
-        data = (np.log(counts) + 1.0) * self.idf[columns]
-        segment = rows * key_type(n_segments) + self.block_of[columns]
-        norms = np.sqrt(np.bincount(segment, weights=data * data, minlength=n * n_segments))
-        data /= norms[segment]
+        keys = keys[starts]
+        # Keys are sorted, so each row's entries and, inside a row, each block's are
+        # contiguous: where they start is a binary search, not a pass over the keys.
+        bounds = np.searchsorted(keys, (row_keys[:, None] + self.offsets[None, :]).ravel())
+        bounds = np.append(bounds, len(keys))
+        per_segment = np.diff(bounds)  # n rows × (blocks + extra) segments
+        indptr = bounds[::n_segments].astype(np.int64)
+        columns = keys - np.repeat(row_keys, np.diff(indptr))
+        if len(counts) and counts.max() >= len(self._tf):
+            self._tf = _sublinear_tf(int(counts.max()))
+        data = self._tf[counts] * self.idf[columns]
+        # reduceat sums data[bounds[i]:bounds[i + 1]]; the appended 0 lets a bound
+        # equal len(data), and an empty segment (which reduceat gives one element) is 0.
+        squares = np.add.reduceat(np.append(data * data, 0.0), bounds[:-1])
+        squares[per_segment == 0] = 0.0
+        norms = np.sqrt(squares).reshape(n, n_segments)
+        norms[:, -1] = 1.0  # the rule columns keep their weight
+        norms[norms == 0.0] = 1.0
+        data /= np.repeat(norms.ravel(), per_segment)
         if extra is not None:
             data[columns >= self.terms] = extra_weight
-        indptr = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
         return csr_matrix((data, columns, indptr), shape=(n, self.width))
