@@ -19,6 +19,14 @@ feedback_app = typer.Typer(help="Label corrections from the triage app.", no_arg
 StoreOption = Annotated[
     Path | None, typer.Option("--store", help="SQLite store (default: [store] path).")
 ]
+BackendOption = Annotated[
+    str,
+    typer.Option(
+        "--backend",
+        help="auto (Elasticsearch when [elasticsearch] url is set), embedded or "
+        "elasticsearch. With Elasticsearch the store is a working copy synced from it.",
+    ),
+]
 
 
 def _settings(store: Path | None) -> Settings:
@@ -44,6 +52,7 @@ def serve(
     ] = None,
     read_only: Annotated[bool, typer.Option("--read-only", help="Look, do not act.")] = False,
     store: StoreOption = None,
+    backend: BackendOption = "auto",
 ) -> None:
     """Serve the webcare triage queue in the browser (live over server-sent events)."""
     from sink.triage.server import run_server
@@ -64,6 +73,7 @@ def serve(
         port=settings.triage.port if port is None else port,
         replay_files=files,
         duration_s=settings.demo.duration_seconds if duration is None else duration,
+        backend=backend,
     )
 
 
@@ -79,13 +89,17 @@ def report(
         Path | None, typer.Option(help="HTML file (default: report-BRAND.html).")
     ] = None,
     store: StoreOption = None,
+    backend: BackendOption = "auto",
 ) -> None:
     """Write the brand report (HTML with plots) for management."""
+    from sink.queries import uses_elasticsearch
     from sink.triage.report import build_report, parse_period
     from sink.triage.report_html import render_report
 
     settings = _settings(store)
     path = settings.resolve(settings.store.path)
+    if uses_elasticsearch(settings, backend):
+        _sync_working_copy(settings, path)
     if not path.is_file():
         raise KlachtradarError(f"{path}: no store yet; run `klachtradar demo` first")
     start, end = parse_period(since, until)
@@ -96,6 +110,22 @@ def report(
         f"wrote {target}: {data.complaints} klachten, {data.answered_share:.0%} beantwoord, "
         f"{data.sla_breaches} SLA-breuken"
     )
+
+
+def _sync_working_copy(settings: Settings, path: Path) -> None:
+    """Bring the working copy up to date with Elasticsearch (once), then close."""
+    from sink.triage.database import TriageDatabase
+    from sink.triage.server import open_mirror
+
+    database = TriageDatabase(path)
+    try:
+        mirror = open_mirror(settings, database)
+        try:
+            mirror.sync()
+        finally:
+            mirror.close()
+    finally:
+        database.close()
 
 
 @feedback_app.command("export")
