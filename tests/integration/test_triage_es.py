@@ -10,7 +10,6 @@ numbers as the embedded store.
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import subprocess
@@ -34,23 +33,19 @@ from elasticsearch import Elasticsearch
 from klachtradar.contract import Author, RawPost
 from klachtradar.pipeline import Pipeline, PipelineOutput
 from klachtradar.settings import Settings, load_settings
-from listener.jsonl import read_jsonl
-from sink.es.outputs import ElasticsearchOutputs
-from sink.es.templates import install
 from sink.store import EmbeddedStore
 from sink.triage.report import BrandReport, build_report
 from sink.triage.triage_cli import _sync_working_copy
+from tests.integration import triage_es_support as support
 from tests.integration.flaky_proxy import FlakyProxy
 from tests.integration.noida_es import NoidaElasticsearch, free_port, noida_binary
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
-YOUP = "jochemvandalen"
+ROOT = support.ROOT
+YOUP = support.YOUP
 AGENT = "Anna de Vries"
-WINDOW_DAYS = "400"  # the demo corpus is from autumn 2026: keep all of it in the window
 START, END = datetime(2026, 9, 1, tzinfo=UTC), datetime(2026, 11, 10, tzinfo=UTC)
-_names = itertools.count()
 
 
 class SwitchableProxy(FlakyProxy):
@@ -78,29 +73,7 @@ def client(es_url: str) -> Iterator[Elasticsearch]:
 
 @pytest.fixture(scope="module")
 def demo_output() -> PipelineOutput:
-    settings = load_settings()
-    settings.history.backend = "memory"
-    posts = [r for r in read_jsonl(settings.resolve(settings.demo.file)) if isinstance(r, RawPost)]
-    return Pipeline.from_settings(settings).process(posts)
-
-
-def _indexed(es_url: str, client: Elasticsearch, output: PipelineOutput, work: Path) -> Settings:
-    """Fresh index names, templates installed, ``output`` written by the real ES sink."""
-    n = next(_names)
-    settings = load_settings()
-    es = settings.elasticsearch
-    es.url, es.posts_index, es.alerts_index = es_url, f"tri{n}-posts", f"tri{n}-alerts"
-    settings.deadletter.path = work / "dead.jsonl"
-    settings.triage.es_window_days = int(WINDOW_DAYS)
-    install(client, settings.root, es)
-    _write(settings, client, output)
-    return settings
-
-
-def _write(settings: Settings, client: Elasticsearch, output: PipelineOutput) -> None:
-    outputs = ElasticsearchOutputs.from_settings(settings, client)
-    outputs.writer.refresh = "wait_for"
-    outputs.write(output)
+    return support.demo_output()
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +83,7 @@ def indexed(
     demo_output: PipelineOutput,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Settings:
-    return _indexed(es_url, client, demo_output, tmp_path_factory.mktemp("es-indexed"))
+    return support.indexed(es_url, client, demo_output, tmp_path_factory.mktemp("es-indexed"))
 
 
 @pytest.fixture(scope="module")
@@ -124,49 +97,9 @@ def proxy(es_url: str) -> Iterator[SwitchableProxy]:
 def server(
     indexed: Settings, proxy: SwitchableProxy, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, Any]]:
-    """``klachtradar serve --backend elasticsearch`` with an empty working copy."""
-    work = tmp_path_factory.mktemp("triage-es")
-    port = free_port()
-    es = indexed.elasticsearch
-    env = {
-        **os.environ,
-        "KLACHTRADAR_HOME": str(ROOT),
-        "KLACHTRADAR_STORE__PATH": str(work / "copy.db"),
-        "KLACHTRADAR_DEADLETTER__PATH": str(work / "dead.jsonl"),
-        "KLACHTRADAR_ELASTICSEARCH__URL": proxy.url,
-        "KLACHTRADAR_ELASTICSEARCH__POSTS_INDEX": es.posts_index,
-        "KLACHTRADAR_ELASTICSEARCH__ALERTS_INDEX": es.alerts_index,
-        "KLACHTRADAR_TRIAGE__ES_WINDOW_DAYS": WINDOW_DAYS,
-        "KLACHTRADAR_TRIAGE__ES_POLL_S": "0.3",
-    }
-    assert not (work / "copy.db").exists()
-    log = (work / "server.log").open("w")
-    process = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "klachtradar", "serve", "--backend", "elasticsearch"),
-            *("--host", "127.0.0.1", "--port", str(port)),
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=1):
-                break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"server did not start: {(work / 'server.log').read_text()}")
-            time.sleep(0.1)
-    yield {"url": url, "env": env, "work": work}
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+    """``klachtradar serve --backend elasticsearch`` through the proxy, empty working copy."""
+    with support.es_server(indexed, proxy.url, tmp_path_factory.mktemp("triage-es")) as server:
+        yield server
 
 
 def _get(server: dict[str, Any], path: str, **params: str) -> Any:
@@ -264,7 +197,7 @@ def test_a_complaint_indexed_later_appears_in_the_queue(
     post = _complaint("es-late-1", "@Odido zwolftuig storing, al drie dagen geen internet!")
     output = Pipeline.from_settings(settings).process([post])
     assert output.scored[0].brands
-    _write(indexed, client, output)
+    support.write(indexed, client, output)
     found = _eventually(
         lambda: _get(server, "/api/queue", status="all", q="zwolftuig")["posts"],
         "the new complaint in the queue",
@@ -316,13 +249,17 @@ def _numbers(report: BrandReport) -> dict[str, Any]:
 def test_report_from_elasticsearch_equals_the_report_from_the_embedded_store(
     es_url: str, client: Elasticsearch, demo_output: PipelineOutput, tmp_path: Path
 ) -> None:
-    settings = _indexed(es_url, client, demo_output, tmp_path)  # untouched statuses
+    settings = support.indexed(es_url, client, demo_output, tmp_path)  # untouched
     embedded = tmp_path / "embedded.db"
     with EmbeddedStore(embedded) as store:
         store.write_posts(demo_output.scored)
         store.write_alerts(demo_output.alerts)
     copy = tmp_path / "copy.db"
     _sync_working_copy(settings, copy)
+    with EmbeddedStore(copy) as synced:
+        assert synced.count() == sum(1 for p in demo_output.scored if p.brands)
+        alerts = synced.alerts(limit=10_000)
+    assert sorted(a.alert_id for a in alerts) == sorted({a.alert_id for a in demo_output.alerts})
     for brand in ("Odido", "KPN"):
         expected = build_report(
             embedded, brand=brand, start=START, end=END, triage=settings.triage, now=END
