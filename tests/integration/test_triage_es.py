@@ -255,7 +255,8 @@ def test_report_from_elasticsearch_equals_the_report_from_the_embedded_store(
         store.write_posts(demo_output.scored)
         store.write_alerts(demo_output.alerts)
     copy = tmp_path / "copy.db"
-    _sync_working_copy(settings, copy)
+    settings.triage.es_window_days = 1  # a new copy is filled back to the report's start
+    _sync_working_copy(settings, copy, start=START)
     with EmbeddedStore(copy) as synced:
         assert synced.count() == sum(1 for p in demo_output.scored if p.brands)
         alerts = synced.alerts(limit=10_000)

@@ -353,6 +353,11 @@ class MirrorLoop:
         if self._thread is not None:
             self._thread.join(timeout=10)
 
+    def close(self) -> None:
+        """Stop the thread and release the mirror's connections (the server's shutdown)."""
+        self.stop()
+        self.mirror.close()
+
     def notice(self) -> str | None:
         """The line the UI shows while Elasticsearch is unreachable (no URL, no secret)."""
         since = self.unreachable_since

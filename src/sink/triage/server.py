@@ -116,7 +116,7 @@ def build_app(
         report_view=report_view(path, settings.triage, clock),
         demo=demo is not None,
         on_startup=on_startup,
-        on_shutdown=loop.stop if loop is not None else None,
+        on_shutdown=loop.close if loop is not None else None,
         notice=loop.notice if loop is not None else None,
     )
     return create_app(triage)

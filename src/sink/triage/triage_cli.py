@@ -6,6 +6,7 @@ stack and matplotlib are imported inside the commands.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -98,11 +99,11 @@ def report(
 
     settings = _settings(store)
     path = settings.resolve(settings.store.path)
+    start, end = parse_period(since, until)
     if uses_elasticsearch(settings, backend):
-        _sync_working_copy(settings, path)
+        _sync_working_copy(settings, path, start=start)
     if not path.is_file():
         raise KlachtradarError(f"{path}: no store yet; run `klachtradar demo` first")
-    start, end = parse_period(since, until)
     data = build_report(path, brand=brand, start=start, end=end, triage=settings.triage)
     target = out or Path(f"report-{brand.replace('/', '_')}.html")
     target.write_text(render_report(data, standalone=True), encoding="utf-8")
@@ -112,15 +113,31 @@ def report(
     )
 
 
-def _sync_working_copy(settings: Settings, path: Path) -> None:
-    """Bring the working copy up to date with Elasticsearch (once), then close."""
+def _sync_working_copy(settings: Settings, path: Path, *, start: datetime | None = None) -> None:
+    """Bring the working copy up to date with Elasticsearch (once), then close.
+
+    A copy never synced before is filled back to ``start`` (the report's period) when
+    that is further back than ``[triage] es_window_days``; an existing copy is only
+    brought up to date, and a note says the period may reach before what it holds.
+    """
+    from klachtradar.contract import utc_now
     from sink.triage.database import TriageDatabase
+    from sink.triage.es_mirror import POSTS
     from sink.triage.server import open_mirror
 
     database = TriageDatabase(path)
     try:
         mirror = open_mirror(settings, database)
         try:
+            wanted = utc_now() - start if start is not None else mirror.window
+            if wanted > mirror.window and mirror.cursor(POSTS) is None:
+                mirror.window = wanted
+            elif wanted > mirror.window:
+                typer.echo(
+                    f"note: {path} holds posts of the last {mirror.window.days} days "
+                    "([triage] es_window_days); older ones are missing from this report",
+                    err=True,
+                )
             mirror.sync()
         finally:
             mirror.close()
