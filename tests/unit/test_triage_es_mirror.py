@@ -153,7 +153,22 @@ def database(tmp_path: Path) -> TriageDatabase:
     return TriageDatabase(tmp_path / "copy.db")
 
 
-def _mirror(database: TriageDatabase, es: FakeElasticsearch, **options: int) -> EsMirror:
+class Stopwatch:
+    """Monotonic seconds the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.seconds = 100.0
+
+    def __call__(self) -> float:
+        return self.seconds
+
+
+def _mirror(
+    database: TriageDatabase,
+    es: FakeElasticsearch,
+    stopwatch: Stopwatch | None = None,
+    **options: int,
+) -> EsMirror:
     return EsMirror(
         database,
         es,
@@ -161,6 +176,7 @@ def _mirror(database: TriageDatabase, es: FakeElasticsearch, **options: int) -> 
         page_size=options.get("page_size", 3),
         overlap_s=0.002,  # 2 ms of the fake's clock
         now=lambda: NOW,
+        monotonic=stopwatch or Stopwatch(),
     )
 
 
@@ -205,6 +221,25 @@ def test_a_restart_continues_from_the_cursor_and_rereads_only_the_overlap(
     again = _mirror(database, es).sync()  # a new process on the same file
     assert es.reads[0] == (cursor[0] - 2, None)
     assert again.posts_written == 0 and not again.changed  # re-read, unchanged: nobody woken
+
+
+def test_once_the_cursor_has_settled_a_poll_reads_only_what_is_after_it(
+    database: TriageDatabase, es: FakeElasticsearch, posts: list[ScoredPost]
+) -> None:
+    stopwatch = Stopwatch()
+    mirror = _mirror(database, es, stopwatch)
+    mirror.sync()
+    cursor = mirror.cursor(POSTS)
+    assert cursor is not None
+    es.reads.clear()
+    mirror.sync()  # the cursor moved just now: late writes may still appear behind it
+    assert es.reads[0] == (cursor[0] - 2, None)
+    stopwatch.seconds += 0.003  # longer than the overlap without a new write
+    es.reads.clear()
+    mirror.sync()
+    assert es.reads == [(cursor[0], cursor)]  # strictly after the cursor: nothing re-read
+    es.index(posts[0].model_copy(update={"lang": "en"}))
+    assert mirror.sync().posts_written == 1  # a new write still arrives
 
 
 def test_first_sync_only_copies_the_window(database: TriageDatabase, es: FakeElasticsearch) -> None:

@@ -16,10 +16,12 @@ the queue):
   (``changed_at``, ``doc_id``) with ``search_after`` in pages of ``es_page_size`` and
   keeps its position in ``es_mirror_cursor``, so a restart continues where it stopped.
   The first sync only copies posts created in the last ``es_window_days``.
-* Each poll re-reads ``es_overlap_s`` before the cursor: a write becomes searchable
-  only at the next refresh, and weekly indices refresh independently, so a later
-  change can be visible before an earlier one. Re-read posts that did not change are
-  skipped, so they wake nobody.
+* While the cursor is moving, each poll re-reads ``es_overlap_s`` before it: a write
+  becomes searchable only at the next refresh, and weekly indices refresh
+  independently, so a later change can be visible before an earlier one. Re-read posts
+  that did not change are skipped, so they wake nobody. Once the cursor has not moved
+  for ``es_overlap_s``, everything behind it is settled and a poll reads only what is
+  strictly after it (one cheap empty search while the stream is quiet).
 * Upserting keeps the local triage state: the store's upsert never touches
   ``posts.status``, and an Elasticsearch status is taken over only for a post no agent
   of *this* app has acted on (no ``triage_state`` row) — e.g. one resolved in another
@@ -42,6 +44,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -140,6 +143,7 @@ class EsMirror:
         page_size: int = 500,
         overlap_s: float = 5.0,
         now: Callable[[], datetime] = utc_now,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.database = database
         self.source = source
@@ -147,6 +151,11 @@ class EsMirror:
         self.page_size = page_size
         self.overlap_ms = int(overlap_s * 1000)
         self.now = now
+        self.monotonic = monotonic
+        self._started = monotonic()
+        self._moved_at: dict[str, float] = {}
+        """When each cursor last moved; a new process counts from its start, so it re-reads
+        the overlap until that much time has passed."""
         self.store = EmbeddedStore(database.path)  # the store's upsert + full-text index
         self.wanted = threading.Event()
         """Set when an action queued a status write: the loop syncs at once."""
@@ -249,8 +258,13 @@ class EsMirror:
 
     def _pull(self, feed: str, created_from: datetime, report: SyncReport) -> None:
         cursor = self.cursor(feed)
-        since_ms = max(0, cursor[0] - self.overlap_ms) if cursor else 0
         after: ChangeKey | None = None
+        if cursor is None:
+            since_ms = 0
+        elif self.monotonic() - self._moved_at.get(feed, self._started) > self.overlap_ms / 1000:
+            since_ms, after = cursor[0], cursor  # settled: nothing can still appear behind it
+        else:
+            since_ms = max(0, cursor[0] - self.overlap_ms)
         while True:
             if feed == POSTS:
                 posts = self.source.changed_posts(
@@ -270,8 +284,10 @@ class EsMirror:
                 return
             report.pages += 1
             after = keys[-1]
-            cursor = after if cursor is None else max(cursor, after)
-            self._save_cursor(feed, cursor)
+            if cursor is None or after > cursor:
+                cursor = after
+                self._save_cursor(feed, cursor)
+                self._moved_at[feed] = self.monotonic()
             if len(keys) < self.page_size:
                 return
 
