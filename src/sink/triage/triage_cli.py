@@ -18,13 +18,13 @@ from klachtradar.settings import Settings, load_settings
 feedback_app = typer.Typer(help="Label corrections from the triage app.", no_args_is_help=True)
 
 StoreOption = Annotated[
-    Path | None, typer.Option("--store", help="SQLite store (default: [store] path).")
+    Path | None, typer.Option("--store", help="SQLite store (default: \\[store] path).")
 ]
 BackendOption = Annotated[
     str,
     typer.Option(
         "--backend",
-        help="auto (Elasticsearch when [elasticsearch] url is set), embedded or "
+        help="auto (Elasticsearch when \\[elasticsearch] url is set), embedded or "
         "elasticsearch. With Elasticsearch the store is a working copy synced from it.",
     ),
 ]
