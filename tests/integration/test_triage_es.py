@@ -268,6 +268,37 @@ def test_report_from_elasticsearch_equals_the_report_from_the_embedded_store(
         got = build_report(copy, brand=brand, start=START, end=END, triage=settings.triage, now=END)
         assert expected.complaints > 5
         assert _numbers(got) == _numbers(expected)
+    cli_lines = [
+        _report_cli(settings, tmp_path, backend, store)
+        for backend, store in (("embedded", embedded), ("elasticsearch", tmp_path / "cli.db"))
+    ]
+    assert cli_lines[0] == cli_lines[1]
+    assert "klachten" in cli_lines[0]
+
+
+def _report_cli(settings: Settings, work: Path, backend: str, store: Path) -> str:
+    """``klachtradar report`` on a backend; its summary line without the file name."""
+    es = settings.elasticsearch
+    env = {
+        **os.environ,
+        "KLACHTRADAR_HOME": str(ROOT),
+        "KLACHTRADAR_ELASTICSEARCH__URL": es.url,
+        "KLACHTRADAR_ELASTICSEARCH__POSTS_INDEX": es.posts_index,
+        "KLACHTRADAR_ELASTICSEARCH__ALERTS_INDEX": es.alerts_index,
+    }  # the default 30-day window: a new copy is filled back to --since
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "klachtradar", "report", "--brand", "Odido"),
+            *("--since", START.date().isoformat(), "--until", END.date().isoformat()),
+            *("--backend", backend, "--store", str(store), "--out", str(work / "r.html")),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return done.stdout.strip().split(": ", 1)[1]
 
 
 def test_serve_refuses_to_start_when_elasticsearch_is_unreachable(tmp_path: Path) -> None:
