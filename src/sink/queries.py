@@ -138,16 +138,25 @@ def sorted_counts(counts: Sequence[tuple[str, int]]) -> dict[str, int]:
     return dict(sorted(counts, key=lambda kv: (-kv[1], kv[0])))
 
 
+BACKENDS = ("auto", "embedded", "elasticsearch")
+
+
+def uses_elasticsearch(settings: Settings, backend: str = "auto") -> bool:
+    """Whether ``backend`` (``auto``, ``embedded`` or ``elasticsearch``) means Elasticsearch:
+    asked for, or ``auto`` with ``[elasticsearch] url`` set."""
+    from klachtradar.errors import ConfigError
+
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown query backend {backend!r} (auto, embedded or elasticsearch)")
+    return backend == "elasticsearch" or (backend == "auto" and bool(settings.elasticsearch.url))
+
+
 def open_queries(settings: Settings, *, backend: str = "auto") -> PostQueries:
     """The configured backend: Elasticsearch when a URL is set (or asked for), else the store.
 
     ``backend`` is ``auto``, ``embedded`` or ``elasticsearch``.
     """
-    from klachtradar.errors import ConfigError
-
-    if backend not in ("auto", "embedded", "elasticsearch"):
-        raise ConfigError(f"unknown query backend {backend!r}")
-    if backend == "elasticsearch" or (backend == "auto" and settings.elasticsearch.url):
+    if uses_elasticsearch(settings, backend):
         from sink.es.queries import ElasticsearchQueries
 
         return ElasticsearchQueries.from_settings(settings)

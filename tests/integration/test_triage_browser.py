@@ -315,6 +315,50 @@ def test_report_page_renders_its_plots(page: Any, server: dict[str, Any]) -> Non
     assert page.problems == []
 
 
+@pytest.fixture(scope="module")
+def es_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The demo indexed into a real ES-API server (noida-db); ``serve --backend
+    elasticsearch`` on it with an empty working copy."""
+    pytest.importorskip("elasticsearch")
+    from elasticsearch import Elasticsearch
+
+    from tests.integration import triage_es_support as support
+    from tests.integration.noida_es import NoidaElasticsearch, noida_binary
+
+    if noida_binary() is None:
+        pytest.fail("noida-db is not installed (pip install -e '.[dev]')")
+    with (
+        NoidaElasticsearch(tmp_path_factory.mktemp("noida-browser")) as es_url,
+        Elasticsearch(es_url, max_retries=0) as client,
+    ):
+        work = tmp_path_factory.mktemp("triage-es-browser")
+        settings = support.indexed(es_url, client, support.demo_output(), work)
+        with support.es_server(settings, es_url, work) as server:
+            yield server
+
+
+def test_elasticsearch_backed_queue_shows_the_youp_card_on_top(
+    browser: Any, es_server: dict[str, Any]
+) -> None:
+    deadline = time.monotonic() + 20
+    while _get_json(es_server, "/api/queue", status="all")["total"] < 1500:  # first sync
+        assert time.monotonic() < deadline, "the working copy did not fill from Elasticsearch"
+        time.sleep(0.2)
+    page = browser.new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: m.type == "error" and problems.append(m.text))
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.goto(f"{es_server['url']}/?priority=P1,P2")
+    page.wait_for_selector("#conn.live", timeout=10_000)
+    top = _top_card(page)
+    assert top["author"] == "jochemvandalen"
+    assert top["brand"] == "Odido"
+    assert page.locator("#backend-notice").count() == 0  # Elasticsearch is reachable
+    page.screenshot(path=str(ARTIFACTS / "07-elasticsearch-youp-on-top.png"))
+    assert problems == []
+    page.close()
+
+
 def _get_json(server: dict[str, Any], path: str, **params: str) -> Any:
     from urllib.parse import urlencode
 

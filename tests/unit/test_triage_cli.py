@@ -92,3 +92,31 @@ def test_serve_refuses_token_auth_without_a_token(monkeypatch: pytest.MonkeyPatc
     result = runner.invoke(app, ["serve", "--port", "0"])
     assert result.exit_code != 0
     assert "needs a token" in str(result.exception)
+
+
+def test_serve_demo_is_embedded_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KLACHTRADAR_ELASTICSEARCH__URL", "http://127.0.0.1:9")
+    result = runner.invoke(app, ["serve", "--demo", "--port", "0"])
+    assert result.exit_code != 0
+    assert "cannot be combined with Elasticsearch" in str(result.exception)
+    assert "--backend embedded" in str(result.exception)
+
+
+def test_serve_names_the_backends_when_given_an_unknown_one() -> None:
+    result = runner.invoke(app, ["serve", "--backend", "mongodb", "--port", "0"])
+    assert "auto, embedded or elasticsearch" in str(result.exception)
+
+
+def test_report_with_elasticsearch_unreachable_is_one_line_without_the_password(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("KLACHTRADAR_ELASTICSEARCH__URL", f"http://elastic:s3cr3t@127.0.0.1:{port}")
+    result = runner.invoke(app, ["report", "--brand", "KPN", "--store", str(tmp_path / "copy.db")])
+    message = str(result.exception)
+    assert "Elasticsearch unreachable" in message and f"127.0.0.1:{port}" in message
+    assert "s3cr3t" not in message and "\n" not in message

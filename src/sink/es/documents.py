@@ -36,6 +36,15 @@ OPEN = "open"
 TRIAGE_FIELDS = ("status", "status_changed_at", "first_response_at", "response_minutes")
 """Fields owned by the triage workflow: a re-score must never overwrite them."""
 
+CHANGED_AT = "changed_at"
+"""Server time (epoch ms, ``ctx._now``) of a document's last write: upsert or status change.
+
+Not part of the contract: it exists so a reader (the triage app's working copy,
+:mod:`sink.triage.es_mirror`) can ask "what changed since my cursor". ``scored_at``
+cannot serve: it is the scoring time, and a post scored early may be indexed much later
+(a Kafka ``index`` consumer catching up), behind a cursor that already passed it.
+"""
+
 
 def week_index(prefix: str, created_at: datetime) -> str:
     """The weekly index of a post: ``prefix-YYYY.MM.DD`` of the Sunday ending its ISO week.
@@ -110,9 +119,20 @@ def _probas(values: dict[Any, float]) -> dict[str, float]:
 
 UPSERT_SCRIPT = (
     "if (ctx._source.status == null) { ctx._source.status = params.open } "
-    "ctx._source.putAll(params.doc)"
+    "ctx._source.putAll(params.doc); ctx._source.changed_at = ctx._now"
 )
-"""Painless: a new post opens as ``open``; every top-level scoring key is overwritten."""
+"""Painless: a new post opens as ``open``; every top-level scoring key is overwritten;
+``changed_at`` is the server's clock at this write."""
+
+ALERT_SCRIPT = (
+    "ctx._source.putAll(params.doc); "
+    "if (ctx._source.changed_at == null) { ctx._source.changed_at = ctx._now }"
+)
+"""Painless: an alert is written as it is; ``changed_at`` is set once, when it is created
+(a redelivered alert is the same alert and does not count as a change)."""
+
+STATUS_SCRIPT = "ctx._source.putAll(params.change); ctx._source.changed_at = ctx._now"
+"""Painless: a triage status change, stamped like every other write."""
 
 
 def upsert_body(scored: ScoredPost) -> dict[str, Any]:
@@ -190,3 +210,16 @@ def scored_post_from_document(source: dict[str, Any]) -> ScoredPost:
 def alert_document(alert: Alert) -> dict[str, Any]:
     """The indexed form of an alert: its contract JSON, which is already flat."""
     return alert.model_dump(mode="json")
+
+
+def alert_upsert_body(alert: Alert) -> dict[str, Any]:
+    """The bulk ``update`` body of an alert: create-once in effect, with ``changed_at``."""
+    return {
+        "script": {
+            "source": ALERT_SCRIPT,
+            "lang": "painless",
+            "params": {"doc": alert_document(alert)},
+        },
+        "scripted_upsert": True,
+        "upsert": {},
+    }

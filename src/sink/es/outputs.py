@@ -16,7 +16,7 @@ from klachtradar.pipeline import PipelineOutput
 from klachtradar.runner import Outputs
 from klachtradar.settings import Settings
 from sink.deadletter import DeadLetterFile
-from sink.es.documents import alert_document, document_of, upsert_body, week_index
+from sink.es.documents import alert_upsert_body, document_of, upsert_body, week_index
 from sink.es.writer import BulkAction, BulkReport, BulkWriter, RejectedAction, RetryPolicy
 
 if TYPE_CHECKING:
@@ -32,8 +32,9 @@ def post_actions(posts: Sequence[ScoredPost], prefix: str) -> list[BulkAction]:
 
 
 def alert_actions(alerts: Sequence[Alert], index: str) -> list[BulkAction]:
-    """Create-once actions keyed by the deterministic alert id (a redelivery is a no-op)."""
-    return [BulkAction("create", index, a.alert_id, alert_document(a)) for a in alerts]
+    """Upserts keyed by the deterministic alert id: a redelivery rewrites the same alert
+    and keeps its first ``changed_at`` (see :data:`sink.es.documents.ALERT_SCRIPT`)."""
+    return [BulkAction("update", index, a.alert_id, alert_upsert_body(a)) for a in alerts]
 
 
 def rejected_to_dead_letter(rejected: RejectedAction) -> DeadLetter:

@@ -9,13 +9,15 @@ many indices has no write index.
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from klachtradar.contract import Alert, Priority, ScoredPost, utc_now
 from klachtradar.errors import SinkError
 from klachtradar.settings import Settings
-from sink.es.documents import OPEN, scored_post_from_document
+from sink.es.documents import CHANGED_AT, OPEN, STATUS_SCRIPT, scored_post_from_document
 from sink.queries import (
     FacetField,
     Interval,
@@ -30,6 +32,8 @@ from sink.store import BrandCount
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
 
+log = logging.getLogger(__name__)
+
 FACET_SOURCE: dict[str, str] = {"brand": "brands", "cue": "cues"}
 """Facet name → indexed field, where they differ."""
 
@@ -41,6 +45,49 @@ RISK_ORDER: list[dict[str, Any]] = [
 ]
 NEWEST_ORDER: list[dict[str, Any]] = [{"created_at": "desc"}, {"doc_id": "asc"}]
 MAX_TERMS = 1000
+
+ChangeKey = tuple[int, str]
+"""Where a "changed since" read stands: (``changed_at`` in epoch ms, document id)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChangedPost:
+    """A post as Elasticsearch holds it now, with its triage status and its change key."""
+
+    post: ScoredPost | None
+    """None when the document cannot be rebuilt (logged; a reader skips it and moves on)."""
+    status: str
+    key: ChangeKey
+
+
+@dataclass(frozen=True, slots=True)
+class ChangedAlert:
+    """An alert with its change key."""
+
+    alert: Alert
+    key: ChangeKey
+
+
+def _change_query(since_ms: int, created_from: datetime | None) -> dict[str, Any]:
+    clauses: list[dict[str, Any]] = [
+        {"range": {CHANGED_AT: {"gte": since_ms, "format": "epoch_millis"}}}
+    ]
+    if created_from is not None:
+        clauses.append({"range": {"created_at": {"gte": created_from.astimezone(UTC).isoformat()}}})
+    return {"bool": {"filter": clauses}}
+
+
+def _rebuilt(hit: dict[str, Any]) -> ScoredPost | None:
+    try:
+        return scored_post_from_document(hit["_source"])
+    except (KeyError, TypeError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+        log.warning("post %s in %s cannot be read back: %s", hit.get("_id"), hit.get("_index"), exc)
+        return None
+
+
+def _change_key(hit: dict[str, Any]) -> ChangeKey:
+    changed, doc = hit["sort"]
+    return int(changed), str(doc)
 
 
 def filter_clauses(where: PostFilter) -> list[dict[str, Any]]:
@@ -239,9 +286,71 @@ class ElasticsearchQueries:
             if b["doc_count"] > 0
         ]
 
-    def set_status(self, doc_id: str, status: str) -> bool:
+    # -- "what changed since", for the triage app's working copy ---------------------------
+
+    def changed_posts(
+        self,
+        *,
+        since_ms: int,
+        after: ChangeKey | None = None,
+        created_from: datetime | None = None,
+        size: int = 500,
+    ) -> list[ChangedPost]:
+        """Brand posts written at or after ``since_ms`` (server time), oldest change first.
+
+        One page of at most ``size``; pass the last key as ``after`` for the next
+        (``search_after`` on ``changed_at``, ``doc_id``: stable under concurrent writes,
+        unlike ``from``). ``created_from`` leaves older posts out.
+        """
+        query = _change_query(since_ms, created_from)
+        query["bool"]["filter"].append({"exists": {"field": "brand"}})
+        extra: dict[str, Any] = {"search_after": list(after)} if after is not None else {}
+        hits = self._search(
+            self.posts,
+            size=size,
+            query=query,
+            sort=[{CHANGED_AT: {"order": "asc", "unmapped_type": "date"}}, {"doc_id": "asc"}],
+            **extra,
+        )["hits"]["hits"]
+        return [
+            ChangedPost(_rebuilt(h), str(h["_source"].get("status") or OPEN), _change_key(h))
+            for h in hits
+        ]
+
+    def changed_alerts(
+        self,
+        *,
+        since_ms: int,
+        after: ChangeKey | None = None,
+        created_from: datetime | None = None,
+        size: int = 500,
+    ) -> list[ChangedAlert]:
+        """Alerts first written at or after ``since_ms``; paged like :meth:`changed_posts`."""
+        extra: dict[str, Any] = {"search_after": list(after)} if after is not None else {}
+        hits = self._search(
+            self.alerts_index,
+            size=size,
+            query=_change_query(since_ms, created_from),
+            sort=[{CHANGED_AT: {"order": "asc", "unmapped_type": "date"}}, {"alert_id": "asc"}],
+            **extra,
+        )["hits"]["hits"]
+        return [ChangedAlert(Alert.model_validate(h["_source"]), _change_key(h)) for h in hits]
+
+    def ping(self) -> None:
+        """Raise :class:`SinkError` unless the cluster answers a search on the posts alias."""
+        self._search(self.posts, size=0)
+
+    def set_status(self, doc_id: str, status: str, *, at: datetime | None = None) -> bool:
         """Set the status in the post's own weekly index; the first non-open status
-        also records the response time (for the "response times" dashboard panel)."""
+        also records the response time (for the "response times" dashboard panel).
+
+        ``at`` is when the agent acted (default now): a write retried later from the
+        triage app's outbox still records the agent's time. The write stamps
+        ``changed_at``, so other readers of "what changed" see the new status.
+        """
+        from elastic_transport import TransportError
+        from elasticsearch import ApiError
+
         hits = self._search(
             self.posts,
             size=1,
@@ -250,11 +359,19 @@ class ElasticsearchQueries:
         )["hits"]["hits"]
         if not hits:
             return False
-        hit, now = hits[0], utc_now()
+        hit, now = hits[0], at or utc_now()
         change: dict[str, Any] = {"status": status, "status_changed_at": now.isoformat()}
         if status != OPEN and not hit["_source"].get("first_response_at"):
             created = datetime.fromisoformat(hit["_source"]["created_at"])
             change["first_response_at"] = now.isoformat()
             change["response_minutes"] = round((now - created).total_seconds() / 60, 1)
-        self.client.update(index=hit["_index"], id=doc_id, doc=change, refresh=True)
+        script = {"source": STATUS_SCRIPT, "lang": "painless", "params": {"change": change}}
+        try:
+            self.client.update(index=hit["_index"], id=doc_id, script=script, refresh=True)
+        except ApiError as exc:
+            raise SinkError(f"Elasticsearch status update failed: {exc}", retryable=False) from exc
+        except TransportError as exc:
+            raise SinkError(
+                f"Elasticsearch unreachable: {type(exc).__name__}", retryable=True
+            ) from exc
         return True

@@ -108,6 +108,8 @@ class TriageApp:
         report_view: Callable[[dict[str, str]], str] | None = None,
         demo: bool = False,
         on_startup: Callable[[], None] | None = None,
+        on_shutdown: Callable[[], None] | None = None,
+        notice: Callable[[], str | None] | None = None,
     ) -> None:
         self.settings = settings
         self.workflow = workflow
@@ -120,6 +122,8 @@ class TriageApp:
         self.report_view = report_view
         self.demo = demo
         self.on_startup = on_startup
+        self.on_shutdown = on_shutdown
+        self.notice = notice
 
     def live_context(self, params: dict[str, str]) -> dict[str, Any]:
         flt = parse_filter(params, self.settings.queue_limit)
@@ -145,6 +149,7 @@ class TriageApp:
             "now_ms": epoch_ms(now),
             "read_only": self.settings.read_only,
             "amber": self.settings.amber_fraction,
+            "notice": self.notice() if self.notice is not None else None,
         }
 
     def page_context(self, params: dict[str, str]) -> dict[str, Any]:
@@ -180,6 +185,8 @@ def create_app(triage: TriageApp) -> FastAPI:
         try:
             yield
         finally:
+            if triage.on_shutdown is not None:
+                triage.on_shutdown()  # e.g. the Elasticsearch sync thread
             triage.feed.close()
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

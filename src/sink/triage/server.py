@@ -1,4 +1,9 @@
-"""Wiring for ``klachtradar serve``: store, clock, live feed, optional demo replay, uvicorn."""
+"""Wiring for ``klachtradar serve``: store, clock, live feed, optional demo replay, uvicorn.
+
+With Elasticsearch (``[elasticsearch] url`` or ``--backend elasticsearch``) the store
+file is a working copy that :class:`~sink.triage.es_mirror.MirrorLoop` keeps in sync in
+a background thread; the demo replay is embedded-only.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,8 @@ from sink.triage.workflow import Workflow
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from sink.triage.es_mirror import EsMirror
+
 
 def _first_event(path: Path) -> datetime | None:
     from klachtradar.contract import RawPost
@@ -28,15 +35,59 @@ def _first_event(path: Path) -> datetime | None:
     return None
 
 
-def build_app(settings: Settings, *, replay_files: list[Path], duration_s: float) -> FastAPI:
+def open_mirror(settings: Settings, database: TriageDatabase) -> EsMirror:
+    """The Elasticsearch working copy of ``database``; one-line :class:`SinkError` if the
+    cluster does not answer (the message names the host, never a password)."""
+    from klachtradar.errors import SinkError
+    from sink.es.connection import describe
+    from sink.es.queries import ElasticsearchQueries
+    from sink.triage.es_mirror import EsMirror
+
+    triage = settings.triage
+    mirror = EsMirror(
+        database,
+        ElasticsearchQueries.from_settings(settings),
+        window_days=triage.es_window_days,
+        page_size=triage.es_page_size,
+        overlap_s=triage.es_overlap_s,
+    )
+    try:
+        mirror.check()
+    except SinkError as exc:
+        mirror.close()
+        raise SinkError(
+            f"{exc} at {describe(settings.elasticsearch)}; start it, or serve the embedded "
+            "store with --backend embedded",
+            retryable=exc.retryable,
+        ) from exc
+    return mirror
+
+
+def build_app(
+    settings: Settings, *, replay_files: list[Path], duration_s: float, backend: str = "auto"
+) -> FastAPI:
     """The FastAPI app, wired from settings; a demo replay starts with the server."""
+    from klachtradar.errors import KlachtradarError
+    from sink.queries import uses_elasticsearch
     from sink.triage.app import TriageApp, create_app
     from sink.triage.demo_feed import DemoFeed
+    from sink.triage.es_mirror import MirrorLoop
     from sink.triage.report_html import report_view
 
+    elasticsearch = uses_elasticsearch(settings, backend)
+    if elasticsearch and replay_files:
+        raise KlachtradarError(
+            "serve --demo replays into the embedded store and cannot be combined with "
+            "Elasticsearch: use --backend embedded (or unset [elasticsearch] url)"
+        )
     path = settings.resolve(settings.store.path)
     database = TriageDatabase(path)
     feed = ChangeFeed(path)
+    loop: MirrorLoop | None = None
+    if elasticsearch:
+        loop = MirrorLoop(
+            open_mirror(settings, database), poll_s=settings.triage.es_poll_s, on_change=feed.notify
+        )
     clock: Clock
     demo: DemoFeed | None = None
     if replay_files:
@@ -49,8 +100,13 @@ def build_app(settings: Settings, *, replay_files: list[Path], duration_s: float
         clock = SystemClock()
     sla = SlaPolicy.from_settings(settings.triage)
     workflow = Workflow(
-        database, clock, sla, on_resolved=demo.mark_resolved if demo is not None else None
+        database,
+        clock,
+        sla,
+        on_resolved=demo.mark_resolved if demo is not None else None,
+        on_status=loop.mirror.enqueue_status if loop is not None else None,
     )
+    on_startup = demo.start if demo is not None else loop.start if loop is not None else None
     triage = TriageApp(
         settings.triage,
         workflow,
@@ -59,18 +115,26 @@ def build_app(settings: Settings, *, replay_files: list[Path], duration_s: float
         clock,
         report_view=report_view(path, settings.triage, clock),
         demo=demo is not None,
-        on_startup=demo.start if demo is not None else None,
+        on_startup=on_startup,
+        on_shutdown=loop.close if loop is not None else None,
+        notice=loop.notice if loop is not None else None,
     )
     return create_app(triage)
 
 
 def run_server(
-    settings: Settings, *, host: str, port: int, replay_files: list[Path], duration_s: float
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    replay_files: list[Path],
+    duration_s: float,
+    backend: str = "auto",
 ) -> None:
     """Serve until interrupted; the demo replay (if any) starts once the server is up."""
     import uvicorn
 
-    app = build_app(settings, replay_files=replay_files, duration_s=duration_s)
+    app = build_app(settings, replay_files=replay_files, duration_s=duration_s, backend=backend)
     config = uvicorn.Config(
         app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2
     )

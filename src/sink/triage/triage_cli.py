@@ -6,6 +6,7 @@ stack and matplotlib are imported inside the commands.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -17,7 +18,15 @@ from klachtradar.settings import Settings, load_settings
 feedback_app = typer.Typer(help="Label corrections from the triage app.", no_args_is_help=True)
 
 StoreOption = Annotated[
-    Path | None, typer.Option("--store", help="SQLite store (default: [store] path).")
+    Path | None, typer.Option("--store", help="SQLite store (default: \\[store] path).")
+]
+BackendOption = Annotated[
+    str,
+    typer.Option(
+        "--backend",
+        help="auto (Elasticsearch when \\[elasticsearch] url is set), embedded or "
+        "elasticsearch. With Elasticsearch the store is a working copy synced from it.",
+    ),
 ]
 
 
@@ -44,6 +53,7 @@ def serve(
     ] = None,
     read_only: Annotated[bool, typer.Option("--read-only", help="Look, do not act.")] = False,
     store: StoreOption = None,
+    backend: BackendOption = "auto",
 ) -> None:
     """Serve the webcare triage queue in the browser (live over server-sent events)."""
     from sink.triage.server import run_server
@@ -64,6 +74,7 @@ def serve(
         port=settings.triage.port if port is None else port,
         replay_files=files,
         duration_s=settings.demo.duration_seconds if duration is None else duration,
+        backend=backend,
     )
 
 
@@ -79,16 +90,20 @@ def report(
         Path | None, typer.Option(help="HTML file (default: report-BRAND.html).")
     ] = None,
     store: StoreOption = None,
+    backend: BackendOption = "auto",
 ) -> None:
     """Write the brand report (HTML with plots) for management."""
+    from sink.queries import uses_elasticsearch
     from sink.triage.report import build_report, parse_period
     from sink.triage.report_html import render_report
 
     settings = _settings(store)
     path = settings.resolve(settings.store.path)
+    start, end = parse_period(since, until)
+    if uses_elasticsearch(settings, backend):
+        _sync_working_copy(settings, path, start=start)
     if not path.is_file():
         raise KlachtradarError(f"{path}: no store yet; run `klachtradar demo` first")
-    start, end = parse_period(since, until)
     data = build_report(path, brand=brand, start=start, end=end, triage=settings.triage)
     target = out or Path(f"report-{brand.replace('/', '_')}.html")
     target.write_text(render_report(data, standalone=True), encoding="utf-8")
@@ -96,6 +111,38 @@ def report(
         f"wrote {target}: {data.complaints} klachten, {data.answered_share:.0%} beantwoord, "
         f"{data.sla_breaches} SLA-breuken"
     )
+
+
+def _sync_working_copy(settings: Settings, path: Path, *, start: datetime | None = None) -> None:
+    """Bring the working copy up to date with Elasticsearch (once), then close.
+
+    A copy never synced before is filled back to ``start`` (the report's period) when
+    that is further back than ``[triage] es_window_days``; an existing copy is only
+    brought up to date, and a note says the period may reach before what it holds.
+    """
+    from klachtradar.contract import utc_now
+    from sink.triage.database import TriageDatabase
+    from sink.triage.es_mirror import POSTS
+    from sink.triage.server import open_mirror
+
+    database = TriageDatabase(path)
+    try:
+        mirror = open_mirror(settings, database)
+        try:
+            wanted = utc_now() - start if start is not None else mirror.window
+            if wanted > mirror.window and mirror.cursor(POSTS) is None:
+                mirror.window = wanted
+            elif wanted > mirror.window:
+                typer.echo(
+                    f"note: {path} holds posts of the last {mirror.window.days} days "
+                    "([triage] es_window_days); older ones are missing from this report",
+                    err=True,
+                )
+            mirror.sync()
+        finally:
+            mirror.close()
+    finally:
+        database.close()
 
 
 @feedback_app.command("export")

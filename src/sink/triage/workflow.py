@@ -17,6 +17,7 @@ from the store through ``complaint_history()``. Either way an unanswered streak 
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -34,6 +35,10 @@ ACTIVE: tuple[Status, ...] = ("open", "claimed")
 """What an agent works on: the default status filter (expired snoozes count as open)."""
 
 MAX_SNOOZE = timedelta(days=7)
+
+StatusHook = Callable[[sqlite3.Connection, str, str, datetime], None]
+"""Called inside an action's transaction with (connection, doc id, new status, time):
+the Elasticsearch write-back queues the status there (:mod:`sink.triage.es_mirror`)."""
 
 
 class WorkflowError(KlachtradarError):
@@ -126,11 +131,13 @@ class Workflow:
         sla: SlaPolicy,
         *,
         on_resolved: Callable[[str], None] | None = None,
+        on_status: StatusHook | None = None,
     ) -> None:
         self.database = database
         self.clock = clock
         self.sla = sla
         self.on_resolved = on_resolved
+        self.on_status = on_status
 
     # -- the queue ---------------------------------------------------------------------------
 
@@ -409,6 +416,8 @@ class Workflow:
                 "VALUES (?, ?, ?, ?, ?)",
                 (doc_id, action, user, stamp, json.dumps(detail, ensure_ascii=False)),
             )
+            if self.on_status is not None:
+                self.on_status(db, doc_id, status, now)
 
 
 def _fts_query(query: str) -> str:
