@@ -210,12 +210,14 @@ def to_predictions(
     sentiment = proba["sentiment"].tolist()
     intent = proba["intent"].tolist()
     cues = proba["cues"].tolist()
+    evidence = evidence if evidence is not None else [[] for _ in sentiment]
+    # Row lengths are the label counts by construction (the heads' output columns).
     return [
         Prediction(
-            sentiment=dict(zip(SENTIMENTS, sentiment[i], strict=True)),
-            intent=dict(zip(INTENTS, intent[i], strict=True)),
-            cues=dict(zip(CUES, cues[i], strict=True)),
-            evidence=list(evidence[i]) if evidence is not None else [],
+            dict(zip(SENTIMENTS, s)),  # noqa: B905
+            dict(zip(INTENTS, i)),  # noqa: B905
+            dict(zip(CUES, c)),  # noqa: B905
+            list(e),
         )
-        for i in range(len(sentiment))
+        for s, i, c, e in zip(sentiment, intent, cues, evidence, strict=True)
     ]

@@ -140,7 +140,8 @@ class LinearClassifier:
         if not stacked:
             return self._fast.transform(clean), [[] for _ in texts]
         rows = [rule_features(t) for t in texts]
-        evidence = [[n for n, v in zip(RULE_FEATURES, row, strict=True) if v] for row in rows]
+        names = RULE_FEATURES
+        evidence = [[n for n, v in zip(names, row) if v] if any(row) else [] for row in rows]  # noqa: B905
         x = self._fast.transform(clean, rows, extra_weight=self.params.lexicon_weight)
         return x, evidence
 
