@@ -255,7 +255,19 @@ def process_step(
     if not messages:
         return 0
     posts, dead, by_doc = _decode(messages)
-    output = pipeline.process(posts)
+    return _deliver(transport, topics, group, messages, pipeline.process(posts), dead, by_doc)
+
+
+def _deliver(
+    transport: Transport,
+    topics: Topics,
+    group: str,
+    messages: Sequence[Message],
+    output: PipelineOutput,
+    dead: list[DeadLetter],
+    by_doc: dict[str, Message],
+) -> int:
+    """Produce a processed batch's output, wait for the broker, then commit the batch."""
     output.dead_letters[:0] = dead
     output.dead_letters = [_with_origin(d, by_doc) for d in output.dead_letters]
     traces = {doc: m.headers.get(TRACE_HEADER, "") for doc, m in by_doc.items()}
@@ -265,6 +277,113 @@ def process_step(
     transport.flush()
     transport.commit(topics.raw, group, messages)
     return len(messages)
+
+
+@dataclass
+class _Polled:
+    """A polled raw batch whose language and classification a worker is working on."""
+
+    messages: list[Message]
+    posts: list[RawPost]
+    dead: list[DeadLetter]
+    by_doc: dict[str, Message]
+    judgement: Future[Judgement]
+
+
+class LookaheadProcessStep:
+    """:func:`process_step` with language and classification one batch ahead in a worker.
+
+    Each call polls the next batch and hands its texts to a :class:`JudgePool` worker,
+    then finishes the batch polled before — history, risk and alerts here, produce,
+    flush, commit — while the worker judges the new one: the two cores work at once.
+    Delivery is unchanged: a batch is committed only after its own output is
+    acknowledged, and the consumer's bookkeeping (``unsafe_from``) already knows the
+    batch polled ahead is not safe, so a rewind or a crash redoes it.
+
+    While a batch waits, the next poll does not wait for data (``timeout 0``): at a
+    trickle each batch is finished at once, so look-ahead adds no latency. Call
+    :meth:`drain` before closing the transport to finish the batch in hand.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        pipeline: Pipeline,
+        topics: Topics,
+        judges: JudgePool,
+        *,
+        group: str = "klachtradar-process",
+        max_records: int = 500,
+        timeout_s: float = 1.0,
+    ) -> None:
+        self.transport = transport
+        self.pipeline = pipeline
+        self.topics = topics
+        self.judges = judges
+        self.group = group
+        self.max_records = max_records
+        self.timeout_s = timeout_s
+        self._ahead: _Polled | None = None
+
+    def __call__(self) -> int:
+        """Poll one batch ahead, finish the one before; returns messages committed."""
+        try:
+            polled = self._poll()
+            done = self._finish(self._ahead) if self._ahead is not None else 0
+        except BaseException:
+            self._drop()  # the transport rewinds to the first unsafe offset: redone
+            raise
+        self._ahead = polled
+        return done
+
+    @property
+    def holding(self) -> bool:
+        """Whether a polled batch waits to be finished."""
+        return self._ahead is not None
+
+    def drain(self) -> int:
+        """Finish the batch polled ahead (at shutdown); returns messages committed."""
+        if self._ahead is None:
+            return 0
+        try:
+            return self._finish(self._ahead)
+        finally:
+            self._ahead = None
+
+    def _poll(self) -> _Polled | None:
+        timeout = 0.0 if self._ahead is not None else self.timeout_s
+        messages = self.transport.poll(
+            self.topics.raw, self.group, max_records=self.max_records, timeout_s=timeout
+        )
+        if not messages:
+            return None
+        posts, dead, by_doc = _decode(messages)
+        try:
+            judgement = self.judges.submit(posts)
+        except Exception as exc:  # a broken pool: this batch is judged here (see _finish)
+            judgement = Future()
+            judgement.set_exception(exc)
+        return _Polled(messages, posts, dead, by_doc, judgement)
+
+    def _finish(self, batch: _Polled) -> int:
+        try:
+            output = self.pipeline.process(batch.posts, judged=batch.judgement.result())
+        except Exception:  # a worker died or its stage raised: judge here, isolating poison
+            output = self.pipeline.process(batch.posts)
+        return _deliver(
+            self.transport,
+            self.topics,
+            self.group,
+            batch.messages,
+            output,
+            batch.dead,
+            batch.by_doc,
+        )
+
+    def _drop(self) -> None:
+        if self._ahead is not None:
+            self._ahead.judgement.cancel()
+            self._ahead = None
 
 
 def index_step(

@@ -150,16 +150,53 @@ def process(
     group: Group = None,
     metrics_port: MetricsPort = None,
     exit_when_idle: IdleExit = None,
+    judges: Annotated[
+        int | None,
+        typer.Option(
+            "--judges",
+            min=0,
+            max=8,
+            help="Worker processes judging (language + classify) one batch ahead "
+            "(default: [kafka] judge_workers; 0: in this process).",
+        ),
+    ] = None,
 ) -> None:
     """Consume <prefix>.posts.raw, classify and enrich, produce scored posts and alerts."""
     from klachtradar.pipeline import Pipeline
-    from klachtradar.runner import process_step
+    from klachtradar.runner import LookaheadProcessStep, process_step
 
     stop = _stop_signal()
     settings, transport, metrics = _start("process", metrics_port)
     pipeline = Pipeline.from_settings(settings)
     group = group or settings.kafka.process_group
     topics = transport.topics
+    workers = settings.kafka.judge_workers if judges is None else judges
+    if workers:
+        from klachtradar.judging import JudgePool
+
+        pool = JudgePool(settings, processes=workers)
+        lookahead = LookaheadProcessStep(
+            transport,
+            pipeline,
+            topics,
+            pool,
+            group=group,
+            max_records=settings.kafka.batch_size,
+            timeout_s=settings.kafka.poll_timeout_s,
+        )
+
+        def finish_in_hand() -> None:
+            try:
+                lookahead.drain()
+            except Exception as exc:  # not committed: the group redelivers it
+                log.warning("last batch not finished", extra={"fields": {"error": str(exc)}})
+            pool.close()
+
+        _consume(
+            "process", lookahead, transport, metrics, stop, topics.raw, group, exit_when_idle,
+            before_close=finish_in_hand,
+        )  # fmt: skip
+        return
 
     def step() -> int:
         return process_step(
@@ -235,6 +272,8 @@ def _consume(
     topic: str,
     group: str,
     exit_when_idle: float | None,
+    *,
+    before_close: Callable[[], None] | None = None,
 ) -> None:
     from klachtradar.streaming import Backoff, run_consumer
 
@@ -253,6 +292,8 @@ def _consume(
             exit_when_idle_s=exit_when_idle,
         )
     finally:
+        if before_close is not None:
+            before_close()
         transport.close()
     log.info(
         f"{name} stopped",

@@ -145,3 +145,108 @@ def test_replay_fast_of_a_file_large_enough_for_workers_loses_nothing(tmp_path: 
 
     with EmbeddedStore(tmp_path / "s.db") as store:
         assert store.count() == expected
+
+
+def _raw_topic(posts: Path) -> tuple[Any, Any]:
+    from klachtradar.contract import RawPost
+    from klachtradar.runner import listen_step
+    from klachtradar.transport import InMemoryTransport, Topics
+    from listener.jsonl import read_jsonl
+
+    transport, topics = InMemoryTransport(), Topics("t")
+    listen_step([r for r in read_jsonl(posts) if isinstance(r, RawPost)], transport, topics)
+    return transport, topics
+
+
+def _scored(transport: Any, topics: Any) -> dict[str, tuple[Any, ...]]:
+    from klachtradar.contract import ScoredPost
+
+    out: dict[str, tuple[Any, ...]] = {}
+    for message in transport.messages(topics.scored):
+        post = ScoredPost.model_validate_json(message.value)
+        label = post.classification.intent if post.classification else None
+        out[post.doc_id] = (post.lang, label, post.risk.score, post.risk.priority)
+    return out
+
+
+def test_look_ahead_process_step_scores_like_process_step_and_commits_everything(
+    tmp_path: Path,
+) -> None:
+    from klachtradar.runner import LookaheadProcessStep, process_step
+
+    path = demo_slice(tmp_path, 700)
+    plain, topics = _raw_topic(path)
+    pipeline = Pipeline.from_settings(fresh_settings(tmp_path, "plain"))
+    while process_step(plain, pipeline, topics, max_records=100, timeout_s=0):
+        pass
+
+    ahead, _ = _raw_topic(path)
+    settings = fresh_settings(tmp_path, "ahead")
+    with JudgePool(settings, processes=1) as judges:
+        step = LookaheadProcessStep(
+            ahead, Pipeline.from_settings(settings), topics, judges, max_records=100, timeout_s=0
+        )
+        handled = [step() for _ in range(20)]
+        handled.append(step.drain())
+    assert handled[0] == 0, "the first call only polls ahead"
+    assert sum(handled) == len(plain.messages(topics.raw)) > 600
+    assert ahead.lag(topics.raw, "klachtradar-process") == 0
+    assert _scored(ahead, topics) == _scored(plain, topics)
+    assert len(ahead.messages(topics.alerts)) == len(plain.messages(topics.alerts))
+
+
+def test_look_ahead_drops_the_batch_in_hand_on_a_failure_and_the_rewind_redoes_it(
+    tmp_path: Path,
+) -> None:
+    from klachtradar.contract import RawPost
+    from klachtradar.errors import TransportError
+    from klachtradar.runner import LookaheadProcessStep
+
+    path = demo_slice(tmp_path, 500)
+    transport, topics = _raw_topic(path)
+    expected = {RawPost.model_validate_json(m.value).doc_id for m in transport.messages(topics.raw)}
+    real_flush = transport.flush
+    calls = {"flush": 0}
+
+    def failing_flush() -> None:
+        calls["flush"] += 1
+        if calls["flush"] == 2:
+            raise TransportError("broker gone", retryable=True)
+        real_flush()
+
+    transport.flush = failing_flush  # type: ignore[method-assign]
+    settings = fresh_settings(tmp_path, "fail")
+    with JudgePool(settings, processes=1) as judges:
+        step = LookaheadProcessStep(
+            transport, Pipeline.from_settings(settings), topics, judges, max_records=100
+        )
+        failures = 0
+        for _ in range(20):
+            try:
+                step()
+            except TransportError:
+                failures += 1
+                transport.rewind(topics.raw, "klachtradar-process")
+        step.drain()
+    assert failures == 1
+    assert transport.lag(topics.raw, "klachtradar-process") == 0
+    assert set(_scored(transport, topics)) == expected  # the dropped batches were redone
+    assert len(transport.messages(topics.scored)) > len(expected)  # as redeliveries
+
+
+def test_look_ahead_with_a_broken_pool_judges_in_process(tmp_path: Path) -> None:
+    from klachtradar.runner import LookaheadProcessStep
+
+    class BrokenPool:
+        processes = 1
+
+        def submit(self, posts: Any) -> Future[Judgement]:
+            raise RuntimeError("pool is broken")
+
+    path = demo_slice(tmp_path, 300)
+    transport, topics = _raw_topic(path)
+    pipeline = Pipeline.from_settings(fresh_settings(tmp_path, "broken-pool"))
+    step = LookaheadProcessStep(transport, pipeline, topics, BrokenPool(), max_records=100)  # type: ignore[arg-type]
+    total = sum(step() for _ in range(6)) + step.drain()
+    assert total == len(transport.messages(topics.raw))
+    assert len(_scored(transport, topics)) == total - len(transport.messages(topics.dlq))
