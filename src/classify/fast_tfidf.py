@@ -17,8 +17,8 @@ vectoriser (texts arrive normalised), ``char_wb`` or a ``token_pattern`` word an
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
-from itertools import pairwise, repeat
+from collections.abc import Sequence
+from itertools import chain, pairwise, repeat
 from typing import Any
 
 import numpy as np
@@ -33,17 +33,20 @@ _CACHE_LIMIT = 200_000
 """Distinct words remembered before the cache starts over (bounded memory)."""
 
 
-def _batch_split(
-    docs: Sequence[str], tokenize: Callable[[str], list[str]]
-) -> tuple[list[str], Any]:
-    """The tokens of every document, concatenated, and each token's document number."""
-    tokens: list[str] = []
+def split_chunks(docs: Sequence[str]) -> tuple[list[str], Any]:
+    """Every document's whitespace-separated chunks, concatenated, and each one's row.
+
+    Both analysers work chunk by chunk: ``char_wb`` n-grams never cross whitespace, and
+    no word token contains any, so a chunk's terms do not depend on its neighbours and
+    can be cached per distinct chunk.
+    """
+    chunks: list[str] = []
     per_doc: list[int] = []
     for doc in docs:
-        found = tokenize(doc)
-        tokens += found
+        found = doc.split()
+        chunks += found
         per_doc.append(len(found))
-    return tokens, np.repeat(np.arange(len(docs), dtype=np.int64), per_doc)
+    return chunks, np.repeat(np.arange(len(docs), dtype=np.int64), per_doc)
 
 
 class FastTfidf:
@@ -73,31 +76,34 @@ class FastTfidf:
         """A CSR matrix, one l2-normalised TF-IDF row per document."""
         return TfidfBlocks([self]).transform(docs)
 
-    def keys(self, docs: Sequence[str], base: Any) -> Any:
-        """``base[d] + index`` for every term of every document ``d`` (repeats kept)."""
-        if self.analyzer == "char_wb":
-            return self._char_keys(docs, base)
-        indices, rows = self._word_indices(docs)
-        return base[rows] + indices
+    def keys(
+        self, chunks: list[str], rows: Any, base: Any, distinct: set[str] | None = None
+    ) -> Any:
+        """``base[row] + index`` for every term of every chunk (repeats kept).
 
-    def _char_keys(self, docs: Sequence[str], base: Any) -> Any:
-        words, rows = _batch_split(docs, str.split)
+        ``chunks`` and ``rows`` come from :func:`split_chunks`; ``distinct`` is
+        ``set(chunks)`` when the caller already has it.
+        """
+        if not chunks:
+            return np.zeros(0, dtype=base.dtype)
         cache = self._cache
-        missing = set(words).difference(cache)
+        distinct = set(chunks) if distinct is None else distinct
+        missing = distinct.difference(cache)
         if missing:
             if len(cache) + len(missing) > _CACHE_LIMIT:
                 cache.clear()
-                missing = set(words)
-            for word in missing:
-                cache[word] = np.asarray(self._char_ngrams(word), dtype=np.int32)
-        if not words:
-            return np.zeros(0, dtype=base.dtype)
-        found: list[Any] = list(map(cache.__getitem__, words))
+                missing = distinct
+            analyse = self._char_ngrams if self.analyzer == "char_wb" else self._tokens
+            for chunk in missing:
+                cache[chunk] = analyse(chunk)
+        found: list[Any] = list(map(cache.__getitem__, chunks))
         sizes = np.fromiter(map(len, found), dtype=np.int64, count=len(found))
-        return np.repeat(base[rows], sizes) + np.concatenate(found)
+        if self.analyzer == "char_wb":
+            return np.repeat(base[rows], sizes) + np.concatenate(found)
+        return self._word_keys(list(chain.from_iterable(found)), np.repeat(rows, sizes), base)
 
-    def _char_ngrams(self, word: str) -> list[int]:
-        """scikit-learn's ``_char_wb_ngrams`` for one word, mapped to vocabulary indices."""
+    def _char_ngrams(self, word: str) -> Any:
+        """scikit-learn's ``_char_wb_ngrams`` for one word, as vocabulary indices."""
         vocab = self.vocabulary
         padded = f" {word} "
         length = len(padded)
@@ -114,59 +120,36 @@ class FastTfidf:
                     found.append(index)
             if offset == 0:  # a word shorter than n counts once
                 break
-        return found
+        return np.asarray(found, dtype=np.int32)
 
-    def _word_indices(self, docs: Sequence[str]) -> tuple[Any, Any]:
-        if self.max_n > 2:
-            return self._word_indices_per_doc(docs)
-        tokens, rows = _batch_split(docs, self.token_pattern.findall)
-        parts: list[Any] = []
-        part_rows: list[Any] = []
-        count = len(tokens)
-        if self.min_n <= 1:
-            parts.append(np.fromiter(map(self.vocabulary.get, tokens, repeat(-1)), np.int32, count))
-            part_rows.append(rows)
-        if self.max_n >= 2 and count > 1:
-            pairs = np.fromiter(
-                map(self._pairs.get, pairwise(tokens), repeat(-1)), np.int32, count - 1
-            )
-            pairs[rows[:-1] != rows[1:]] = -1  # a pair across two documents is no bigram
-            parts.append(pairs)
-            part_rows.append(rows[:-1])
-        if not parts:
-            return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int64)
-        indices = np.concatenate(parts)
-        known = indices >= 0
-        return indices[known], np.concatenate(part_rows)[known]
+    def _tokens(self, chunk: str) -> list[str]:
+        tokens: list[str] = self.token_pattern.findall(chunk)
+        return tokens
 
-    def _word_indices_per_doc(self, docs: Sequence[str]) -> tuple[Any, Any]:
-        found: list[int] = []
-        per_doc: list[int] = []
-        for doc in docs:
-            before = len(found)
-            self._word_grams(doc, found)
-            per_doc.append(len(found) - before)
-        indices = np.asarray(found, dtype=np.int32)
-        rows = np.repeat(np.arange(len(docs), dtype=np.int64), per_doc)
-        known = indices >= 0
-        return indices[known], rows[known]
+    def _word_keys(self, tokens: list[str], rows: Any, base: Any) -> Any:
+        """Keys of the word n-grams of the batch's tokens (``rows``: each token's row).
 
-    def _word_grams(self, doc: str, out: list[int]) -> None:
-        """Append the vocabulary index of each word n-gram of ``doc`` (-1: not in it).
-
-        The n-grams are those of scikit-learn's word analyser; the lookups run in C
-        (``map`` with a default), the unknown ones are dropped by the caller in numpy.
+        The lookups run in C (``map`` with a default of -1); an n-gram whose tokens
+        belong to two documents is no n-gram, and unknown ones are dropped in numpy.
         """
-        tokens: list[str] = self.token_pattern.findall(doc)
-        vocab = self.vocabulary
+        count = len(tokens)
+        parts: list[Any] = []
         for n in range(self.min_n, self.max_n + 1):
+            if count < n:
+                continue
             if n == 1:
-                out += map(vocab.get, tokens, repeat(-1))
+                found = map(self.vocabulary.get, tokens, repeat(-1))
             elif n == 2:
-                out += map(self._pairs.get, pairwise(tokens), repeat(-1))
+                found = map(self._pairs.get, pairwise(tokens), repeat(-1))
             else:
-                grams = [" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
-                out += map(vocab.get, grams, repeat(-1))
+                grams = (" ".join(tokens[i : i + n]) for i in range(count - n + 1))
+                found = map(self.vocabulary.get, grams, repeat(-1))
+            indices = np.fromiter(found, np.int32, count - n + 1)
+            if n > 1:
+                indices[rows[: count - n + 1] != rows[n - 1 :]] = -1
+            known = indices >= 0
+            parts.append(base[rows[: count - n + 1][known]] + indices[known])
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=base.dtype)
 
 
 def _sublinear_tf(largest: int) -> Any:
@@ -209,9 +192,12 @@ class TfidfBlocks:
         key_type: Any = np.int32 if n * self.width < 2**31 else np.int64
         width: Any = key_type(self.width)
         row_keys = np.arange(n, dtype=key_type) * width
+        chunks, chunk_rows = split_chunks(docs)
+        distinct = set(chunks)
         keys_parts: list[Any] = []
         for block, offset in zip(self.blocks, self.offsets[:-1], strict=False):
-            keys_parts.append(block.keys(docs, row_keys + key_type(offset)))
+            base = row_keys + key_type(offset)
+            keys_parts.append(block.keys(chunks, chunk_rows, base, distinct))
         if extra is not None:
             extra_rows, extra_columns = np.nonzero(np.asarray(extra))
             keys_parts.append(
