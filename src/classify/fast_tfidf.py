@@ -3,11 +3,14 @@
 scikit-learn analyses every document from scratch in Python: for character n-grams
 that is a few hundred string slices per post, about 8,000 posts a second here, far
 from the 20,000 the pipeline needs. Social posts reuse the same words all the time,
-so this module caches, per distinct word, the vocabulary indices of its
-word-bounded character n-grams (``char_wb``), and looks word uni- and bigrams up in
-the vocabulary directly. The result equals ``vectorizer.transform`` (a unit test
-holds it to that); the fitted vectorisers stay the persisted, skops-safe source of
-truth and this class is rebuilt from them on load.
+so this module works per whitespace-separated chunk and caches, per distinct chunk,
+the vocabulary indices of its word-bounded character n-grams (``char_wb``) or its
+word tokens as ids; word uni- and bigrams are then found in numpy (a gather and a
+binary search). :class:`TfidfBlocks` builds the word block, the character block and
+the lexicon's rule columns as one matrix with one sort per batch. The result equals
+``vectorizer.transform`` (unit tests hold it to that on every corpus post); the
+fitted vectorisers stay the persisted, skops-safe source of truth and these classes
+are rebuilt from them on load.
 
 Only what our ``linear`` backend uses is supported: ``sublinear_tf=True``,
 ``norm="l2"``, ``use_idf=True``, no lower-casing or preprocessing inside the
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from itertools import chain, pairwise, repeat
+from itertools import chain, repeat
 from typing import Any
 
 import numpy as np
@@ -62,15 +65,39 @@ class FastTfidf:
         pattern = vectorizer.token_pattern
         self.token_pattern = re.compile(_EQUIVALENT_TOKEN_PATTERNS.get(pattern, pattern))
         self._cache: dict[str, Any] = {}
-        # Word bigrams looked up by token pair: hashing a tuple of two strings reuses
-        # their cached hashes, joining them makes a new string to hash.
-        self._pairs: dict[tuple[str, ...], int] = {}
-        if self.analyzer != "char_wb" and self.min_n <= 2 <= self.max_n:
-            self._pairs = {
-                tuple(term.split(" ")): index
-                for term, index in self.vocabulary.items()
-                if term.count(" ") == 1
-            }
+        self._by_id = self.analyzer != "char_wb" and self.max_n <= 2
+        if self._by_id:
+            self._index_terms_by_token_id()
+
+    def _index_terms_by_token_id(self) -> None:
+        """Word uni- and bigrams as arrays over token ids, looked up in numpy.
+
+        Every token of a vocabulary term gets an id; a chunk is cached as its tokens'
+        ids (-1: in no term). A unigram's column is then ``unigram_of[id]`` and a
+        bigram's is found by binary search of ``first_id * n_ids + second_id`` in the
+        sorted bigram keys: no string is hashed per post.
+        """
+        token_ids: dict[str, int] = {}
+        for term in self.vocabulary:
+            for token in term.split(" "):
+                token_ids.setdefault(token, len(token_ids))
+        n_ids = len(token_ids)
+        unigram_of = np.full(n_ids + 1, -1, dtype=np.int32)  # [-1] = the unknown token
+        pair_keys: list[int] = []
+        pair_columns: list[int] = []
+        for term, column in self.vocabulary.items():
+            tokens = term.split(" ")
+            if len(tokens) == 1:
+                unigram_of[token_ids[term]] = column
+            else:
+                pair_keys.append(token_ids[tokens[0]] * n_ids + token_ids[tokens[1]])
+                pair_columns.append(column)
+        order = np.argsort(pair_keys)
+        self._token_ids = token_ids
+        self._n_ids = n_ids
+        self._unigram_of = unigram_of
+        self._pair_keys = np.asarray(pair_keys, dtype=np.int64)[order]
+        self._pair_columns = np.asarray(pair_columns, dtype=np.int32)[order]
 
     def transform(self, docs: Sequence[str]) -> Any:
         """A CSR matrix, one l2-normalised TF-IDF row per document."""
@@ -93,14 +120,34 @@ class FastTfidf:
             if len(cache) + len(missing) > _CACHE_LIMIT:
                 cache.clear()
                 missing = distinct
-            analyse = self._char_ngrams if self.analyzer == "char_wb" else self._tokens
+            analyse: Any = self._char_ngrams if self.analyzer == "char_wb" else self._tokens
+            if self._by_id:
+                analyse = self._token_id_array
             for chunk in missing:
                 cache[chunk] = analyse(chunk)
         found: list[Any] = list(map(cache.__getitem__, chunks))
         sizes = np.fromiter(map(len, found), dtype=np.int64, count=len(found))
         if self.analyzer == "char_wb":
             return np.repeat(base[rows], sizes) + np.concatenate(found)
+        if self._by_id:
+            return self._id_keys(np.concatenate(found), np.repeat(rows, sizes), base)
         return self._word_keys(list(chain.from_iterable(found)), np.repeat(rows, sizes), base)
+
+    def _id_keys(self, ids: Any, rows: Any, base: Any) -> Any:
+        """Keys of the word uni- and bigrams, from the batch's token ids (see above)."""
+        parts: list[Any] = []
+        if self.min_n <= 1:
+            columns = self._unigram_of[ids]
+            known = columns >= 0
+            parts.append(base[rows[known]] + columns[known])
+        if self.max_n >= 2 and len(ids) > 1 and len(self._pair_keys):
+            first, second = ids[:-1], ids[1:]
+            candidate = (first >= 0) & (second >= 0) & (rows[:-1] == rows[1:])
+            keys = first.astype(np.int64) * self._n_ids + second
+            at = np.minimum(np.searchsorted(self._pair_keys, keys), len(self._pair_keys) - 1)
+            known = candidate & (self._pair_keys[at] == keys)
+            parts.append(base[rows[:-1][known]] + self._pair_columns[at[known]])
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=base.dtype)
 
     def _char_ngrams(self, word: str) -> Any:
         """scikit-learn's ``_char_wb_ngrams`` for one word, as vocabulary indices."""
@@ -122,6 +169,10 @@ class FastTfidf:
                 break
         return np.asarray(found, dtype=np.int32)
 
+    def _token_id_array(self, chunk: str) -> Any:
+        ids = self._token_ids
+        return np.asarray([ids.get(t, -1) for t in self.token_pattern.findall(chunk)], np.int32)
+
     def _tokens(self, chunk: str) -> list[str]:
         tokens: list[str] = self.token_pattern.findall(chunk)
         return tokens
@@ -139,8 +190,6 @@ class FastTfidf:
                 continue
             if n == 1:
                 found = map(self.vocabulary.get, tokens, repeat(-1))
-            elif n == 2:
-                found = map(self._pairs.get, pairwise(tokens), repeat(-1))
             else:
                 grams = (" ".join(tokens[i : i + n]) for i in range(count - n + 1))
                 found = map(self.vocabulary.get, grams, repeat(-1))

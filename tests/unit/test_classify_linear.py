@@ -161,3 +161,24 @@ def test_temperature_scaling_recovers_an_overconfident_model() -> None:
 def test_normalise_masks_urls_handles_numbers_and_control_characters() -> None:
     assert normalise("@KPN al 3 dagen\x00 STORING https://t.co/x") == "@user al 0 dagen storing url"
     assert len(normalise("x" * 50_000)) <= 1_000
+
+
+@pytest.mark.parametrize("ngrams", [(1, 1), (1, 2), (2, 2), (1, 3)])
+def test_fast_tfidf_equals_scikit_learn_for_other_word_ngram_ranges(
+    ngrams: tuple[int, int],
+) -> None:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    texts = [normalise(t) for t in _all_corpus_texts()]
+    vectorizer = TfidfVectorizer(
+        analyzer="word",
+        ngram_range=ngrams,
+        token_pattern=r"(?u)[@#]?\b\w+\b|[!?]|[^\w\s]",
+        sublinear_tf=True,
+        lowercase=False,
+        max_features=3_000,  # pruned: some bigrams keep tokens that are no unigram
+    ).fit(texts[:900])
+    expected = vectorizer.transform(texts).toarray()
+    np.testing.assert_allclose(
+        FastTfidf(vectorizer).transform(texts).toarray(), expected, atol=1e-12
+    )
