@@ -50,9 +50,16 @@ def _project_path(path: Path) -> Path:
 
 
 def _open_model(spec: str, models_dir: Path) -> Any:
-    """``lexicon``, ``NAME``, ``NAME@VERSION`` or a version directory on disk."""
+    """``lexicon``, ``NAME``, ``NAME@VERSION`` or a version directory on disk.
+
+    ``[classify] transformer_int8`` applies here as in the pipeline, so ``evaluate``
+    measures what the stream would run.
+    """
     from classify.model_store import CARD, ModelStore, ModelVersion, load_version
     from classify.registry import load_classifier
+    from klachtradar.settings import load_settings
+
+    int8 = load_settings().classify.transformer_int8
 
     path = Path(spec)
     if (path / CARD).is_file():
@@ -63,11 +70,11 @@ def _open_model(spec: str, models_dir: Path) -> Any:
             path=path,
             card=card,
         )
-        return load_version(version)
+        return load_version(version, int8=int8)
     if spec != "lexicon" and "@" not in spec:
         store = ModelStore(models_dir)
-        return load_version(store.get(spec))
-    return load_classifier(spec, models_dir=models_dir)
+        return load_version(store.get(spec), int8=int8)
+    return load_classifier(spec, models_dir=models_dir, int8=int8)
 
 
 # -- train ---------------------------------------------------------------------------------

@@ -127,7 +127,7 @@ class ModelStore:
 def load_version(model: ModelVersion, *, int8: bool = False) -> TextClassifier:
     """Instantiate the backend a stored version was trained with.
 
-    ``int8`` asks the transformer backend for dynamic int8 quantisation; the other
+    ``int8`` asks the transformer and e5 backends for dynamic int8 quantisation; the other
     backends ignore it.
     """
     backend = model.backend
@@ -148,7 +148,7 @@ def load_version(model: ModelVersion, *, int8: bool = False) -> TextClassifier:
     if backend == "e5":
         from classify.e5_classifier import E5Classifier
 
-        return E5Classifier.load(model.path, cache_dir=e5_cache_dir())
+        return E5Classifier.load(model.path, cache_dir=e5_cache_dir(), int8=int8)
     raise ConfigError(f"{model.path}: unknown backend {backend!r} in {CARD}")
 
 

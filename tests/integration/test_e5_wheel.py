@@ -44,3 +44,22 @@ def test_the_wheel_converts_with_parity_and_serves_the_shipped_e5_model(
     )
     assert max(complaint.intent, key=complaint.intent.__getitem__) is Intent.KLACHT
     assert max(praise.intent, key=praise.intent.__getitem__) is Intent.COMPLIMENT
+
+    # The one-pass normalisation gives the converted tokenizer's ids on every corpus post.
+    import json
+
+    from classify.e5_import import FastE5Tokenizer, load_tokenizer
+
+    texts = []
+    for part in sorted((ROOT / "data" / "corpus" / "parts").glob("*.jsonl")):
+        for line in part.read_text(encoding="utf-8").splitlines():
+            try:
+                texts.append("query: " + json.loads(line)["text"])
+            except (ValueError, KeyError, TypeError):
+                continue
+    texts += ["query: \u200d\ufeff\u3000ｋ①ﬁ\x01\t\n  x"]
+    assert len(texts) > 1_500
+    assert (
+        FastE5Tokenizer(result.path)(texts)["input_ids"]
+        == load_tokenizer(result.path)(texts)["input_ids"]
+    )

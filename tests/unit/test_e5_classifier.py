@@ -14,6 +14,7 @@ pytest.importorskip("peft")
 from classify.e5_classifier import (
     ADAPTER_FILE,
     CARD_FILE,
+    INT8_LAYERS,
     E5Classifier,
     E5TrainConfig,
     Example,
@@ -78,6 +79,27 @@ def test_a_loaded_model_predicts_calibrated_probabilities(trained: tuple[Path, P
         assert abs(sum(p.intent.values()) - 1) < 1e-5
         assert all(0 <= v <= 1 for v in p.cues.values())
     assert clf.predict_proba([]) == []
+
+
+def test_int8_loading_quantises_attention_and_ffn_input_and_keeps_the_verdicts_close(
+    trained: tuple[Path, Path, Path],
+) -> None:
+    import torch
+
+    model_dir, cache, source = trained
+    full = E5Classifier.load(model_dir, cache_dir=cache, base_source=source)
+    small = E5Classifier.load(model_dir, cache_dir=cache, base_source=source, int8=True)
+    quantised = {
+        name
+        for name, module in small._encoder.named_modules()
+        if isinstance(module, torch.ao.nn.quantized.dynamic.Linear)
+    }
+    assert quantised and all(name.endswith(INT8_LAYERS) for name in quantised)
+    layers = {name for name, m in full._encoder.named_modules() if isinstance(m, torch.nn.Linear)}
+    assert quantised == {name for name in layers if name.endswith(INT8_LAYERS)}
+    texts = ["de kat", "ziggo storing al drie dagen", "dank je wel"]
+    for a, b in zip(full.predict_proba(texts), small.predict_proba(texts), strict=True):
+        assert max(abs(a.intent[k] - b.intent[k]) for k in a.intent) < 0.05
 
 
 def test_loading_rebuilds_the_base_when_the_cache_is_empty(

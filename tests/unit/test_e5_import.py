@@ -37,10 +37,12 @@ from classify.e5_format import (  # noqa: E402
 )
 from classify.e5_import import (  # noqa: E402
     MANIFEST,
+    FastE5Tokenizer,
     bert_state_dict,
     convert,
     import_e5,
     load_tokenizer,
+    normalisation_table,
 )
 
 H, LAYERS, HEADS, FFN, MAXPOS = 32, 2, 2, 64, 40
@@ -331,3 +333,33 @@ def test_conversion_is_deterministic(tmp_path: Path, tiny_dir: tuple[Path, Path,
     convert(read_e5(source), tmp_path / "b")
     for name in ("model.safetensors", "tokenizer.json", "config.json"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_the_one_pass_normalisation_reads_back_the_table(
+    tiny_dir: tuple[Path, Path, E5File],
+) -> None:
+    _, out, e5 = tiny_dir
+    spec = json.loads((out / "tokenizer.json").read_text(encoding="utf-8"))["normalizer"]
+    assert normalisation_table(spec) == e5.vocab.normalisation
+
+
+def test_a_replacement_a_later_step_changes_again_is_followed_through() -> None:
+    spec = {
+        "normalizers": [
+            {"type": "Replace", "pattern": {"Regex": "[ｋ]"}, "content": "K"},
+            {"type": "Replace", "pattern": {"Regex": "[K\\-]"}, "content": "k"},
+            {"type": "Replace", "pattern": {"Regex": " {2,}"}, "content": " "},
+        ]
+    }
+    assert normalisation_table(spec) == {ord("ｋ"): "k", ord("K"): "k", ord("-"): "k"}
+
+
+def test_the_fast_tokenizer_gives_the_same_ids_as_the_converted_one(
+    tiny_dir: tuple[Path, Path, E5File],
+) -> None:
+    _, out, _ = tiny_dir
+    slow, fast = load_tokenizer(out), FastE5Tokenizer(out)
+    rng = random.Random(11)
+    alphabet = "dekatzigostrnw ,!:" + "\tｋ\u200b\x01\n" + string.ascii_uppercase[:3]
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30))) for _ in range(300)]
+    assert fast(texts)["input_ids"] == slow(texts)["input_ids"]
