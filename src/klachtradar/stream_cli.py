@@ -15,7 +15,7 @@ import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -171,44 +171,35 @@ def process(
     group = group or settings.kafka.process_group
     topics = transport.topics
     workers = settings.kafka.judge_workers if judges is None else judges
-    if workers:
-        from klachtradar.judging import JudgePool
+    options: dict[str, Any] = {
+        "group": group,
+        "max_records": settings.kafka.batch_size,
+        "timeout_s": settings.kafka.poll_timeout_s,
+    }
+    if not workers:
 
-        pool = JudgePool(settings, processes=workers)
-        lookahead = LookaheadProcessStep(
-            transport,
-            pipeline,
-            topics,
-            pool,
-            group=group,
-            max_records=settings.kafka.batch_size,
-            timeout_s=settings.kafka.poll_timeout_s,
-        )
+        def step() -> int:
+            return process_step(transport, pipeline, topics, **options)
 
-        def finish_in_hand() -> None:
-            try:
-                lookahead.drain()
-            except Exception as exc:  # not committed: the group redelivers it
-                log.warning("last batch not finished", extra={"fields": {"error": str(exc)}})
-            pool.close()
-
-        _consume(
-            "process", lookahead, transport, metrics, stop, topics.raw, group, exit_when_idle,
-            before_close=finish_in_hand,
-        )  # fmt: skip
+        _consume("process", step, transport, metrics, stop, topics.raw, group, exit_when_idle)
         return
 
-    def step() -> int:
-        return process_step(
-            transport,
-            pipeline,
-            topics,
-            group=group,
-            max_records=settings.kafka.batch_size,
-            timeout_s=settings.kafka.poll_timeout_s,
-        )
+    from klachtradar.judging import JudgePool
 
-    _consume("process", step, transport, metrics, stop, topics.raw, group, exit_when_idle)
+    pool = JudgePool(settings, processes=workers)
+    lookahead = LookaheadProcessStep(transport, pipeline, topics, pool, **options)
+
+    def finish_in_hand() -> None:
+        try:
+            lookahead.drain()
+        except Exception as exc:  # not committed: the group redelivers it
+            log.warning("last batch not finished", extra={"fields": {"error": str(exc)}})
+        pool.close()
+
+    _consume(
+        "process", lookahead, transport, metrics, stop, topics.raw, group, exit_when_idle,
+        before_close=finish_in_hand,
+    )  # fmt: skip
 
 
 @app.command()
