@@ -29,6 +29,7 @@ it is several times faster on short posts (see the numbers there).
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import logging
 import re
@@ -325,6 +326,8 @@ class BrandMatcher:
         handles = {h: b for b in brands for h in b.spec.handles}
         hashtags = {t: b for b in brands for t in b.spec.hashtags}
         self.watchlist = watchlist
+        self.version = hashlib.sha256(watchlist.model_dump_json().encode("utf-8")).hexdigest()
+        """Which watchlist is installed: equal in two processes that loaded the same one."""
         # The regex tokenizer never glues two word tokens together; spaCy's can.
         self._word_check = isinstance(backend, SpacyBackend)
         self._backend = backend
@@ -362,14 +365,20 @@ class BrandMatcher:
 
     def match(self, post: RawPost) -> list[BrandMention]:
         """Brands in a post's text and its mention/hashtag lists, first occurrence first."""
-        mentions = self.match_text(post.text)
+        return self.match_fields(post.text, post.mentions, post.hashtags)
+
+    def match_fields(
+        self, text: str, handles: Sequence[str], hashtags: Sequence[str]
+    ) -> list[BrandMention]:
+        """:meth:`match` on a post's fields (a worker process gets no :class:`RawPost`)."""
+        mentions = self.match_text(text)
         seen = {m.brand for m in mentions}
-        for handle in post.mentions:
+        for handle in handles:
             brand = self._handle_index.get(handle.lower().removeprefix("@"))
             if brand is not None and brand.spec.name not in seen:
                 seen.add(brand.spec.name)
                 mentions.append(self._mention(brand.spec.name, f"@{handle}", "handle"))
-        for tag in post.hashtags:
+        for tag in hashtags:
             brand = self._brand_for_hashtag(tag.lower().removeprefix("#"))
             if brand is not None and brand.spec.name not in seen:
                 seen.add(brand.spec.name)
@@ -438,6 +447,10 @@ class BrandMatcher:
             return True
         spelled = _span_text(tokens, start, end)
         return spelled in brand.case_spellings and not _mostly_upper(tokens)
+
+    def mention(self, brand: str, matched: str, kind: Kind) -> BrandMention:
+        """The (shared, immutable) mention of ``brand`` by ``matched``."""
+        return self._mention(brand, matched, kind)
 
     def _mention(self, brand: str, matched: str, kind: Kind) -> BrandMention:
         """A shared (immutable) mention: building one per post is most of the cost."""

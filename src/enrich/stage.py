@@ -19,7 +19,7 @@ from enrich.brand_match import BrandMatcher
 from enrich.history import AuthorHistory
 from enrich.risk import RiskModel
 from enrich.virality import EngagementTracker, Observation
-from klachtradar.contract import ClassifiedPost, RawPost, ScoredPost
+from klachtradar.contract import BrandMention, ClassifiedPost, RawPost, ScoredPost
 
 COMPLAINT_THRESHOLD = 0.5
 
@@ -32,12 +32,17 @@ def score_batch(
     history: AuthorHistory,
     now: datetime,
     engagement: EngagementTracker | None = None,
+    brands_found: Sequence[list[BrandMention]] | None = None,
 ) -> list[ScoredPost]:
-    """Match brands, look up the author's history, score, and remember complaints."""
+    """Match brands, look up the author's history, score, and remember complaints.
+
+    ``brands_found``: the posts' brand mentions, already matched (by a judge worker
+    with the same watchlist); otherwise ``matcher`` matches them here.
+    """
     out: list[ScoredPost] = []
-    for item in posts:
+    for number, item in enumerate(posts):
         post = item.post
-        brands = matcher.match(post)
+        brands = matcher.match(post) if brands_found is None else brands_found[number]
         main_brand = brands[0].brand if brands else None
         summary = (
             history.summary(post.author.id, main_brand, before=post.created_at)

@@ -20,6 +20,7 @@ from rich.table import Table
 
 from klachtradar.contract import Priority, ScoredPost, json_schemas
 from klachtradar.errors import KlachtradarError
+from klachtradar.gc_policy import streaming_gc
 from klachtradar.runner import RunStats, run_embedded
 from klachtradar.settings import Settings, load_settings
 
@@ -109,7 +110,7 @@ def _replay(path: Path, settings: Settings, *, speed: float | None, quiet: bool)
 
     total = sum(1 for _ in read_jsonl(path))  # also fails early, clearly, on a bad path
     pipeline = Pipeline.from_settings(settings)
-    with EmbeddedStore(settings.resolve(settings.store.path)) as db:
+    with streaming_gc(), EmbeddedStore(settings.resolve(settings.store.path)) as db:
         dead = DeadLetterFile(settings.resolve(settings.deadletter.path))
         progress = Progress(
             TextColumn("[bold]replay"),
@@ -322,7 +323,7 @@ def _listen_embedded(
     from sink.store import EmbeddedStore
 
     pipeline = Pipeline.from_settings(settings)
-    with EmbeddedStore(settings.resolve(settings.store.path)) as db:
+    with streaming_gc(), EmbeddedStore(settings.resolve(settings.store.path)) as db:
         outputs = EmbeddedOutputs(
             db, DeadLetterFile(settings.resolve(settings.deadletter.path)), ConsoleAlerts(console)
         )

@@ -20,16 +20,20 @@ from typing import Any
 
 from classify.base import Prediction, TextClassifier
 from klachtradar.contract import ModelRef, RawPost
+from klachtradar.gc_policy import settle_after_start
 from klachtradar.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
 class Judgement:
-    """A batch's languages and predictions (``None``: language not supported)."""
+    """A batch's languages and predictions (``None``: language not supported), and its
+    brand mentions as ``(brand, matched, kind)`` under watchlist ``watchlist``."""
 
     langs: list[str]
     predictions: list[Prediction | None]
     model: ModelRef
+    brands: list[list[tuple[str, str, str]]] | None = None
+    watchlist: str = ""
 
 
 _WORKER: dict[str, Any] = {}
@@ -38,6 +42,7 @@ _WORKER: dict[str, Any] = {}
 def _init_worker(settings_json: str) -> None:
     """Build the tagger and the classifier once per worker process."""
     from classify.registry import load_classifier
+    from enrich.brand_match import BrandMatcher
     from enrich.language import tagger
 
     settings = Settings.model_validate_json(settings_json)
@@ -45,15 +50,24 @@ def _init_worker(settings_json: str) -> None:
     _WORKER["tagger"] = tagger(
         settings.enrich.language_backend, settings.enrich.language_candidates
     )
+    _WORKER["matcher"] = BrandMatcher.from_file(
+        settings.resolve(settings.watchlist.path), backend=settings.enrich.brand_backend
+    )
     _WORKER["classifier"] = load_classifier(
         settings.pipeline.classifier,
         models_dir=settings.resolve(settings.classify.models_dir),
         check_seconds=settings.classify.reload_check_seconds,
         int8=settings.classify.transformer_int8,
     )
+    settle_after_start()
 
 
-def _judge(texts: list[str], given: list[str | None]) -> Judgement:
+def _judge(
+    texts: list[str],
+    given: list[str | None],
+    handles: list[list[str]] | None = None,
+    hashtags: list[list[str]] | None = None,
+) -> Judgement:
     from classify.stage import predict_batch
 
     settings: Settings = _WORKER["settings"]
@@ -63,7 +77,15 @@ def _judge(texts: list[str], given: list[str | None]) -> Judgement:
     predictions = predict_batch(
         texts, langs, classifier, languages=settings.pipeline.supported_languages
     )
-    return Judgement(langs, predictions, classifier.model_ref)
+    if handles is None or hashtags is None:
+        return Judgement(langs, predictions, classifier.model_ref)
+    matcher = _WORKER["matcher"]
+    matcher.reload_if_changed()
+    brands = [
+        [(m.brand, m.matched, m.kind) for m in matcher.match_fields(text, at, tags)]
+        for text, at, tags in zip(texts, handles, hashtags, strict=True)
+    ]
+    return Judgement(langs, predictions, classifier.model_ref, brands, matcher.version)
 
 
 class JudgePool:
@@ -84,8 +106,15 @@ class JudgePool:
             future.result()  # wait until every worker has loaded its models
 
     def submit(self, posts: Sequence[RawPost]) -> Future[Judgement]:
-        """Judge a batch in a worker; the future's result feeds ``Pipeline.process``."""
-        return self._pool.submit(_judge, [p.text for p in posts], [p.lang for p in posts])
+        """Judge a batch in a worker (language, classification, brand mentions); the
+        future's result feeds ``Pipeline.process``."""
+        return self._pool.submit(
+            _judge,
+            [p.text for p in posts],
+            [p.lang for p in posts],
+            [list(p.mentions) for p in posts],
+            [list(p.hashtags) for p in posts],
+        )
 
     def close(self) -> None:
         """Stop the workers."""

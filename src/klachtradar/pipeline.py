@@ -32,6 +32,7 @@ from enrich.stage import score_batch
 from enrich.virality import EngagementTracker
 from klachtradar.contract import (
     Alert,
+    BrandMention,
     ClassifiedPost,
     DeadLetter,
     RawPost,
@@ -153,6 +154,7 @@ class Pipeline:
             history=self.history,
             now=now,
             engagement=self.engagement,
+            brands_found=self._brands_found(judged),
         )
         if posts:  # forget complaints that left the history window (event time)
             self.history.prune_if_due(max(p.created_at for p in posts))
@@ -168,6 +170,13 @@ class Pipeline:
         return classify_batch(
             tagged, self.classifier, languages=self.settings.pipeline.supported_languages
         )
+
+    def _brands_found(self, judged: Judgement | None) -> list[list[BrandMention]] | None:
+        """A worker's brand mentions, if it matched with the watchlist in use here."""
+        if judged is None or judged.brands is None or judged.watchlist != self.matcher.version:
+            return None
+        mention = self.matcher.mention
+        return [[mention(*found) for found in post] for post in judged.brands]  # type: ignore[arg-type]
 
     @staticmethod
     def _judged(posts: Sequence[RawPost], judged: Judgement) -> list[ClassifiedPost]:

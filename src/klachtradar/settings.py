@@ -317,11 +317,11 @@ class KafkaSettings(BaseModel):
     session_timeout_ms: int = Field(default=10_000, ge=1_000)
     heartbeat_interval_ms: int = Field(default=3_000, ge=100)
     judge_workers: int = Field(
-        default=0,
+        default=1,
         ge=0,
         le=8,
-        description="Worker processes that judge (language + classify) one batch ahead in "
-        "`process`; 0 judges in the consumer process.",
+        description="Worker processes that judge (language, classification, brand "
+        "mentions) one batch ahead in `process`; 0 judges in the consumer process.",
     )
     poll_timeout_s: float = Field(default=1.0, gt=0)
     retry_backoff_max_s: float = Field(default=10.0, gt=0)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from klachtradar.errors import ConfigError, TransportError
+from klachtradar.gc_policy import streaming_gc
 from klachtradar.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -270,18 +271,19 @@ def _consume(
 
     try:
         _ensure_topics(transport, stop)
-        stats = run_consumer(
-            step,
-            transport,
-            name=name,
-            topic=topic,
-            group=group,
-            stop=stop,
-            metrics=metrics,
-            backoff=Backoff(maximum_s=transport.settings.retry_backoff_max_s),
-            lag_probe=lambda: transport.member(topic, group).lag(),
-            exit_when_idle_s=exit_when_idle,
-        )
+        with streaming_gc():  # start-up is done: see klachtradar.gc_policy
+            stats = run_consumer(
+                step,
+                transport,
+                name=name,
+                topic=topic,
+                group=group,
+                stop=stop,
+                metrics=metrics,
+                backoff=Backoff(maximum_s=transport.settings.retry_backoff_max_s),
+                lag_probe=lambda: transport.member(topic, group).lag(),
+                exit_when_idle_s=exit_when_idle,
+            )
     finally:
         if before_close is not None:
             before_close()

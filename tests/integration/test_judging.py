@@ -250,3 +250,27 @@ def test_look_ahead_with_a_broken_pool_judges_in_process(tmp_path: Path) -> None
     total = sum(step() for _ in range(6)) + step.drain()
     assert total == len(transport.messages(topics.raw))
     assert len(_scored(transport, topics)) == total - len(transport.messages(topics.dlq))
+
+
+def test_a_workers_brand_mentions_are_used_only_under_the_same_watchlist(
+    tmp_path: Path, make_post: PostFactory
+) -> None:
+    pipeline = Pipeline.from_settings(fresh_settings(tmp_path, "brands"))
+    version = pipeline.matcher.version
+    found = [[("KPN", "@KPN", "handle")], []]
+
+    def judged(watchlist: str) -> Judgement:
+        return Judgement(
+            ["nl", "nl"], [None, None], pipeline.classifier.model_ref, found, watchlist
+        )
+
+    same = pipeline._brands_found(judged(version))
+    assert same is not None and [[m.brand for m in post] for post in same] == [["KPN"], []]
+    assert pipeline._brands_found(judged("another watchlist")) is None
+    assert pipeline._brands_found(None) is None
+
+    # Through the pipeline: a worker's stale verdict on brands is never used.
+    post = make_post("@KPN al drie dagen geen internet")
+    stale = Judgement(["nl"], [None], pipeline.classifier.model_ref, [[]], "another watchlist")
+    [scored] = pipeline.process([post], judged=stale).scored
+    assert [m.brand for m in scored.brands] == ["KPN"]
