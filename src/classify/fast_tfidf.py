@@ -20,7 +20,7 @@ vectoriser (texts arrive normalised), ``char_wb`` or a ``token_pattern`` word an
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import chain, repeat
 from typing import Any
 
@@ -68,6 +68,14 @@ class FastTfidf:
         self._by_id = self.analyzer != "char_wb" and self.max_n <= 2
         if self._by_id:
             self._index_terms_by_token_id()
+        self._analyse: Callable[[str], Any] = (
+            self._char_ngrams
+            if self.analyzer == "char_wb"
+            else self._token_id_array
+            if self._by_id
+            else self._tokens
+        )
+        """What a chunk is cached as: n-gram indices, token ids, or tokens."""
 
     def _index_terms_by_token_id(self) -> None:
         """Word uni- and bigrams as arrays over token ids, looked up in numpy.
@@ -120,11 +128,8 @@ class FastTfidf:
             if len(cache) + len(missing) > _CACHE_LIMIT:
                 cache.clear()
                 missing = distinct
-            analyse: Any = self._char_ngrams if self.analyzer == "char_wb" else self._tokens
-            if self._by_id:
-                analyse = self._token_id_array
             for chunk in missing:
-                cache[chunk] = analyse(chunk)
+                cache[chunk] = self._analyse(chunk)
         found: list[Any] = list(map(cache.__getitem__, chunks))
         sizes = np.fromiter(map(len, found), dtype=np.int64, count=len(found))
         if self.analyzer == "char_wb":

@@ -52,10 +52,6 @@ _PERSONAL = re.compile(
     r"(?<!\w)(?:ik|mijn|mn|m'n|me|mij|we|wij|ons|onze|jullie|jij|je|u|uw|hier|thuis)(?!\w)"
 )
 _GRIEVANCE_CUES = (Cue.CHURN, Cue.HERHAALD, Cue.MEDIA)
-_CUES = {
-    Cue(name): re.compile("|".join(f"(?:{p})" for p in patterns))
-    for name, patterns in lx.CUE_PATTERNS.items()
-}
 _CUE_ORDER = tuple(Cue(name) for name in lx.CUE_PATTERNS)
 _CUE_COLUMNS = tuple(_CUE_ORDER.index(cue) for cue in Cue)
 """Position in ``_RULES`` of each cue, in :class:`Cue` order (the rule feature order)."""
@@ -66,7 +62,7 @@ _RULES = TriggeredRules(
     }
 )
 """The cue alternations and the sarcasm markers, searched only where their literals occur
-(:mod:`classify.triggered_rules`): same answers as ``_CUES`` and ``_SARCASM``, a third
+(:mod:`classify.triggered_rules`): the same answers as the plain alternations, a third
 of the time."""
 
 

@@ -8,10 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from classify import lexicon
 from classify import lexicon_nl as lx
 from classify.triggered_rules import Trigger, TriggeredRules, trigger_of
-from klachtradar.contract import Cue
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -82,6 +80,10 @@ def test_cue_and_sarcasm_flags_equal_the_plain_alternations_on_every_corpus_post
     sarcasm = re.compile(
         r"(?<!\w)(?:" + "|".join(re.escape(p) for p in lx.SARCASM_MARKERS) + r")(?!\w)"
     )
+    cues = {  # the plain alternations, as the lexicon compiled them before the index
+        name: re.compile("|".join(f"(?:{p})" for p in patterns))
+        for name, patterns in lx.CUE_PATTERNS.items()
+    }
     rules = TriggeredRules(
         {
             **lx.CUE_PATTERNS,
@@ -91,7 +93,7 @@ def test_cue_and_sarcasm_flags_equal_the_plain_alternations_on_every_corpus_post
     seen = 0
     for text in texts:
         clean = text[:2000].lower()
-        expected = [lexicon._CUES[Cue(name)].search(clean) is not None for name in lx.CUE_PATTERNS]
+        expected = [cues[name].search(clean) is not None for name in lx.CUE_PATTERNS]
         expected.append(sarcasm.search(clean) is not None)
         assert rules.matches(clean) == expected, text
         seen += sum(expected)
