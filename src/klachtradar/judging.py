@@ -40,7 +40,7 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(settings_json: str) -> None:
-    """Build the tagger and the classifier once per worker process."""
+    """Build the tagger, the brand matcher and the classifier once per worker process."""
     from classify.registry import load_classifier
     from enrich.brand_match import BrandMatcher
     from enrich.language import tagger
