@@ -109,21 +109,40 @@ class TaskHeads:
             }
         return self
 
+    @classmethod
+    def from_stacked(
+        cls,
+        stacked: tuple[FloatArray, ...],
+        temperatures: dict[str, float],
+        params: HeadParams | None = None,
+    ) -> TaskHeads:
+        """Heads that predict from :meth:`stacked` arrays alone (no scikit-learn objects:
+        they can answer and explain, not be refitted)."""
+        main_w, main_b, cue_w, cue_b = stacked
+        heads = cls(params=params or HeadParams(), temperatures_=dict(temperatures))
+        heads._stack = (main_w, main_b, cue_w, cue_b)
+        return heads
+
     def logits(self, x: Any, x_cues: Any = None) -> dict[str, FloatArray]:
         """Uncalibrated scores per task (class scores, cue log-odds).
 
         One matrix product per input instead of six scikit-learn calls: the fitted
-        coefficients are stacked once (:meth:`_stacked`). Softmax of these scores
+        coefficients are stacked once (:meth:`stacked`). Softmax of these scores
         equals ``predict_proba`` of the multinomial heads.
         """
         x_cues = x if x_cues is None else x_cues
-        main_w, main_b, cue_w, cue_b = self._stacked()
+        main_w, main_b, cue_w, cue_b = self.stacked()
         main = np.asarray(x @ main_w, dtype=float) + main_b
         cues = np.asarray(x_cues @ cue_w, dtype=float) + cue_b
         k = len(SENTIMENTS)
         return {"sentiment": main[:, :k], "intent": main[:, k:], "cues": cues}
 
-    def _stacked(self) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    def stacked(self) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+        """The fitted coefficients as four arrays: task weights (features × sentiment
+        then intent classes), task biases, cue weights (cue features × cues), cue biases.
+
+        All that prediction needs; :meth:`from_stacked` rebuilds heads from it.
+        """
         if self._stack is None:
             main_w = np.vstack([self.sentiment_.coef_, self.intent_.coef_]).T
             main_b = np.concatenate([self.sentiment_.intercept_, self.intent_.intercept_])
@@ -145,7 +164,7 @@ class TaskHeads:
         (the task heads' rows for the extra columns are zero).
         """
         if self._shared is None:
-            main_w, main_b, cue_w, cue_b = self._stacked()
+            main_w, main_b, cue_w, cue_b = self.stacked()
             weights = np.zeros((cue_w.shape[0], main_w.shape[1] + cue_w.shape[1]))
             weights[: main_w.shape[0], : main_w.shape[1]] = main_w
             weights[:, main_w.shape[1] :] = cue_w

@@ -9,9 +9,11 @@ sarcasm patterns as extra columns: churn or media threats occur some thirty time
 the corpus, too rarely to learn from n-grams alone. (Stacking the whole lexicon onto
 sentiment and intent was tried and cost 0.01-0.02 macro-F1 in cross-validation.)
 
-Persistence is skops (no pickle): :meth:`LinearClassifier.save` writes one
-``model.skops`` holding only scikit-learn objects, lists and floats, and
-:meth:`LinearClassifier.load` refuses any type outside an explicit allow-list.
+Persistence, never pickle: :meth:`LinearClassifier.save` writes ``model.skops``
+(the complete scikit-learn state, for refitting and inspection; loading refuses any
+type outside an explicit allow-list) and ``serving.npz`` (the arrays serving needs,
+read with numpy alone: see :mod:`classify.linear_arrays`). :meth:`LinearClassifier.load`
+prefers the arrays, so a streaming process starts without importing scikit-learn.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from classify.corpus import INTENTS, SENTIMENTS, LabelledPost
 from classify.fast_tfidf import TfidfBlocks
 from classify.heads import HeadParams, TaskHeads, fit_task_heads, to_predictions
 from classify.lexicon import RULE_FEATURES, rule_features
+from classify.linear_arrays import ARRAYS, FittedTfidf, LinearArrays, load_arrays, save_arrays
 from classify.model_files import load_skops, save_skops
 from classify.text_normalise import normalise
 from klachtradar.contract import ModelRef
@@ -158,24 +161,23 @@ class LinearClassifier:
         x, _, evidence = self._features([text])
         names = _terms(self.word_) + [f"~{t}" for t in _terms(self.char_)]
         row = x.tocsr()
+        main_w = self.heads_.stacked()[0]
+        k = len(SENTIMENTS)
         out: list[str] = []
-        for head in (self.heads_.intent_, self.heads_.sentiment_):
-            coef = np.asarray(head.coef_)
+        for task_labels, coef in ((INTENTS, main_w[:, k:].T), (SENTIMENTS, main_w[:, :k].T)):
             scores = row @ coef.T
             predicted = int(np.argmax(scores))
             contrast = coef[predicted] - np.delete(coef, predicted, axis=0).mean(axis=0)
             contributions = row.data * contrast[row.indices]
-            label = head.classes_[predicted]
-            task_labels = INTENTS if head is self.heads_.intent_ else SENTIMENTS
-            for k in np.argsort(-contributions)[:top]:
-                if contributions[k] > 0:
-                    out.append(f"{task_labels[int(label)].value}: {names[row.indices[k]]}")
+            for j in np.argsort(-contributions)[:top]:
+                if contributions[j] > 0:
+                    out.append(f"{task_labels[predicted].value}: {names[row.indices[j]]}")
         return out + evidence[0]
 
     # -- persistence ---------------------------------------------------------------------
 
     def save(self, directory: Path) -> Path:
-        """Write ``model.skops`` into ``directory``; returns its path."""
+        """Write ``model.skops`` and ``serving.npz`` into ``directory``; returns the first."""
         if self.heads_ is None:
             raise RuntimeError("LinearClassifier is not fitted")
         heads = self.heads_
@@ -193,11 +195,43 @@ class LinearClassifier:
             "stack": self.params.stack,
             "lexicon_weight": self.params.lexicon_weight,
         }
+        save_arrays(self.serving_arrays(), directory / ARRAYS)
         return save_skops(state, directory / ARTEFACT)
+
+    def serving_arrays(self) -> LinearArrays:
+        """What serving needs of this fitted model (see :mod:`classify.linear_arrays`)."""
+        if self.heads_ is None:
+            raise RuntimeError("LinearClassifier is not fitted")
+        return LinearArrays(
+            word=FittedTfidf.of(self.word_),
+            char=FittedTfidf.of(self.char_),
+            stacked=self.heads_.stacked(),
+            temperatures=dict(self.heads_.temperatures_),
+            stack=self.params.stack,
+            lexicon_weight=self.params.lexicon_weight,
+        )
 
     @classmethod
     def load(cls, directory: Path, *, name: str, version: str) -> LinearClassifier:
-        """Read a model written by :meth:`save` (skops, allow-listed types only)."""
+        """Read a model written by :meth:`save`: ``serving.npz`` when present (numpy
+        only, fast), else ``model.skops`` (allow-listed types only)."""
+        if (directory / ARRAYS).is_file():
+            return cls.from_arrays(load_arrays(directory / ARRAYS), name=name, version=version)
+        return cls.load_full(directory, name=name, version=version)
+
+    @classmethod
+    def from_arrays(cls, arrays: LinearArrays, *, name: str, version: str) -> LinearClassifier:
+        """A model that predicts and explains from its serving arrays (it cannot be
+        refitted: refit from the corpus, or :meth:`load_full` the skops state)."""
+        params = LinearParams(stack=arrays.stack, lexicon_weight=arrays.lexicon_weight)
+        model = cls(params, name=name, version=version)
+        model.word_, model.char_ = arrays.word, arrays.char
+        model.heads_ = TaskHeads.from_stacked(arrays.stacked, arrays.temperatures, params.heads)
+        return model
+
+    @classmethod
+    def load_full(cls, directory: Path, *, name: str, version: str) -> LinearClassifier:
+        """Read the complete scikit-learn state from ``model.skops``."""
         state = load_skops(directory / ARTEFACT)
         params = LinearParams(
             stack=str(state["stack"]),
