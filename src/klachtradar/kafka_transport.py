@@ -115,14 +115,44 @@ class GroupConsumer:
     group: str
     consumer: KafkaConsumer
     on_commit: Callable[[str, str, int], None] = lambda topic, group, count: None
+    on_assigned_hook: Callable[[str, str, list[int]], None] = lambda topic, group, parts: None
     timeout_ms: int = 10_000
     done: dict[TopicPartition, int] = field(default_factory=dict)
     committed: dict[TopicPartition, int] = field(default_factory=dict)
     delivered_next: dict[TopicPartition, int] = field(default_factory=dict)
     unsafe_from: dict[TopicPartition, int] = field(default_factory=dict)
+    joined: bool = False
+    held: list[Message] = field(default_factory=list)
+    """Records a :meth:`join` polled; the next :meth:`poll` hands them out first."""
+
+    def join(self, *, max_records: int, timeout_s: float, give_up: Callable[[], bool]) -> bool:
+        """Join the group now, before the first batch is wanted; True once joined.
+
+        Joining takes seconds (the broker waits for other members: tansu half the
+        session timeout, Kafka ``group.initial.rebalance.delay.ms``), so ``process``
+        joins while its model loads instead of after. kafka-python joins inside
+        ``poll``, which may return records: they are kept in :attr:`held` with the
+        usual bookkeeping, not lost. Best effort: an unreachable broker or
+        ``give_up()`` ends it, and the normal loop joins (with its backoff) later.
+        """
+        while not self.joined and not give_up():
+            try:
+                self.held += self._fetch(max_records, timeout_s)
+            except TransportError as exc:
+                log.warning("early join failed", extra={"fields": {"error": str(exc)}})
+                return False
+            if self.held:
+                break
+        return self.joined or bool(self.held)
 
     def poll(self, *, max_records: int, timeout_s: float) -> list[Message]:
         """The next records of the assigned partitions (rebalances happen in here)."""
+        if self.held:
+            messages, self.held = self.held, []
+            return messages
+        return self._fetch(max_records, timeout_s)
+
+    def _fetch(self, max_records: int, timeout_s: float) -> list[Message]:
         try:
             batches = self.consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
         except KafkaError as exc:
@@ -288,22 +318,26 @@ class GroupConsumer:
         for state in (self.done, self.delivered_next, self.unsafe_from, self.committed):
             for tp in partitions:
                 state.pop(tp, None)
+        # Held records of partitions that moved belong to their new owner now.
+        self.held = [m for m in self.held if _partition_of(m) not in partitions]
 
     def on_assigned(self, assigned: Sequence[TopicPartition]) -> None:
-        """New partitions start from the group's committed offsets (Kafka does the seek)."""
+        """New partitions start from the group's committed offsets (Kafka does the seek).
+
+        Called after every join, also with no partitions (more members than
+        partitions): the member is in the group either way, which readiness needs.
+        """
+        partitions = sorted(tp.partition for tp in assigned)
         log.info(
             "partitions assigned",
-            extra={
-                "fields": {
-                    "topic": self.topic,
-                    "group": self.group,
-                    "partitions": sorted(tp.partition for tp in assigned),
-                }
-            },
+            extra={"fields": {"topic": self.topic, "group": self.group, "partitions": partitions}},
         )
+        self.joined = True
+        self.on_assigned_hook(self.topic, self.group, partitions)
 
     def rewind(self) -> None:
         """Seek owned partitions back to the first offset whose output is not safe."""
+        self.held.clear()  # their offsets are in unsafe_from: the seek reads them again
         owned = set(self.consumer.assignment())
         for tp, offset in list(self.unsafe_from.items()):
             if tp in owned:
@@ -351,6 +385,10 @@ class _Listener(AsyncConsumerRebalanceListener):  # type: ignore[misc]
         self._member().on_lost(lost)
 
 
+def _partition_of(message: Message) -> TopicPartition:
+    return TopicPartition(message.topic, parse_position(message.position)[0])
+
+
 def _message(tp: TopicPartition, record: Any) -> Message:
     headers = {
         name: (value or b"").decode("utf-8", errors="replace") for name, value in record.headers
@@ -379,10 +417,12 @@ class KafkaTransport:
         *,
         on_commit: Callable[[str, str, int], None] | None = None,
         on_produced: Callable[[str, int], None] | None = None,
+        on_assigned: Callable[[str, str, list[int]], None] | None = None,
     ) -> None:
         self.settings = settings
         self.topics = Topics(settings.topic_prefix)
         self._on_commit = on_commit or (lambda topic, group, count: None)
+        self._on_assigned = on_assigned or (lambda topic, group, partitions: None)
         self._on_produced = on_produced or (lambda topic, count: None)
         self._producer: KafkaProducer | None = None
         self._pending: list[FutureRecordMetadata] = []
@@ -520,6 +560,7 @@ class KafkaTransport:
                 group,
                 consumer,
                 on_commit=self._on_commit,
+                on_assigned_hook=self._on_assigned,
                 timeout_ms=int(s.retry_backoff_max_s * 3000),
             )
             consumer.subscribe([topic], listener=_Listener(lambda: member))

@@ -326,6 +326,10 @@ class KafkaSettings(BaseModel):
     poll_timeout_s: float = Field(default=1.0, gt=0)
     retry_backoff_max_s: float = Field(default=10.0, gt=0)
     metrics_port: int = Field(default=0, ge=0, le=65535, description="0: no /metrics server.")
+    metrics_host: str = Field(
+        default="127.0.0.1",
+        description="Address /metrics, /ready and /healthz bind to (0.0.0.0 in a container).",
+    )
 
 
 class Settings(BaseSettings):

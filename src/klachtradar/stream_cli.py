@@ -24,7 +24,10 @@ from klachtradar.gc_policy import streaming_gc
 from klachtradar.settings import Settings, load_settings
 
 if TYPE_CHECKING:
+    from klachtradar.judging import JudgePool
     from klachtradar.kafka_transport import KafkaTransport
+    from klachtradar.pipeline import Pipeline
+    from klachtradar.readiness import Readiness
     from klachtradar.stream_metrics import StreamMetrics
     from klachtradar.streaming import StopSignal
 
@@ -44,21 +47,43 @@ IdleExit = Annotated[
 ]
 
 
-def _start(name: str, metrics_port: int | None) -> tuple[Settings, KafkaTransport, StreamMetrics]:
-    """Settings, logging, metrics and a transport whose topics exist."""
+def _start(
+    name: str,
+    metrics_port: int | None,
+    conditions: list[str] | None = None,
+    *,
+    group: str | None = None,
+    settings: Settings | None = None,
+) -> tuple[Settings, KafkaTransport, StreamMetrics, Readiness]:
+    """Settings, logging, metrics (+ ``/ready``) and a transport whose topics exist.
+
+    ``conditions`` are what the process must do before it is ready; ``"partitions
+    assigned"`` is marked by the transport when ``group`` (default: any) first joins.
+    """
     from klachtradar.jsonlog import configure_logging
     from klachtradar.kafka_transport import KafkaTransport
+    from klachtradar.readiness import Readiness, process_started
     from klachtradar.stream_metrics import StreamMetrics, serve_metrics
 
-    settings = load_settings()
+    started = process_started()
+    settings = settings or load_settings()
     configure_logging(name)
+    readiness = Readiness(name, conditions or ["started"], started=started)
     metrics = StreamMetrics()
     port = settings.kafka.metrics_port if metrics_port is None else metrics_port
-    serve_metrics(metrics, port)
+    serve_metrics(metrics, port, host=settings.kafka.metrics_host, readiness=readiness)
+
+    def assigned(topic: str, joined: str, partitions: list[int]) -> None:
+        if "partitions assigned" in (conditions or []) and group in (None, joined):
+            readiness.mark("partitions assigned")
+
     transport = KafkaTransport(
-        settings.kafka, on_commit=metrics.on_commit, on_produced=metrics.on_produced
+        settings.kafka,
+        on_commit=metrics.on_commit,
+        on_produced=metrics.on_produced,
+        on_assigned=assigned,
     )
-    return settings, transport, metrics
+    return settings, transport, metrics, readiness
 
 
 def _ensure_topics(transport: KafkaTransport, stop: StopSignal) -> None:
@@ -120,10 +145,11 @@ def publish_file_to_kafka(
     if speed is not None:
         options["speed"] = str(speed)
     stop = _stop_signal()
-    settings, transport, metrics = _start("listen", metrics_port)
+    settings, transport, metrics, readiness = _start("listen", metrics_port, ["topics ready"])
     batches = open_source(source, settings, options)
     try:
         _ensure_topics(transport, stop)
+        readiness.mark("topics ready")
         stats = run_listen(
             batches,
             transport,
@@ -162,45 +188,85 @@ def process(
         ),
     ] = None,
 ) -> None:
-    """Consume <prefix>.posts.raw, classify and enrich, produce scored posts and alerts."""
-    from klachtradar.pipeline import Pipeline
+    """Consume <prefix>.posts.raw, classify and enrich, produce scored posts and alerts.
+
+    Ready (log line ``ready``, ``/ready`` 200) once the model is loaded, the judge
+    workers run and the group has assigned this member its partitions.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     from klachtradar.runner import LookaheadProcessStep, process_step
 
     stop = _stop_signal()
-    settings, transport, metrics = _start("process", metrics_port)
-    pipeline = Pipeline.from_settings(settings)
-    group = group or settings.kafka.process_group
+    base = load_settings()
+    group = group or base.kafka.process_group
+    workers = base.kafka.judge_workers if judges is None else judges
+    conditions = ["model loaded", *(["judges started"] if workers else []), "partitions assigned"]
+    settings, transport, metrics, readiness = _start(
+        "process", metrics_port, conditions, group=group, settings=base
+    )
     topics = transport.topics
-    workers = settings.kafka.judge_workers if judges is None else judges
+    # The group join waits seconds on the broker; the model and the workers load
+    # meanwhile, so start-up costs the longer of the two, not their sum.
+    with ThreadPoolExecutor(1, thread_name_prefix="load") as loader:
+        loading = loader.submit(_load_judging, settings, workers, readiness)
+        try:
+            _join_early(transport, topics.raw, group, stop)
+        finally:
+            pipeline, pool = loading.result()
     options: dict[str, Any] = {
         "group": group,
         "max_records": settings.kafka.batch_size,
         "timeout_s": settings.kafka.poll_timeout_s,
     }
-    if not workers:
+    if pool is None:
 
         def step() -> int:
             return process_step(transport, pipeline, topics, **options)
 
         _consume("process", step, transport, metrics, stop, topics.raw, group, exit_when_idle)
         return
+    try:
+        lookahead = LookaheadProcessStep(transport, pipeline, topics, pool, **options)
 
+        def finish_in_hand() -> None:
+            try:
+                lookahead.drain()
+            except Exception as exc:  # not committed: the group redelivers it
+                log.warning("last batch not finished", extra={"fields": {"error": str(exc)}})
+
+        _consume(
+            "process", lookahead, transport, metrics, stop, topics.raw, group, exit_when_idle,
+            before_close=finish_in_hand,
+        )  # fmt: skip
+    finally:
+        pool.close()  # on every way out: no worker outlives this process's run
+
+
+def _load_judging(
+    settings: Settings, workers: int, readiness: Readiness
+) -> tuple[Pipeline, JudgePool | None]:
+    """The pipeline (its model loaded) and, with ``workers``, the judge pool."""
+    from klachtradar.pipeline import Pipeline
+
+    pipeline = Pipeline.from_settings(settings)
+    readiness.mark("model loaded")
+    if not workers:
+        return pipeline, None
     from klachtradar.judging import JudgePool
 
     pool = JudgePool(settings, processes=workers)
-    lookahead = LookaheadProcessStep(transport, pipeline, topics, pool, **options)
+    readiness.mark("judges started")
+    return pipeline, pool
 
-    def finish_in_hand() -> None:
-        try:
-            lookahead.drain()
-        except Exception as exc:  # not committed: the group redelivers it
-            log.warning("last batch not finished", extra={"fields": {"error": str(exc)}})
-        pool.close()
 
-    _consume(
-        "process", lookahead, transport, metrics, stop, topics.raw, group, exit_when_idle,
-        before_close=finish_in_hand,
-    )  # fmt: skip
+def _join_early(transport: KafkaTransport, topic: str, group: str, stop: StopSignal) -> None:
+    """Create missing topics and join ``group`` on ``topic`` before the loop starts
+    (best effort: see :meth:`~klachtradar.kafka_transport.GroupConsumer.join`)."""
+    _ensure_topics(transport, stop)
+    s = transport.settings
+    member = transport.member(topic, group)
+    member.join(max_records=s.batch_size, timeout_s=s.poll_timeout_s, give_up=stop.is_set)
 
 
 @app.command()
@@ -232,10 +298,14 @@ def index(
     if store is not None:
         options["store"] = str(store)
     stop = _stop_signal()
-    settings, transport, metrics = _start("index", metrics_port)
-    group = group or settings.kafka.index_group
+    base = load_settings()
+    group = group or base.kafka.index_group
+    settings, transport, metrics, readiness = _start(
+        "index", metrics_port, ["sinks opened", "partitions assigned"], group=group, settings=base
+    )
     topics = transport.topics
     sinks = [open_sink(name, settings, options) for name in sink or default_sinks(settings)]
+    readiness.mark("sinks opened")
     outputs = IndexOutputs(sinks, TopicDeadLetters(transport, topics))
 
     def step() -> int:

@@ -1,16 +1,31 @@
 """Prometheus metrics of the streaming processes: throughput, lag, dead letters, retries.
 
 Every ``listen``/``process``/``index`` process serves its own ``/metrics`` when given a
-port (``--metrics-port`` or ``[kafka] metrics_port``); Prometheus sums over the
-instances. Lag is per partition the process owns, refreshed every few seconds.
+port (``--metrics-port`` or ``[kafka] metrics_port``, on ``[kafka] metrics_host``,
+loopback by default); Prometheus sums over the instances. Lag is per partition the
+process owns, refreshed every few seconds. The same port answers ``/ready`` (200 once
+the process's :class:`~klachtradar.readiness.Readiness` holds, 503 before, with what it
+still waits for) and ``/healthz`` (200 while the process runs).
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client import start_http_server as _start_http_server
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+from klachtradar.readiness import Readiness
 
 log = logging.getLogger("klachtradar.metrics")
 
@@ -70,19 +85,58 @@ class StreamMetrics:
             self.lag.labels(topic, group, str(partition)).set(behind)
 
 
-def serve_metrics(metrics: StreamMetrics, port: int) -> bool:
-    """Serve ``/metrics`` on ``port`` (0: don't); a busy port is logged, not fatal."""
+def serve_metrics(
+    metrics: StreamMetrics,
+    port: int,
+    *,
+    host: str = "127.0.0.1",
+    readiness: Readiness | None = None,
+) -> ThreadingHTTPServer | None:
+    """Serve ``/metrics``, ``/ready`` and ``/healthz`` on ``host:port`` in a daemon
+    thread (port 0: don't); a busy port is logged, not fatal. Returns the server."""
     if port == 0:
-        return False
+        return None
     if metrics.registry is not REGISTRY:
         REGISTRY.register(_Forward(metrics.registry))
+    handler = type("Handler", (_MetricsHandler,), {"readiness": readiness})
     try:
-        _start_http_server(port, addr="0.0.0.0")
+        server = ThreadingHTTPServer((host, port), handler)
     except OSError as exc:
         log.warning("metrics port unavailable", extra={"fields": {"port": port, "error": str(exc)}})
-        return False
-    log.info("serving /metrics", extra={"fields": {"port": port}})
-    return True
+        return None
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+    log.info("serving /metrics", extra={"fields": {"host": host, "port": port}})
+    return server
+
+
+class _MetricsHandler(BaseHTTPRequestHandler):
+    """``/metrics`` (Prometheus text), ``/ready`` and ``/healthz``; nothing else."""
+
+    readiness: Readiness | None = None
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if path == "/metrics":
+            self._send(200, generate_latest(REGISTRY), CONTENT_TYPE_LATEST)
+        elif path == "/ready":
+            status = self.readiness.status() if self.readiness else {"ready": True}
+            body = json.dumps(status, ensure_ascii=False).encode()
+            self._send(200 if status["ready"] else 503, body, "application/json")
+        elif path == "/healthz":
+            self._send(200, b"ok\n", "text/plain; charset=utf-8")
+        else:
+            self._send(404, b"not found\n", "text/plain; charset=utf-8")
+
+    def _send(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Scrapes every few seconds are not worth a log line."""
 
 
 class _Forward:

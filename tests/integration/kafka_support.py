@@ -106,6 +106,24 @@ class Processes:
         self.running.append((name, proc))
         return proc
 
+    def wait_ready(self, *names: str, timeout: float = 90.0) -> None:
+        """Until each named process logged ``ready`` (model loaded, group joined).
+
+        A process that exits first fails the test at once, with the tail of its log,
+        instead of after the timeout.
+        """
+        procs = dict(self.running)
+        deadline = time.monotonic() + timeout
+        for name in names:
+            while not any(e.get("event") == "ready" for e in self.log(name)):
+                code = procs[name].poll()
+                if code is not None:
+                    tail = (self.tmp / f"{name}.log").read_text(errors="replace")[-2000:]
+                    raise AssertionError(f"{name} exited {code} before it was ready:\n{tail}")
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"{name} not ready after {timeout} s")
+                time.sleep(0.1)
+
     def log(self, name: str) -> list[dict[str, object]]:
         """The JSON log lines a process wrote."""
         path = self.tmp / f"{name}.log"
@@ -128,6 +146,36 @@ class Processes:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def descendants(pid: int) -> set[int]:
+    """Every living process below ``pid`` (children, grandchildren, …), from /proc."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def alive(pids: set[int]) -> set[int]:
+    """The ones of ``pids`` that still run (zombies count as gone)."""
+    running = set()
+    for pid in pids:
+        try:
+            state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            running.add(pid)
+    return running
 
 
 def process_env(settings: KafkaSettings, store: Path, **extra: str) -> dict[str, str]:

@@ -32,7 +32,8 @@ from tests.integration.kafka_support import (
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 POSTS = 2_000
-REPLAY_SECONDS = 10.0
+REPLAY_SECONDS = 20.0
+"""Long enough that ``listen`` is still mid-file when the broker goes (checked, not hoped)."""
 
 
 def test_processes_retry_with_backoff_while_the_broker_is_down_and_finish_the_run(
@@ -47,6 +48,7 @@ def test_processes_retry_with_backoff_while_the_broker_is_down_and_finish_the_ru
     try:
         process = procs.start("process", "process")
         index = procs.start("index", "index")
+        procs.wait_ready("process", "index")
         listen = procs.start(
             "listen",
             "listen",
@@ -58,10 +60,11 @@ def test_processes_retry_with_backoff_while_the_broker_is_down_and_finish_the_ru
             str(POSTS / REPLAY_SECONDS),
         )
         wait_for(lambda: len(stored_doc_ids(store)) >= 200, 60, "the first stored posts")
+        assert listen.poll() is None, "listen is still mid-file when the broker goes away"
 
         broker.stop()
         down_at = len(stored_doc_ids(store))
-        time.sleep(4)
+        time.sleep(4)  # the outage: the broker stays away this long
         assert [p.poll() for p in (process, index, listen)] == [None, None, None], (
             "nobody crashed while the broker was away"
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import urllib.request
 from collections import Counter
@@ -12,6 +13,8 @@ import pytest
 from klachtradar.local_broker import LocalBroker, free_port
 from tests.integration.kafka_support import (
     Processes,
+    alive,
+    descendants,
     generate_posts,
     kafka_settings,
     process_env,
@@ -40,6 +43,9 @@ def test_ten_thousand_posts_flow_through_two_process_consumers_without_loss_or_d
         first = procs.start("process-1", "process", "--metrics-port", str(metrics_port))
         second = procs.start("process-2", "process")
         index = procs.start("index", "index")
+        procs.wait_ready("process-1", "process-2", "index")
+        ready = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/ready").read()
+        assert json.loads(ready)["met"].keys() >= {"model loaded", "partitions assigned"}
         listen = procs.start(
             "listen", "listen", "--to", "kafka", "--source", "jsonl", "--file", str(posts)
         )
@@ -90,9 +96,12 @@ def test_a_process_killed_mid_batch_is_redone_by_its_successor_and_ids_absorb_re
         )
         victim = procs.start("process-1", "process", "--judges", judges)
         wait_for(lambda: len(stored_doc_ids(store)) >= 300, 60, "the first stored posts")
+        children = descendants(victim.pid)
+        assert len(children) >= (2 if judges == "1" else 0), "the judge worker runs"
         victim.send_signal(signal.SIGKILL)
         victim.wait(timeout=10)
         killed_at = len(stored_doc_ids(store))
+        wait_for(lambda: not alive(children), 10, f"no orphan of the killed process {children}")
         procs.start("process-2", "process", "--judges", judges)
         wait_for(lambda: len(stored_doc_ids(store)) >= 3_000, 90, "all 3,000 stored posts")
     finally:

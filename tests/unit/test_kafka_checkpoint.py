@@ -177,3 +177,48 @@ def test_revoking_some_partitions_keeps_the_done_offsets_of_the_others() -> None
     asyncio.run(member.on_revoked([P0]))
     assert consumer.commits == [{P0: 1}]
     assert member.done == {P1: 2}
+
+
+def joining_member(records: dict[TopicPartition, list[int]]) -> tuple[GroupConsumer, FakeConsumer]:
+    """A member whose first poll joins the group (kafka-python assigns inside ``poll``)."""
+
+    class Joining(FakeConsumer):
+        def poll(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[Record]]:
+            member.on_assigned([P0, P1])
+            return super().poll(timeout_ms, max_records)
+
+    consumer = Joining({P0, P1})
+    member = GroupConsumer(TOPIC, "g", consumer)
+    consumer.next_poll = {tp: [Record(o) for o in offsets] for tp, offsets in records.items()}
+    return member, consumer
+
+
+def test_an_early_join_keeps_the_records_it_polled_for_the_first_batch() -> None:
+    member, consumer = joining_member({P0: [4, 5]})
+    assert member.join(max_records=10, timeout_s=0.1, give_up=lambda: False)
+    assert consumer.next_poll == {}, "the join polled"
+    first = member.poll(max_records=10, timeout_s=0.1)
+    assert [m.position for m in first] == ["0/4", "0/5"]
+    member.commit(first, unacknowledged=0)
+    assert consumer.commits == [{P0: 6}]
+
+
+def test_an_early_join_stops_when_told_to_and_on_an_unreachable_broker() -> None:
+    member, _ = member_with({})
+    assert not member.join(max_records=10, timeout_s=0.1, give_up=lambda: True)
+
+    class Unreachable(FakeConsumer):
+        def poll(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[Record]]:
+            raise KafkaConnectionError("no broker")
+
+    broken = GroupConsumer(TOPIC, "g", Unreachable({P0}))
+    assert not broken.join(max_records=10, timeout_s=0.1, give_up=lambda: False)
+
+
+def test_held_records_of_revoked_partitions_are_dropped_and_a_rewind_drops_the_rest() -> None:
+    member, consumer = joining_member({P0: [1], P1: [2]})
+    member.join(max_records=10, timeout_s=0.1, give_up=lambda: False)
+    asyncio.run(member.on_revoked([P1]))
+    assert [m.position for m in member.held] == ["0/1"]
+    member.rewind()
+    assert member.held == [] and consumer.seeks == [(P0, 1)]
