@@ -12,7 +12,14 @@
    brand mentions one batch ahead in a worker process). Target ≥ 0.5× the baseline and
    ≥ 5,000 posts/s. Each loop runs ``--repeat`` times in its own group; medians.
    The stages alone in one process (no Kafka) are timed too.
-3. **Latency** — a real ``klachtradar process`` subprocess; posts that raise an alert
+3. **Start-up and memory** — real ``klachtradar process`` and ``index`` subprocesses:
+   seconds from launch to their ``ready`` line (model loaded, judges started,
+   partitions assigned: the line says when each was met), against the baseline of a
+   bare kafka-python consumer subprocess joining a group on the same broker (what
+   the broker's join costs anyone). Then ``--posts`` posts through both, and the peak
+   RSS (``VmHWM``) of each process of each role, the judge worker included. Targets:
+   ready ≤5 s; ``process`` ≤500 MB with the linear model.
+4. **Latency** — a real ``klachtradar process`` subprocess; posts that raise an alert
    are produced on raw at ``--rate`` posts/s; for each, the time from produce on raw to
    its alert on the alerts topic. Target p99 ≤ 1 s at 200 posts/s.
 
@@ -266,6 +273,157 @@ def latency(broker: LocalBroker, rate: float, seconds: float, templates: list[Ra
     print(f"  target p99 <= 1000 ms: {'met' if p99 <= 1.0 and not missing else 'NOT met'}")
 
 
+BARE_JOIN = """
+import sys, time
+from kafka import KafkaConsumer
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+class Joined(ConsumerRebalanceListener):
+    def on_partitions_revoked(self, revoked): pass
+    def on_partitions_assigned(self, assigned):
+        print("joined", flush=True)
+consumer = KafkaConsumer(bootstrap_servers=sys.argv[1], group_id=sys.argv[2],
+                         session_timeout_ms=int(sys.argv[4]), heartbeat_interval_ms=1000)
+consumer.subscribe([sys.argv[3]], listener=Joined())
+while True:
+    consumer.poll(timeout_ms=200)
+"""
+
+
+def _launch_seconds(pid: int) -> float:
+    """Seconds since ``pid`` was launched (kernel start time against CLOCK_BOOTTIME)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return time.clock_gettime(time.CLOCK_BOOTTIME) - int(fields[19]) / os.sysconf("SC_CLK_TCK")
+
+
+def bare_join_seconds(settings: KafkaSettings, group: str) -> float:
+    """Launch → partitions assigned for a bare kafka-python consumer subprocess."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", BARE_JOIN, settings.bootstrap_servers, group,
+         f"{settings.topic_prefix}.posts.raw", str(settings.session_timeout_ms)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    seconds = _launch_seconds(proc.pid)
+    proc.kill()
+    proc.wait()
+    if line.strip() != "joined":
+        raise RuntimeError("the bare consumer never joined")
+    return seconds
+
+
+def _descendants(pid: int) -> list[int]:
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            continue
+    found: list[int] = []
+    frontier = [pid]
+    while frontier:
+        frontier = [c for c, p in parents.items() if p in frontier and c not in found]
+        found += frontier
+    return found
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _role_env(settings: KafkaSettings, store: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["KLACHTRADAR_HOME"] = str(ROOT)
+    env["KLACHTRADAR_STORE__PATH"] = str(store)
+    env["KLACHTRADAR_HISTORY__BACKEND"] = "memory"  # never the repo's store
+    for key, value in settings.model_dump(exclude_none=True).items():
+        env[f"KLACHTRADAR_KAFKA__{key.upper()}"] = str(value)
+    return env
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], log_path: Path, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in log_path.read_text(errors="replace").splitlines():
+            if '"event": "ready"' in line:
+                return dict(json.loads(line))
+        if proc.poll() is not None:
+            raise RuntimeError(f"{log_path.name} exited: {log_path.read_text()[-2000:]}")
+        time.sleep(0.05)
+    raise RuntimeError(f"{log_path.name} not ready after {timeout} s")
+
+
+def startup_and_memory(
+    broker: LocalBroker, templates: list[RawPost], count: int, runs: int
+) -> None:
+    """Section 3 of the module docstring."""
+    work = Path(tempfile.mkdtemp(prefix="bench-startup-"))
+    bare: list[float] = []
+    ready: dict[str, list[dict]] = {"process": [], "index": []}
+    peaks: dict[str, list[float]] = {}
+    for run in range(runs):
+        settings = kafka_settings(broker, f"benchup{os.getpid()}r{run}")
+        settings.process_group = f"{settings.topic_prefix}-process"
+        settings.index_group = f"{settings.topic_prefix}-index"
+        KafkaTransport(settings).ensure_topics()
+        bare.append(bare_join_seconds(settings, f"{settings.topic_prefix}-bare"))
+        env = _role_env(settings, work / f"store{run}.db")
+        procs = {}
+        for role in ("process", "index"):
+            log_path = work / f"{role}{run}.log"
+            with log_path.open("wb") as log:
+                procs[role] = subprocess.Popen(
+                    [sys.executable, "-m", "klachtradar", role], env=env, stdout=log, stderr=log
+                )
+        for role, proc in procs.items():
+            ready[role].append(_wait_ready(proc, work / f"{role}{run}.log"))
+        if run == runs - 1:  # the last run also carries the load
+            fill_raw(settings, fresh_posts(count, f"mem{run}", templates))
+            store = work / f"store{run}.db"
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline and _stored(store) < count:
+                time.sleep(0.5)
+            for role, proc in procs.items():
+                peaks[role] = [_peak_rss_mb(proc.pid)]
+                peaks[f"{role} children"] = [_peak_rss_mb(c) for c in _descendants(proc.pid)]
+        for proc in procs.values():
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+    base = statistics.median(bare)
+    print(f"start-up, launch → ready (median of {runs}; broker session timeout "
+          f"{settings.session_timeout_ms} ms):")  # fmt: skip
+    print(f"  bare kafka-python consumer joining : {base:5.2f} s   (baseline: the broker's join)")
+    for role, lines in ready.items():
+        seconds = statistics.median(float(line["seconds"]) for line in lines)
+        met = lines[len(lines) // 2]["met"]
+        parts = ", ".join(f"{k} {v:.2f} s" for k, v in met.items())
+        verdict = "met" if seconds <= 5.0 else "NOT met"
+        print(f"  klachtradar {role:<8}             : {seconds:5.2f} s   "
+              f"({seconds / base:.2f}× baseline; {parts}); target ≤5 s: {verdict}")  # fmt: skip
+    print(f"peak RSS (VmHWM) after {count:,} posts through process and index:")
+    for role, values in peaks.items():
+        shown = ", ".join(f"{v:,.0f} MB" for v in values) or "none"
+        print(f"  {role:<18}: {shown}")
+    total = peaks["process"][0] + sum(peaks["process children"])
+    print(f"  process, all its processes: {total:,.0f} MB; "
+          f"target ≤500 MB (linear): {'met' if total <= 500 else 'NOT met'}")  # fmt: skip
+
+
+def _stored(store: Path) -> int:
+    import sqlite3
+
+    if not store.exists():
+        return 0
+    try:
+        with sqlite3.connect(store, timeout=5) as db:
+            return int(db.execute("SELECT count(*) FROM posts").fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0
+
+
 def _rates(rates: list[float]) -> str:
     return ", ".join(f"{r:,.0f}" for r in rates)
 
@@ -277,7 +435,12 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--repeat", type=int, default=3, help="runs of each loop (median)")
+    parser.add_argument(
+        "--only", choices=["throughput", "startup", "latency"], action="append",
+        help="run only these sections (repeatable; default: all)",
+    )  # fmt: skip
     args = parser.parse_args()
+    sections = set(args.only or ["throughput", "startup", "latency"])
 
     templates = demo_posts()
     with tempfile.TemporaryDirectory() as tmp:
@@ -286,6 +449,12 @@ def main() -> None:
             print(
                 f"broker: {args.broker} on {broker.bootstrap}; {args.posts:,} posts; 4 partitions"
             )
+            if "startup" in sections:
+                startup_and_memory(broker, templates, args.posts, args.repeat)
+            if "latency" in sections:
+                latency(broker, args.rate, args.seconds, alerting_templates(templates))
+            if "throughput" not in sections:
+                return
             settings = kafka_settings(broker, f"benchtp{os.getpid()}")
             posts = fresh_posts(args.posts, "tp", templates)
             fill_raw(settings, posts)
@@ -321,7 +490,6 @@ def main() -> None:
                 f"  target ≥0.5× and ≥5,000 posts/s: "
                 f"{'met' if ratio >= 0.5 and ours >= 5000 else 'NOT met'}"
             )
-            latency(broker, args.rate, args.seconds, alerting_templates(templates))
 
 
 if __name__ == "__main__":

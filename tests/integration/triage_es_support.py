@@ -89,7 +89,7 @@ def es_server(settings: Settings, es_url: str, work: Path) -> Iterator[dict[str,
         )
         try:
             url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 20
+            deadline = time.monotonic() + 60  # readiness, not a pace: a cold start is slow
             while True:
                 try:
                     with urllib.request.urlopen(f"{url}/healthz", timeout=1):
