@@ -9,6 +9,7 @@ once those records are published.
 
 from __future__ import annotations
 
+import base64
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -58,9 +59,26 @@ class Clock:
 
 
 def dead_letter(origin: str, position: str, stage: str, error: str, raw: str | bytes) -> DeadLetter:
-    """A dead letter for input a source could not turn into a post."""
-    text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
-    return DeadLetter(origin=origin, position=position, stage=stage, error=error, raw=text)
+    """A dead letter for input a source could not turn into a post.
+
+    Bytes that are not valid UTF-8 are kept exactly in ``raw_base64`` as well, because
+    ``raw`` (decoded with replacement characters) cannot be replayed byte for byte.
+    """
+    if isinstance(raw, str):
+        return DeadLetter(origin=origin, position=position, stage=stage, error=error, raw=raw)
+    try:
+        text, raw_base64 = raw.decode("utf-8"), None
+    except UnicodeDecodeError:
+        text = raw.decode("utf-8", errors="replace")
+        raw_base64 = base64.b64encode(raw).decode("ascii")
+    return DeadLetter(
+        origin=origin,
+        position=position,
+        stage=stage,
+        error=error,
+        raw=text,
+        raw_base64=raw_base64,
+    )
 
 
 def make_post(**fields: Any) -> RawPost:

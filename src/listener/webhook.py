@@ -43,10 +43,21 @@ class WebhookOptions:
     idle_tick_s: float = 0.5
 
 
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
 def parse_body(body: bytes, content_type: str, origin: str) -> list[Record]:
-    """Items of a request body as posts or dead letters (never raises for bad items)."""
-    text = body.decode("utf-8", errors="replace")
-    stripped = text.strip()
+    """Items of a request body as posts or dead letters (never raises for bad items).
+
+    A leading UTF-8 byte-order mark (Windows tools add one) is dropped. A body that is
+    not valid UTF-8 cannot be one JSON document, so it is read line by line, and each
+    undecodable line becomes a dead letter that keeps its exact bytes.
+    """
+    body = body.removeprefix(UTF8_BOM)
+    try:
+        stripped = body.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return _lines(body, origin)
     if not stripped:
         return []
     if "ndjson" not in content_type and "jsonl" not in content_type:
@@ -60,11 +71,25 @@ def parse_body(body: bytes, content_type: str, origin: str) -> list[Record]:
             ]
         if isinstance(document, dict):
             return [_item(stripped, origin, "item 1")]
-    return [
-        _item(line, origin, f"line {number}")
-        for number, line in enumerate(text.splitlines(), 1)
-        if line.strip()
-    ]
+    return _lines(body, origin)
+
+
+def _lines(body: bytes, origin: str) -> list[Record]:
+    """JSONL: one item per non-blank line, split on bytes (``\\n``, ``\\r\\n``) so a
+    U+2028 inside a JSON string, or a bad byte on one line, does not affect the others."""
+    records: list[Record] = []
+    for number, line in enumerate(body.splitlines(), 1):
+        if not line.strip():
+            continue
+        position = f"line {number}"
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            error = f"not UTF-8 at byte {exc.start}"
+            records.append(dead_letter(origin, position, "decode", error, line))
+            continue
+        records.append(_item(text, origin, position))
+    return records
 
 
 def _item(raw: str, origin: str, position: str) -> Record:
