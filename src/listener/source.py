@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import ValidationError
 
@@ -36,6 +36,26 @@ class Source(Protocol):
 
     def checkpoint(self) -> State | None:
         """The position after everything yielded so far (None: nothing to save)."""
+        ...
+
+
+@runtime_checkable
+class AcknowledgedSource(Protocol):
+    """A source whose senders wait until their records are published (the webhook).
+
+    The loop publishes after every non-empty chunk of such a source (a chunk is already
+    a group commit of whatever arrived together) and reports each outcome: every record
+    yielded before :meth:`published` is durable; :meth:`publish_failed` means none of
+    the unacknowledged ones can be promised, so the senders are told to retry. Since
+    the senders retry, a failed publish does not end the run for such a source.
+    """
+
+    def published(self) -> None:
+        """Everything yielded so far has been published."""
+        ...
+
+    def publish_failed(self, error: BaseException) -> None:
+        """Publishing what was yielded since the last :meth:`published` failed."""
         ...
 
 
