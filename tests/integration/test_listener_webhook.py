@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -53,7 +54,7 @@ def post_json(post_id: str, text: str = "KPN ligt er weer uit") -> dict[str, obj
 class Publisher:
     """Collects published records (thread-safe); ``before`` runs first, e.g. to block or fail."""
 
-    def __init__(self, before: Callable[[], None] | None = None) -> None:
+    def __init__(self, before: Callable[[], object] | None = None) -> None:
         self.records: list[Record] = []
         self.before = before
         self._lock = threading.Lock()
@@ -70,10 +71,9 @@ class Publisher:
 
 
 @contextmanager
-def running(publish: Publisher, **options: object) -> Iterator[WebhookSource]:
+def running(publish: Publisher, **options: Any) -> Iterator[WebhookSource]:
     """An intake on a free port, drained by a listen loop in a thread; stopped at the end."""
-    settings = {"port": 0, "api_key": KEY, "idle_tick_s": 0.02, **options}
-    source = WebhookSource(WebhookOptions(**settings))  # type: ignore[arg-type]
+    source = WebhookSource(WebhookOptions(port=0, api_key=KEY, idle_tick_s=0.02, **options))
     stop = threading.Event()
     loop = ListenLoop(source, publish, None, flush_interval_s=3600)
     thread = threading.Thread(target=loop.run, args=(stop,), daemon=True)
