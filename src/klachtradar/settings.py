@@ -249,6 +249,10 @@ class WebhookListenSettings(BaseModel):
     port: int = Field(default=8088, ge=0, le=65535)
     api_key_env: str = "KLACHTRADAR_INGEST_API_KEY"
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    read_timeout_seconds: float = Field(default=30.0, gt=0)
+    publish_timeout_seconds: float = Field(default=30.0, gt=0)
+    max_in_flight: int = Field(default=64, ge=1)
+    retry_after_seconds: int = Field(default=5, ge=1)
 
 
 class ListenSettings(BaseModel):

@@ -8,6 +8,10 @@ The commit path is :meth:`ListenLoop._flush`, and its order is the invariant:
 A crash between 1 and 2 re-reads a little on restart (ids make that harmless); the
 reverse order could lose posts. Ctrl-C and SIGTERM set a stop flag instead of raising
 mid-flight, so the source ends cleanly and the final flush runs.
+
+An :class:`~listener.source.AcknowledgedSource` (the webhook, whose HTTP clients wait
+for the answer) is published after every non-empty chunk and told the outcome; a failed
+publish is reported to it (its clients get a 503 and retry) instead of ending the run.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from types import FrameType
 
 from klachtradar.contract import RawPost
 from listener.checkpoint import CheckpointStore
-from listener.source import Record, Source
+from listener.source import AcknowledgedSource, Record, Source
 
 log = logging.getLogger(__name__)
 
@@ -65,13 +69,14 @@ class ListenLoop:
         If publishing itself fails, the checkpoint is not saved and the error propagates.
         """
         last_flush = self.monotonic()
+        awaited = isinstance(self.source, AcknowledgedSource)
         try:
             for chunk in self.source.chunks(stop):
                 self._pending.extend(chunk)
                 now = self.monotonic()
                 full = len(self._pending) >= self.batch_size
                 due = now - last_flush >= self.flush_interval_s
-                if full or due:
+                if full or due or (awaited and chunk):
                     self._flush()
                     last_flush = now
         finally:
@@ -83,19 +88,34 @@ class ListenLoop:
         """Publish what is pending, then save the checkpoint that covers it.
 
         If publishing raises, the checkpoint stays where it was (those posts will be
-        read again after a restart) and no later flush of this run may move it.
+        read again after a restart) and no later flush of this run may move it. An
+        acknowledged source is told instead, and the run goes on: its senders resend.
         """
         batch, self._pending = self._pending, []
+        acked = self.source if isinstance(self.source, AcknowledgedSource) else None
         if batch:
             try:
                 self.publish(batch)
-            except BaseException:
+            except Exception as exc:
+                if acked is None:
+                    self._publish_failed = True
+                    raise
+                acked.publish_failed(exc)
+                log.warning(
+                    "publish failed; %d records refused to their senders: %s", len(batch), exc
+                )
+                return
+            except BaseException as exc:  # Ctrl-C mid-publish: nothing can be promised
                 self._publish_failed = True
+                if acked is not None:
+                    acked.publish_failed(exc)
                 raise
             self.stats.batches += 1
             posts = sum(isinstance(r, RawPost) for r in batch)
             self.stats.posts += posts
             self.stats.dead_letters += len(batch) - posts
+            if acked is not None:
+                acked.published()
         state = self.source.checkpoint()
         if state is not None and self.checkpoints is not None:
             self.checkpoints.save(self.source.name, state)

@@ -9,11 +9,12 @@ once those records are published.
 
 from __future__ import annotations
 
+import base64
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import ValidationError
 
@@ -38,6 +39,26 @@ class Source(Protocol):
         ...
 
 
+@runtime_checkable
+class AcknowledgedSource(Protocol):
+    """A source whose senders wait until their records are published (the webhook).
+
+    The loop publishes after every non-empty chunk of such a source (a chunk is already
+    a group commit of whatever arrived together) and reports each outcome: every record
+    yielded before :meth:`published` is durable; :meth:`publish_failed` means none of
+    the unacknowledged ones can be promised, so the senders are told to retry. Since
+    the senders retry, a failed publish does not end the run for such a source.
+    """
+
+    def published(self) -> None:
+        """Everything yielded so far has been published."""
+        ...
+
+    def publish_failed(self, error: BaseException) -> None:
+        """Publishing what was yielded since the last :meth:`published` failed."""
+        ...
+
+
 @dataclass
 class Clock:
     """Time and sleep, injectable so tests run backoff and rate limits in virtual time.
@@ -58,9 +79,26 @@ class Clock:
 
 
 def dead_letter(origin: str, position: str, stage: str, error: str, raw: str | bytes) -> DeadLetter:
-    """A dead letter for input a source could not turn into a post."""
-    text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
-    return DeadLetter(origin=origin, position=position, stage=stage, error=error, raw=text)
+    """A dead letter for input a source could not turn into a post.
+
+    Bytes that are not valid UTF-8 are kept exactly in ``raw_base64`` as well, because
+    ``raw`` (decoded with replacement characters) cannot be replayed byte for byte.
+    """
+    if isinstance(raw, str):
+        return DeadLetter(origin=origin, position=position, stage=stage, error=error, raw=raw)
+    try:
+        text, raw_base64 = raw.decode("utf-8"), None
+    except UnicodeDecodeError:
+        text = raw.decode("utf-8", errors="replace")
+        raw_base64 = base64.b64encode(raw).decode("ascii")
+    return DeadLetter(
+        origin=origin,
+        position=position,
+        stage=stage,
+        error=error,
+        raw=text,
+        raw_base64=raw_base64,
+    )
 
 
 def make_post(**fields: Any) -> RawPost:

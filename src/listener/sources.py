@@ -119,6 +119,10 @@ def build_source(
                 api_key=env.get(w.api_key_env),
                 max_body_bytes=w.max_body_bytes,
                 idle_tick_s=tick,
+                read_timeout_s=w.read_timeout_seconds,
+                publish_timeout_s=w.publish_timeout_seconds,
+                max_in_flight=w.max_in_flight,
+                retry_after_s=w.retry_after_seconds,
             )
         )
     if name == "jsonl":

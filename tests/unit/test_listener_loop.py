@@ -113,6 +113,48 @@ def test_when_publishing_fails_the_checkpoint_is_not_saved(store: CheckpointStor
     assert store.load("scripted") is None
 
 
+class AckingSource(ScriptedSource):
+    """A scripted source whose senders wait (like the webhook): it notes what it is told."""
+
+    def __init__(self, chunks: list[list[Record]]) -> None:
+        super().__init__(chunks)
+        self.outcomes: list[str] = []
+
+    def published(self) -> None:
+        self.outcomes.append(f"published up to {self.yielded}")
+
+    def publish_failed(self, error: BaseException) -> None:
+        self.outcomes.append(f"failed up to {self.yielded}: {error}")
+
+
+class FailsOnce(Recorder):
+    def __call__(self, records: Sequence[Record]) -> None:
+        if not self.fail:
+            self.fail = True
+            raise SinkError("broker down", retryable=True)
+        self.batches.append(list(records))
+
+
+def test_an_acknowledged_source_is_published_after_every_chunk_and_told_so() -> None:
+    source = AckingSource([[post(1)], [], [post(2), post(3)]])
+    publish = Recorder()
+    ListenLoop(source, publish, None, batch_size=100, flush_interval_s=3600).run(threading.Event())
+    assert [[r.post_id for r in b if isinstance(r, RawPost)] for b in publish.batches] == [
+        ["1"],
+        ["2", "3"],
+    ]
+    assert source.outcomes == ["published up to 1", "published up to 3"]
+
+
+def test_a_failed_publish_is_reported_to_an_acknowledged_source_and_the_run_goes_on() -> None:
+    source = AckingSource([[post(1)], [post(2)]])
+    publish = FailsOnce()
+    stats = ListenLoop(source, publish, None, batch_size=100).run(threading.Event())
+    assert source.outcomes == ["failed up to 1: broker down", "published up to 2"]
+    assert [[r.post_id for r in b if isinstance(r, RawPost)] for b in publish.batches] == [["2"]]
+    assert stats.posts == 1
+
+
 def test_checkpoints_survive_reopening_the_file(tmp_path: Path) -> None:
     with CheckpointStore(tmp_path / "ck.db") as first:
         first.save("x", {"since_id": "10"})
