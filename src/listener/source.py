@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from klachtradar.contract import DeadLetter, RawPost, describe_validation_error
+from klachtradar.contract import DeadLetter, RawPost, describe_validation_error, raw_fields
 from klachtradar.errors import ContractError
 
 Record = RawPost | DeadLetter
@@ -58,9 +58,11 @@ class Clock:
 
 
 def dead_letter(origin: str, position: str, stage: str, error: str, raw: str | bytes) -> DeadLetter:
-    """A dead letter for input a source could not turn into a post."""
-    text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
-    return DeadLetter(origin=origin, position=position, stage=stage, error=error, raw=text)
+    """A dead letter for input a source could not turn into a post (bytes kept exactly)."""
+    text, raw_base64 = raw_fields(raw)
+    return DeadLetter(
+        origin=origin, position=position, stage=stage, error=error, raw=text, raw_base64=raw_base64
+    )
 
 
 def make_post(**fields: Any) -> RawPost:
