@@ -21,6 +21,7 @@ Why it looks like this:
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -307,6 +308,38 @@ class DeadLetter(_Model):
         description="The original bytes, base64, when they are not valid UTF-8 (raw is lossy).",
     )
     failed_at: UtcDatetime = Field(default_factory=utc_now)
+    attempts: int = Field(
+        default=1,
+        ge=1,
+        description="How often this input failed: 1, plus one per DLQ replay that failed again.",
+    )
+
+
+NOT_UTF8 = "not UTF-8"
+"""How every intake's error for undecodable bytes begins (``not UTF-8 at byte 7``)."""
+
+
+def utf8_error(data: bytes) -> str | None:
+    """``"not UTF-8 at byte N"`` when ``data`` is not valid UTF-8, else None."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"{NOT_UTF8} at byte {exc.start}"
+    return None
+
+
+def raw_fields(data: str | bytes) -> tuple[str, str | None]:
+    """A dead letter's ``raw`` and ``raw_base64`` for input that failed.
+
+    Valid UTF-8 (or text) is kept as ``raw`` alone: it encodes back to the same bytes.
+    Anything else also keeps the exact bytes in ``raw_base64``, because ``raw`` then
+    holds U+FFFD replacements and re-driving it would "repair" the input lossily.
+    """
+    if isinstance(data, str):
+        return data, None
+    if utf8_error(data) is None:
+        return data.decode("utf-8"), None
+    return data.decode("utf-8", errors="replace"), base64.b64encode(data).decode("ascii")
 
 
 def parse_raw_post(data: str | bytes) -> RawPost:
@@ -315,9 +348,13 @@ def parse_raw_post(data: str | bytes) -> RawPost:
     Raises :class:`ContractError` with a one-line, field-naming message (e.g.
     ``author.followers: Input should be a valid integer``) instead of pydantic's
     multi-line report, because the message ends up in dead letters and CLI errors.
+    Bytes that are not valid UTF-8 are refused (``not UTF-8 at byte N``), never decoded
+    with replacement: a post must not be made of characters its author did not write.
     """
     from pydantic import ValidationError
 
+    if isinstance(data, bytes) and (problem := utf8_error(data)) is not None:
+        raise ContractError(problem)
     try:
         return RawPost.model_validate_json(data)
     except ValidationError as exc:

@@ -11,22 +11,24 @@ Two shapes, one pipeline:
 
 from __future__ import annotations
 
-import base64
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from klachtradar.contract import (
+    NOT_UTF8,
     Alert,
     AlertKind,
     DeadLetter,
     RawPost,
     ScoredPost,
     parse_raw_post,
+    raw_fields,
+    utf8_error,
 )
 from klachtradar.errors import ContractError
 from klachtradar.pipeline import Pipeline, PipelineOutput
@@ -166,6 +168,9 @@ def _judged_output(
 TRACE_HEADER = "trace_id"
 """Header naming one post's journey: set by ``listen``, copied onto scored posts and alerts."""
 
+ATTEMPTS_HEADER = "dlq_attempts"
+"""Header on a message ``dlq replay`` re-drove: the ``attempts`` of the letter it came from."""
+
 
 def new_trace_id() -> str:
     """A fresh trace id (32 hex digits, W3C trace-context sized)."""
@@ -217,13 +222,16 @@ def _decode(
 
 
 def message_dead_letter(message: Message, stage: str, error: str) -> DeadLetter:
-    """A dead letter for a consumed message: its topic, position and original bytes."""
-    try:
-        raw, raw_base64 = message.value.decode("utf-8"), None
-    except UnicodeDecodeError as exc:
-        raw = message.value.decode("utf-8", errors="replace")
-        raw_base64 = base64.b64encode(message.value).decode("ascii")
-        error = f"not UTF-8 at byte {exc.start}: {error}"
+    """A dead letter for a consumed message: its topic, position, original bytes, attempts.
+
+    A message re-driven by ``dlq replay`` carries the letter's attempt count in the
+    :data:`ATTEMPTS_HEADER`; failing again makes it one more, so the next replay can
+    tell an input that keeps failing from one that failed once.
+    """
+    raw, raw_base64 = raw_fields(message.value)
+    problem = utf8_error(message.value) if raw_base64 is not None else None
+    if problem is not None and not error.startswith(NOT_UTF8):
+        error = f"{problem}: {error}"
     return DeadLetter(
         origin=message.topic,
         position=message.position,
@@ -231,7 +239,18 @@ def message_dead_letter(message: Message, stage: str, error: str) -> DeadLetter:
         error=error,
         raw=raw,
         raw_base64=raw_base64,
+        attempts=failed_attempts(message.headers),
     )
+
+
+def failed_attempts(headers: Mapping[str, str]) -> int:
+    """How often a consumed message's input has failed, counting this failure.
+
+    1 for fresh input; the re-driven letter's ``attempts`` + 1 for a replayed one. A
+    header that is not a positive number (a foreign producer) counts as fresh input.
+    """
+    value = headers.get(ATTEMPTS_HEADER, "")
+    return int(value) + 1 if value.isdigit() and int(value) >= 1 else 1
 
 
 def process_step(

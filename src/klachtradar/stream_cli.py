@@ -411,9 +411,23 @@ def dlq_replay(
     group: Annotated[
         str | None, typer.Option(help="Replay group (default: <prefix>-dlq-replay).")
     ] = None,
+    max_attempts: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Replays an input gets: letters that failed again after this many are skipped.",
+        ),
+    ] = 1,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count what would be replayed; send nothing.")
+    ] = False,
     idle: Annotated[float, typer.Option(help="Stop after this much silence (s).")] = 2.0,
 ) -> None:
-    """Re-drive dead letters not replayed before: original bytes back to their topic."""
+    """Re-drive dead letters not replayed before, in one pass up to the DLQ's current end.
+
+    Letters dead-lettered while the replay runs (a re-driven input failing again) are
+    left for the next replay, so a replay always ends.
+    """
     from klachtradar.dlq import replay
     from klachtradar.kafka_transport import KafkaTransport
 
@@ -424,10 +438,11 @@ def dlq_replay(
             transport,
             group=group or f"{settings.kafka.topic_prefix}-dlq-replay",
             stages=stage or (),
+            max_attempts=max_attempts,
+            dry_run=dry_run,
             idle_s=idle,
         )
     finally:
         transport.close()
-    for topic, count in sorted(report.replayed.items()):
-        typer.echo(f"replayed {count} → {topic}")
-    typer.echo(f"skipped {report.skipped}")
+    for line in report.lines():
+        typer.echo(line)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from klachtradar.contract import DeadLetter, RawPost, parse_raw_post
+from klachtradar.contract import DeadLetter, RawPost, parse_raw_post, raw_fields
 from klachtradar.errors import ContractError, SourceError
 
 Record = RawPost | DeadLetter
@@ -40,20 +40,23 @@ def read_jsonl(path: Path) -> Iterator[Record]:
 
 
 def _parse_line(path: Path, number: int, raw: bytes) -> Record:
-    text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+    line = raw.rstrip(b"\r\n")
     try:
-        decoded = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return _dead(path, number, f"not UTF-8 at byte {exc.start}", text)
-    try:
-        return parse_raw_post(decoded)
+        return parse_raw_post(line)  # refuses bytes that are not UTF-8
     except ContractError as exc:
-        return _dead(path, number, str(exc), text)
+        return _dead(path, number, str(exc), line)
 
 
-def _dead(path: Path, number: int, error: str, raw: str) -> DeadLetter:
+def _dead(path: Path, number: int, error: str, line: bytes) -> DeadLetter:
+    """A bad line's letter; a line that is not UTF-8 keeps its exact bytes (``raw_base64``)."""
+    text, raw_base64 = raw_fields(line)
     return DeadLetter(
-        origin=str(path), position=f"line {number}", stage="validate", error=error, raw=raw
+        origin=str(path),
+        position=f"line {number}",
+        stage="validate",
+        error=error,
+        raw=text,
+        raw_base64=raw_base64,
     )
 
 

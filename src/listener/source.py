@@ -9,7 +9,6 @@ once those records are published.
 
 from __future__ import annotations
 
-import base64
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,7 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import ValidationError
 
-from klachtradar.contract import DeadLetter, RawPost, describe_validation_error
+from klachtradar.contract import DeadLetter, RawPost, describe_validation_error, raw_fields
 from klachtradar.errors import ContractError
 
 Record = RawPost | DeadLetter
@@ -79,25 +78,10 @@ class Clock:
 
 
 def dead_letter(origin: str, position: str, stage: str, error: str, raw: str | bytes) -> DeadLetter:
-    """A dead letter for input a source could not turn into a post.
-
-    Bytes that are not valid UTF-8 are kept exactly in ``raw_base64`` as well, because
-    ``raw`` (decoded with replacement characters) cannot be replayed byte for byte.
-    """
-    if isinstance(raw, str):
-        return DeadLetter(origin=origin, position=position, stage=stage, error=error, raw=raw)
-    try:
-        text, raw_base64 = raw.decode("utf-8"), None
-    except UnicodeDecodeError:
-        text = raw.decode("utf-8", errors="replace")
-        raw_base64 = base64.b64encode(raw).decode("ascii")
+    """A dead letter for input a source could not turn into a post (bytes kept exactly)."""
+    text, raw_base64 = raw_fields(raw)
     return DeadLetter(
-        origin=origin,
-        position=position,
-        stage=stage,
-        error=error,
-        raw=text,
-        raw_base64=raw_base64,
+        origin=origin, position=position, stage=stage, error=error, raw=text, raw_base64=raw_base64
     )
 
 

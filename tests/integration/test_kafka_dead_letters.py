@@ -14,20 +14,23 @@ import pytest
 from classify.base import Prediction
 from classify.lexicon import LexiconClassifier
 from klachtradar.contract import ModelRef, ScoredPost
-from klachtradar.dlq import read_all, replay
+from klachtradar.dlq import SkipReason, original_bytes, read_all, replay
 from klachtradar.kafka_transport import KafkaTransport
 from klachtradar.local_broker import LocalBroker
 from klachtradar.pipeline import Pipeline
 from klachtradar.runner import TRACE_HEADER, listen_step, process_step
-from klachtradar.settings import load_settings
-from klachtradar.transport import OutgoingMessage, Topics
+from klachtradar.settings import KafkaSettings, load_settings
+from klachtradar.transport import Message, OutgoingMessage, Topics
 from listener.jsonl import read_jsonl
 from tests.integration.kafka_support import (
+    Processes,
     generate_posts,
     kafka_settings,
     process_env,
     tansu,
+    topic_doc_ids,
     unique_prefix,
+    wait_for,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -145,10 +148,162 @@ def test_poison_messages_go_to_the_dlq_with_the_reason_while_good_posts_flow(
     # Cause fixed (a classifier that does not explode): replay re-drives the letters once.
     report = replay(transport, group=f"{kafka.topic_prefix}-replay", stages=["pipeline"])
     assert report.replayed == {topics.raw: 1}
-    assert report.skipped == 3
+    assert report.skipped == {SkipReason.STAGE: 3}
+    assert report.complete
     fixed = Pipeline.from_settings(settings)
     assert _drain(transport, fixed, topics, f"{kafka.topic_prefix}-process") == 1
     assert "x:poison-1" in {p.doc_id for p in _scored(transport, "check")}
     again = replay(transport, group=f"{kafka.topic_prefix}-replay", idle_s=1.0, join_s=1.0)
     assert again.replayed == {}, "a letter is replayed once per replay group"
     transport.close()
+
+
+BAD_UTF8 = 20
+BAD_CONTRACT = 180
+
+
+def _poison_file(path: Path, good: Path) -> list[bytes]:
+    """Good posts with 200 poison lines between them; returns the lines that are not UTF-8.
+
+    The non-UTF-8 lines are complete posts but for one byte, so decoding them with
+    replacement (the old bug) would make them documents.
+    """
+    template = json.loads(good.read_text(encoding="utf-8").splitlines()[0])
+    not_utf8 = []
+    for i in range(BAD_UTF8):
+        post = {**template, "post_id": f"bad-utf8-{i}", "text": f"caf@ {i}"}
+        not_utf8.append(json.dumps(post).encode().replace(b"caf@", b"caf\xe9"))
+    contract = [
+        f'{{"not json {i}'.encode() if i % 2 else json.dumps({"source": "x", "n": i}).encode()
+        for i in range(BAD_CONTRACT)
+    ]
+    lines = good.read_bytes().splitlines()
+    poison = not_utf8 + contract
+    mixed = [line for pair in zip(lines, poison, strict=False) for line in pair]
+    mixed += lines[len(poison) :] + poison[len(lines) :]
+    path.write_bytes(b"\n".join(mixed) + b"\n")
+    return not_utf8
+
+
+def _size(settings: KafkaSettings, topic: str) -> int:
+    """Messages on a topic now (end offsets as a fetch reports them: tansu lists them low)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    from klachtradar.dlq import end_offsets
+    from klachtradar.kafka_transport import client_config
+
+    consumer = KafkaConsumer(**client_config(settings), fetch_max_wait_ms=100)
+    try:
+        tps = [TopicPartition(topic, p) for p in range(settings.partitions)]
+        consumer.assign(tps)
+        return sum(end_offsets(consumer, tps, dict.fromkeys(tps, 0), timeout_s=10).values())
+    finally:
+        consumer.close()
+
+
+class WaitsForProcess(KafkaTransport):
+    """A replay's transport that, after its first batch of re-drives, waits for ``process``.
+
+    Once that batch is committed, it waits (on the DLQ growing, with a deadline) until
+    the running ``process`` has failed the re-driven lines again, so the rest of the
+    pass certainly runs while its own letters are coming back to the DLQ.
+    """
+
+    def __init__(self, settings: KafkaSettings) -> None:
+        super().__init__(settings)
+        self.redriven = False
+        self.came_back_during_pass = False
+        self._dlq_at_start = _size(settings, self.topics.dlq)
+
+    def produce(self, topic: str, messages: Sequence[OutgoingMessage]) -> None:
+        self.redriven = self.redriven or (topic == self.topics.raw and bool(messages))
+        super().produce(topic, messages)
+
+    def commit(self, topic: str, group: str, messages: Sequence[Message]) -> None:
+        super().commit(topic, group, messages)
+        if self.redriven and not self.came_back_during_pass:
+            wait_for(
+                lambda: _size(self.settings, self.topics.dlq) > self._dlq_at_start,
+                60,
+                "process to dead-letter re-driven lines again during the pass",
+            )
+            self.came_back_during_pass = True
+
+
+def _dlq_replay(env: dict[str, str]) -> list[str]:
+    """``klachtradar dlq replay`` to its end (a pass that never ends fails the timeout)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "klachtradar", "dlq", "replay"],
+        env=env,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
+    return done.stdout.decode().splitlines()
+
+
+def test_a_replay_of_permanently_bad_letters_is_one_pass_while_process_fails_them_again(
+    tansu: LocalBroker, tmp_path: Path
+) -> None:
+    kafka = kafka_settings(
+        tansu, unique_prefix("dlqpass"), session_timeout_ms=3000, heartbeat_interval_ms=500
+    )
+    topics = Topics(kafka.topic_prefix)
+    good = tmp_path / "good.jsonl"
+    good_ids = generate_posts(good, 100)
+    posts = tmp_path / "posts.jsonl"
+    not_utf8 = _poison_file(posts, good)
+    env = process_env(kafka, tmp_path / "unused.db")
+    procs = Processes(tmp_path, env)
+    try:
+        procs.start("process", "process")
+        listen = procs.start(
+            "listen", "listen", "--to", "kafka", "--source", "jsonl", "--file", str(posts)
+        )
+        assert listen.wait(timeout=60) == 0
+        wait_for(lambda: len(set(topic_doc_ids(kafka, topics.scored))) == 100, 90, "100 scored")
+        assert _size(kafka, topics.dlq) == BAD_UTF8 + BAD_CONTRACT
+
+        # Small batches: many produce → flush → commit rounds, most after letters came back.
+        replaying = WaitsForProcess(kafka.model_copy(update={"batch_size": 10}))
+        try:
+            first = replay(replaying, group=f"{kafka.topic_prefix}-dlq-replay", join_s=30)
+        finally:
+            replaying.close()
+        assert replaying.came_back_during_pass
+        # process fails every re-driven line again: each comes back exactly once.
+        wait_for(
+            lambda: _size(kafka, topics.dlq) == BAD_UTF8 + 2 * BAD_CONTRACT,
+            60,
+            "every re-driven line dead-lettered again",
+        )
+        second = _dlq_replay(env)
+        raw_after_second = _size(kafka, topics.raw)
+        letters = [s.letter for s in read_all(KafkaTransport(kafka), idle_s=1.5)]
+    finally:
+        procs.stop_all()
+
+    assert first.complete, "the pass reached the end offsets it started with"
+    assert first.lines() == [
+        f"replayed {BAD_CONTRACT} → {topics.raw}",
+        f"skipped {BAD_UTF8}",
+        f"  {BAD_UTF8} invalid bytes",
+    ], "none of the letters that came back during the pass was read by it"
+    assert second == [
+        "replayed 0",
+        f"skipped {BAD_CONTRACT}",
+        f"  {BAD_CONTRACT} max attempts reached",
+    ]
+    assert raw_after_second == 100 + BAD_CONTRACT, "the second replay re-drove nothing"
+
+    assert len(letters) == BAD_UTF8 + 2 * BAD_CONTRACT <= 2 * (BAD_UTF8 + BAD_CONTRACT)
+    again = [x for x in letters if x.attempts == 2]
+    assert len(again) == BAD_CONTRACT
+    assert all(x.origin == topics.raw and x.stage == "decode" for x in again)
+
+    utf8_letters = [x for x in letters if x.error.startswith("not UTF-8")]
+    assert sorted(original_bytes(x) for x in utf8_letters) == sorted(not_utf8), "exact bytes"
+    assert all(x.raw_base64 is not None and x.attempts == 1 for x in utf8_letters)
+    scored = set(topic_doc_ids(kafka, topics.scored))
+    assert scored == set(good_ids), "no line that is not UTF-8 became a document"

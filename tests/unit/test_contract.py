@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime
 
@@ -20,6 +21,7 @@ from klachtradar.contract import (
     ScoredPost,
     json_schemas,
     parse_raw_post,
+    raw_fields,
 )
 from klachtradar.errors import ContractError
 from tests.conftest import PostFactory
@@ -70,6 +72,22 @@ def test_contract_errors_name_the_field_on_one_line() -> None:
 def test_invalid_json_is_a_contract_error() -> None:
     with pytest.raises(ContractError):
         parse_raw_post('{"source": "x", ')
+
+
+@pytest.mark.parametrize("bad", [b"\xe9", b"\xff\xfe", b"\xed\xa0\x80", b"\xc0\xaf", b"\xe2\x82"])
+def test_bytes_that_are_not_utf8_are_refused_never_replaced(
+    make_post: PostFactory, bad: bytes
+) -> None:
+    data = make_post("caf?").model_dump_json().encode().replace(b"caf?", b"caf" + bad)
+    with pytest.raises(ContractError, match=r"^not UTF-8 at byte \d+$"):
+        parse_raw_post(data)
+
+
+def test_a_dead_letter_keeps_bytes_that_are_not_utf8_exactly() -> None:
+    assert raw_fields(b"caf\xc3\xa9") == ("café", None), "valid UTF-8: raw is already exact"
+    text, raw_base64 = raw_fields(b"caf\xe9")
+    assert text == "caf\ufffd" and raw_base64 is not None
+    assert base64.b64decode(raw_base64) == b"caf\xe9"
 
 
 def test_scored_post_doc_id_must_match_its_post(make_post: PostFactory) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -39,8 +40,10 @@ def test_malformed_lines_become_dead_letters_with_file_line_and_field(
     assert [d.position for d in letters] == ["line 2", "line 3", "line 5", "line 6"]
     assert all(d.origin == str(path) for d in letters)
     assert "post_id" in letters[1].error and "text" in letters[1].error
-    assert "UTF-8" in letters[3].error
-    assert letters[0].raw == "{not json"
+    assert letters[3].error == "not UTF-8 at byte 3"
+    assert letters[3].raw_base64 is not None
+    assert base64.b64decode(letters[3].raw_base64) == "café".encode("latin-1"), "exact bytes"
+    assert letters[0].raw == "{not json" and letters[0].raw_base64 is None
 
 
 @pytest.mark.parametrize("kind", ["missing", "directory"])
