@@ -18,6 +18,7 @@ from pathlib import Path
 
 from classify.base import TextClassifier
 from klachtradar.errors import ConfigError
+from klachtradar.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -65,3 +66,13 @@ def _default_models_dir() -> Path:
     from klachtradar.settings import project_root
 
     return project_root() / "models"
+
+
+def configured_classifier(settings: Settings) -> TextClassifier:
+    """The classifier ``[pipeline] classifier`` names, with the ``[classify]`` options."""
+    return load_classifier(
+        settings.pipeline.classifier,
+        models_dir=settings.resolve(settings.classify.models_dir),
+        check_seconds=settings.classify.reload_check_seconds,
+        int8=settings.classify.transformer_int8,
+    )

@@ -48,7 +48,7 @@ def _init_worker(settings_json: str, parent_pid: int) -> None:
     1.85 GB of orphans after four kills).
     """
     exit_with(parent_pid)
-    from classify.registry import load_classifier
+    from classify.registry import configured_classifier
     from enrich.brand_match import BrandMatcher
     from enrich.language import tagger
 
@@ -60,12 +60,7 @@ def _init_worker(settings_json: str, parent_pid: int) -> None:
     _WORKER["matcher"] = BrandMatcher.from_file(
         settings.resolve(settings.watchlist.path), backend=settings.enrich.brand_backend
     )
-    _WORKER["classifier"] = load_classifier(
-        settings.pipeline.classifier,
-        models_dir=settings.resolve(settings.classify.models_dir),
-        check_seconds=settings.classify.reload_check_seconds,
-        int8=settings.classify.transformer_int8,
-    )
+    _WORKER["classifier"] = configured_classifier(settings)
     settle_after_start()
 
 

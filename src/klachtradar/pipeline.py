@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from classify.base import TextClassifier
-from classify.registry import load_classifier
+from classify.registry import configured_classifier
 from classify.stage import assemble, classify_batch
 from enrich.alerts import post_alerts
 from enrich.brand_match import BrandMatcher
@@ -89,13 +89,7 @@ class Pipeline:
         }
         return cls(
             settings=settings,
-            classifier=classifier
-            or load_classifier(
-                settings.pipeline.classifier,
-                models_dir=settings.resolve(settings.classify.models_dir),
-                check_seconds=settings.classify.reload_check_seconds,
-                int8=settings.classify.transformer_int8,
-            ),
+            classifier=classifier or configured_classifier(settings),
             matcher=matcher,
             risk_model=RiskModel(settings.risk, settings.priority),
             history=AuthorHistory(

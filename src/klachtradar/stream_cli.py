@@ -246,17 +246,28 @@ def process(
 def _load_judging(
     settings: Settings, workers: int, readiness: Readiness
 ) -> tuple[Pipeline, JudgePool | None]:
-    """The pipeline (its model loaded) and, with ``workers``, the judge pool."""
+    """The pipeline and, with ``workers``, the judge pool whose workers hold the model.
+
+    With workers, the pipeline's own classifier is deferred: it is loaded only if a
+    batch ever has to be judged in this process (see :mod:`classify.deferred`).
+    """
+    from classify.registry import configured_classifier
     from klachtradar.pipeline import Pipeline
 
-    pipeline = Pipeline.from_settings(settings)
-    readiness.mark("model loaded")
     if not workers:
+        pipeline = Pipeline.from_settings(settings)
+        readiness.mark("model loaded")
         return pipeline, None
+    from classify.deferred import DeferredClassifier
     from klachtradar.judging import JudgePool
 
-    pool = JudgePool(settings, processes=workers)
+    pool = JudgePool(settings, processes=workers)  # returns once each worker has its model
     readiness.mark("judges started")
+    deferred = DeferredClassifier(
+        lambda: configured_classifier(settings), name=settings.pipeline.classifier
+    )
+    pipeline = Pipeline.from_settings(settings, classifier=deferred)
+    readiness.mark("model loaded")
     return pipeline, pool
 
 
