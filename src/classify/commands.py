@@ -163,7 +163,9 @@ def train(
 
 
 def evaluate_command(
-    model: Annotated[str, typer.Option(help="lexicon, NAME, NAME@VERSION or a version dir.")],
+    model: Annotated[
+        str | None, typer.Option(help="lexicon, NAME, NAME@VERSION or a version dir.")
+    ] = None,
     data: Annotated[Path, typer.Option(help="Labelled JSONL to score on.")] = Path(
         "data/corpus/test.jsonl"
     ),
@@ -173,14 +175,32 @@ def evaluate_command(
         Path | None, typer.Option(help="HTML report path (default: var/reports/…html).")
     ] = None,
     external: Annotated[
-        bool, typer.Option(help="Also score sentiment on the external real-tweet set if present.")
+        bool,
+        typer.Option(help="Also score the real-text sets in shared/data/external if present."),
     ] = True,
     models_dir: ModelsDirOption = None,
+    suite: Annotated[
+        bool,
+        typer.Option(
+            "--suite",
+            help="Every model (lexicon + each promoted one) on the test split and the "
+            "real-text sets: one table.",
+        ),
+    ] = False,
+    update_cards: Annotated[
+        bool, typer.Option("--update-cards", help="With --suite: write each row into its card.")
+    ] = False,
 ) -> None:
     """Per-class P/R/F1, macro-F1, confusion matrix, ECE; HTML report with plots."""
     from classify.corpus import read_labelled, split_by_language
+
+    if suite:
+        _evaluate_suite(_project_path(data), _models_dir(models_dir), update_cards, as_json)
+        return
+    if model is None:
+        raise typer.BadParameter("give --model (or --suite)", param_hint="--model")
     from classify.evaluation import evaluate
-    from classify.external import evaluate_external
+    from classify.external import EXTERNAL_SETS, evaluate_external
 
     root = _models_dir(models_dir)
     records, other = split_by_language(read_labelled(data))
@@ -191,7 +211,9 @@ def evaluate_command(
         classifier = _open_model(spec, root)
         reports.append(evaluate(classifier, records, data_name=str(data)))
         externals.append(
-            evaluate_external(classifier) if external else {"skipped": "--no-external"}
+            evaluate_external(classifier)
+            if external
+            else {spec.name: {"skipped": "--no-external"} for spec in EXTERNAL_SETS}
         )
     if as_json:
         payload: dict[str, Any] = reports[0].as_dict()
@@ -216,6 +238,47 @@ def evaluate_command(
 
     write_html_report(reports, path, externals=externals)
     typer.echo(f"report: {path}", err=True)
+
+
+def _shown_path(path: Path) -> str:
+    """``path`` relative to the project when inside it (cards should not name a laptop)."""
+    from klachtradar.settings import project_root
+
+    try:
+        return str(path.resolve().relative_to(project_root().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _evaluate_suite(data: Path, models_dir: Path, update_cards: bool, as_json: bool) -> None:
+    """``evaluate --suite``: see :mod:`classify.suite`."""
+    from classify.corpus import read_labelled, split_by_language
+    from classify.model_store import ModelStore
+    from classify.suite import markdown_table, suite_row, write_to_card
+    from klachtradar.errors import KlachtradarError
+
+    records, _ = split_by_language(read_labelled(data))
+    store = ModelStore(models_dir)
+    rows = []
+    for name in ["lexicon", *store.names()]:
+        try:
+            classifier = _open_model(name, models_dir)
+        except (KlachtradarError, ImportError) as exc:
+            typer.echo(f"{name}: skipped ({exc})", err=True)
+            continue
+        typer.echo(f"{name}: evaluating …", err=True)
+        row = suite_row(classifier, records, _shown_path(data))
+        rows.append(row)
+        if update_cards and name != "lexicon":
+            version = store.get(name).version
+            typer.echo(f"  card: {write_to_card(store, name, version, row)}", err=True)
+    if as_json:
+        for row in rows:
+            typer.echo(json.dumps(row.as_dict(), ensure_ascii=False))
+    else:
+        typer.echo(markdown_table(rows))
+    for spec, reason in sorted({k: v for r in rows for k, v in r.skipped.items()}.items()):
+        typer.echo(f"real-text set {spec} skipped: {reason}", err=True)
 
 
 # -- classify ------------------------------------------------------------------------------
@@ -313,25 +376,38 @@ def models_list(models_dir: ModelsDirOption = None) -> None:
 
     store = ModelStore(_models_dir(models_dir))
     table = Table(title=f"models in {store.root}")
-    for column in ("name", "version", "backend", "promoted", "created", "dev intent F1"):
+    columns = ("name", "version", "backend", "promoted", "created", "dev intent F1")
+    suite = ("test complaint F1", "real tweets sent. F1", "real bol.com acc.")
+    for column in (*columns, *suite):
         table.add_column(column)
     for name in store.names():
         promoted = store.promoted(name)
         for version in store.versions(name):
             card = store.get(name, version).card
             f1 = card.get("metrics_dev", {}).get("intent_macro_f1")
+            evaluation = card.get("evaluation", {})
             table.add_row(
                 name,
                 version,
                 str(card.get("backend")),
                 "●" if version == promoted else "",
                 str(card.get("created_at", "")),
-                f"{f1:.3f}" if isinstance(f1, float) else "",
+                _score(f1),
+                *(_score(evaluation.get(key)) for key in SUITE_KEYS),
             )
     console = Console()
     console.print(table)
+    console.print("real-text columns: `klachtradar evaluate --suite --update-cards`")
     console.print(_served_line(store))
     console.print(_fallback_lines())
+
+
+SUITE_KEYS = ("complaint_f1", "political_tweets", "bol_reviews")
+"""The ``evaluate --suite`` numbers ``models list`` shows (from each card's ``evaluation``)."""
+
+
+def _score(value: object) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else ""
 
 
 def _fallback_lines() -> str:

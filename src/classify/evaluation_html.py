@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from classify.evaluation import EvaluationReport, TaskReport
+from classify.external import EXTERNAL_SETS, headline
 
 
 def write_html_report(
@@ -82,13 +83,10 @@ def _summary_table(reports: Sequence[EvaluationReport], externals: Sequence[dict
     for cue in reports[0].cues:
         cells = "".join(f"<td>{_fmt(r.cues[cue]['f1'])}</td>" for r in reports)
         rows.append(f"<tr><td>cue {cue} F1</td>{cells}</tr>")
-    if externals:
-        cells = "".join(
-            f"<td>{_fmt(e['sentiment_macro_f1']) if 'sentiment_macro_f1' in e else 'overgeslagen'}"
-            "</td>"
-            for e in externals
-        )
-        rows.append(f"<tr><td>externe tweets: sentiment macro-F1</td>{cells}</tr>")
+    for spec in EXTERNAL_SETS if externals else ():
+        values = [headline(e.get(spec.name, {}), spec) for e in externals]
+        cells = "".join(f"<td>{'overgeslagen' if v is None else _fmt(v)}</td>" for v in values)
+        rows.append(f"<tr><td>{html.escape(spec.title)}</td>{cells}</tr>")
     return f"<table><tr><th>metric</th>{head}</tr>{''.join(rows)}</table>"
 
 

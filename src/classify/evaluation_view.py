@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from classify.evaluation import EvaluationReport, TaskReport
+from classify.external import EXTERNAL_SETS, headline
 
 
 def print_reports(
@@ -39,15 +40,13 @@ def print_reports(
         head.add_row(label, *(_fmt(get(r)) for r in reports))
     for cue in reports[0].cues:
         head.add_row(f"cue {cue} F1", *(_fmt(r.cues[cue]["f1"]) for r in reports))
-    if externals:
-        head.add_row(
-            "external tweets sentiment macro-F1",
-            *(_fmt(e.get("sentiment_macro_f1")) for e in externals),
-        )
+    for spec in EXTERNAL_SETS if externals else ():
+        head.add_row(spec.title, *(_fmt(headline(e.get(spec.name, {}), spec)) for e in externals))
     console.print(head)
-    for ext in externals[:1]:
-        if "skipped" in ext:
-            console.print(f"[yellow]external evaluation skipped:[/yellow] {ext['skipped']}")
+    for spec in EXTERNAL_SETS if externals else ():
+        skipped = externals[0].get(spec.name, {}).get("skipped")
+        if skipped:
+            console.print(f"[yellow]real-text set {spec.name} skipped:[/yellow] {skipped}")
     for report in reports:
         for name, task in (("sentiment", report.sentiment), ("intent", report.intent)):
             console.print(_task_table(f"{report.model} — {name}", task))

@@ -198,8 +198,33 @@ def card_markdown(card: dict[str, Any]) -> str:
     ]
     for key, value in card.get("metrics_dev", {}).items():
         lines.append(f"- {key}: {value:.3f}" if isinstance(value, float) else f"- {key}: {value}")
+    lines += _evaluation_lines(card.get("evaluation"))
     lines += ["", "## Parameters", "", "```", json.dumps(card.get("params", {}), indent=2), "```"]
     return "\n".join(lines) + "\n"
+
+
+EVALUATION_TITLES = {
+    "complaint_f1": "corpus test split: complaint F1",
+    "sentiment_macro_f1": "corpus test split: sentiment macro-F1",
+    "intent_macro_f1": "corpus test split: intent macro-F1",
+    "political_tweets": "real political tweets (198): sentiment macro-F1",
+    "bol_reviews": "real bol.com reviews (3,000): polarity accuracy",
+    "posts_per_second": "posts/s",
+}
+
+
+def _evaluation_lines(evaluation: Any) -> list[str]:
+    """The suite's row for this model (``klachtradar evaluate --suite --update-cards``)."""
+    if not isinstance(evaluation, dict):
+        return []
+    lines = ["", "## Evaluation: hand-written test split and real Dutch text", ""]
+    lines.append(f"{evaluation.get('evaluated_at', '')}, on `{evaluation.get('data', '')}`:")
+    lines.append("")
+    for key, title in EVALUATION_TITLES.items():
+        value = evaluation.get(key)
+        shown = "skipped" if value is None else f"{value:.3f}" if value <= 100 else f"{value:,.0f}"
+        lines.append(f"- {title}: {shown}")
+    return lines
 
 
 def _check_name(name: str) -> None:

@@ -149,7 +149,65 @@ def test_evaluate_skips_external_data_with_a_clear_message_when_absent(
         ],
     )
     payload = json.loads(result.stdout.splitlines()[0])
-    assert "not found" in payload["external"]["skipped"]
+    assert set(payload["external"]) == {"political_tweets", "bol_reviews"}
+    assert all("not found" in s["skipped"] for s in payload["external"].values())
+
+
+def _real_text_folder(folder: Path) -> Path:
+    """Tiny stand-ins for the shared real-text sets, in their exact formats."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tweets = [
+        ("Wat een prachtige dag, dank aan alle vrijwilligers!", "positief"),
+        ("Dit kabinet laat de boeren keihard vallen. Schandalig.", "negatief"),
+        ("Morgen debat over de begroting om 10.00 uur.", "neutraal"),
+    ]
+    reviews = [
+        ("Prachtig boek, in één ruk uitgelezen. Aanrader!", "positief"),
+        ("Saai en langdradig, na 50 bladzijden weggelegd. Zonde van het geld.", "negatief"),
+    ]
+    for name, rows in (
+        ("nl_political_tweets_polarity_test.jsonl", tweets),
+        ("nl_bol_book_reviews_polarity.jsonl", reviews),
+    ):
+        lines = [
+            json.dumps({"id": str(i), "text": t, "sentiment": s}) for i, (t, s) in enumerate(rows)
+        ]
+        (folder / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder
+
+
+def test_the_suite_scores_every_model_on_the_test_split_and_each_real_text_set_and_fills_the_cards(
+    workspace: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KLACHTRADAR_EXTERNAL_DATA", str(_real_text_folder(tmp_path / "ext")))
+    models = ["--models-dir", str(workspace["models"])]
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--suite",
+            "--update-cards",
+            "--json",
+            "--data",
+            str(workspace["test"]),
+            *models,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert [r["model"].split("@")[0] for r in rows] == ["lexicon", "linear"]
+    for row in rows:
+        assert 0.0 <= row["political_tweets"] <= 1.0
+        assert row["bol_reviews"] in (0.0, 0.5, 1.0), "accuracy over two reviews"
+        assert row["skipped"] == {}
+    promoted = runner.invoke(app, ["models", "show", "linear", *models]).output
+    card = json.loads(
+        (workspace["models"] / "linear" / json.loads(promoted)["version"] / "card.json").read_text()
+    )
+    assert card["evaluation"]["political_tweets"] == rows[1]["political_tweets"]
+    listed = runner.invoke(app, ["models", "list", *models], env={"COLUMNS": "250"})
+    assert "real tweets sent. F1" in listed.output
+    assert f"{rows[1]['political_tweets']:.3f}" in listed.output
 
 
 def test_classify_writes_one_json_line_per_post_and_reports_bad_lines(
