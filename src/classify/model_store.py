@@ -198,7 +198,7 @@ def card_markdown(card: dict[str, Any]) -> str:
     ]
     for key, value in card.get("metrics_dev", {}).items():
         lines.append(f"- {key}: {value:.3f}" if isinstance(value, float) else f"- {key}: {value}")
-    lines += _evaluation_lines(card.get("evaluation"))
+    lines += evaluation_lines(card.get("evaluation"))
     lines += ["", "## Parameters", "", "```", json.dumps(card.get("params", {}), indent=2), "```"]
     return "\n".join(lines) + "\n"
 
@@ -213,11 +213,14 @@ EVALUATION_TITLES = {
 }
 
 
-def _evaluation_lines(evaluation: Any) -> list[str]:
+EVALUATION_HEADING = "## Evaluation: hand-written test split and real Dutch text"
+
+
+def evaluation_lines(evaluation: Any) -> list[str]:
     """The suite's row for this model (``klachtradar evaluate --suite --update-cards``)."""
     if not isinstance(evaluation, dict):
         return []
-    lines = ["", "## Evaluation: hand-written test split and real Dutch text", ""]
+    lines = ["", EVALUATION_HEADING, ""]
     lines.append(f"{evaluation.get('evaluated_at', '')}, on `{evaluation.get('data', '')}`:")
     lines.append("")
     for key, title in EVALUATION_TITLES.items():

@@ -21,7 +21,13 @@ from classify.base import TextClassifier
 from classify.corpus import LabelledPost
 from classify.evaluation import evaluate
 from classify.external import EXTERNAL_SETS, evaluate_external, headline
-from classify.model_store import CARD, ModelStore, card_markdown
+from classify.model_store import (
+    CARD,
+    EVALUATION_HEADING,
+    ModelStore,
+    card_markdown,
+    evaluation_lines,
+)
 
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("complaint_f1", "corpus complaint F1"),
@@ -87,8 +93,27 @@ def write_to_card(store: ModelStore, name: str, version: str, row: SuiteRow) -> 
     card = dict(model.card)
     card["evaluation"] = row.as_dict()
     (model.path / CARD).write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
-    (model.path / "MODEL_CARD.md").write_text(card_markdown(card), encoding="utf-8")
+    people = model.path / "MODEL_CARD.md"
+    old = people.read_text(encoding="utf-8") if people.is_file() else card_markdown(card)
+    people.write_text(with_evaluation_section(old, card), encoding="utf-8")
     return model.path / CARD
+
+
+def with_evaluation_section(markdown: str, card: dict[str, Any]) -> str:
+    """``markdown`` with its evaluation section replaced (or added before Parameters).
+
+    Everything else in the card is kept as it is: people add notes and comparisons.
+    """
+    section = "\n".join(evaluation_lines(card.get("evaluation"))).strip("\n") + "\n"
+    lines = markdown.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.startswith(EVALUATION_HEADING)), None)
+    if start is not None:
+        end = next(
+            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
+        )
+        return "".join(lines[:start]) + section + "\n" + "".join(lines[end:])
+    at = next((i for i, line in enumerate(lines) if line.startswith("## Parameters")), len(lines))
+    return "".join(lines[:at]) + section + "\n" + "".join(lines[at:])
 
 
 def _cell(value: float | None) -> str:

@@ -83,3 +83,18 @@ def test_no_training_code_reads_the_real_text_sets() -> None:
     assert readers == ["classify/commands.py", "classify/evaluation_html.py",
                        "classify/evaluation_view.py", "classify/external.py",
                        "classify/suite.py"]  # fmt: skip
+
+
+def test_writing_the_suite_into_a_card_keeps_what_people_wrote_and_replaces_the_old_row() -> None:
+    from classify.suite import with_evaluation_section
+
+    card = {"evaluation": {"data": "t.jsonl", "complaint_f1": 0.9, "political_tweets": 0.5}}
+    hand = "# m v1\n\n## Metrics on dev\n\n- x: 1\n\n## Parameters\n\n{}\n\n## Notes\n\nmine\n"
+    once = with_evaluation_section(hand, card)
+    assert once.index("## Evaluation") < once.index("## Parameters")
+    assert once.endswith("## Notes\n\nmine\n")
+    assert "real political tweets (198): sentiment macro-F1: 0.500" in once
+    card["evaluation"]["political_tweets"] = 0.7
+    twice = with_evaluation_section(once, card)
+    assert twice.count("## Evaluation") == 1 and "macro-F1: 0.700" in twice
+    assert with_evaluation_section(twice, card) == twice
