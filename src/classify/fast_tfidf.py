@@ -237,7 +237,11 @@ class TfidfBlocks:
     def transform(
         self, docs: Sequence[str], extra: Any = None, *, extra_weight: float = 1.0
     ) -> Any:
-        """The CSR matrix; ``extra`` is an ``(n_docs, extra_columns)`` 0/1 array or None."""
+        """The CSR matrix; ``extra`` is an ``(n_docs, extra_columns)`` array or None.
+
+        Extra columns keep their values (0/1 rules, lexicon probabilities), times
+        ``extra_weight``; they are not part of any block's norm.
+        """
         from scipy.sparse import csr_matrix
 
         n = len(docs)
@@ -253,7 +257,8 @@ class TfidfBlocks:
             base = row_keys + key_type(offset)
             keys_parts.append(block.keys(chunks, chunk_rows, base, distinct))
         if extra is not None:
-            extra_rows, extra_columns = np.nonzero(np.asarray(extra))
+            extra = np.asarray(extra, dtype=np.float64)
+            extra_rows, extra_columns = np.nonzero(extra)
             keys_parts.append(
                 extra_rows.astype(key_type) * width + (extra_columns + self.terms).astype(key_type)
             )
@@ -282,5 +287,7 @@ class TfidfBlocks:
         norms[norms == 0.0] = 1.0
         data /= np.repeat(norms.ravel(), per_segment)
         if extra is not None:
-            data[columns >= self.terms] = extra_weight
+            in_extra = columns >= self.terms
+            rows = np.repeat(np.arange(n), np.diff(indptr))[in_extra]
+            data[in_extra] = extra[rows, columns[in_extra] - self.terms] * extra_weight
         return csr_matrix((data, columns, indptr), shape=(n, self.width))

@@ -25,11 +25,12 @@ from typing import Any
 
 import numpy as np
 
+from classify.augment import with_plain_copies
 from classify.base import Prediction
 from classify.corpus import INTENTS, SENTIMENTS, LabelledPost
 from classify.fast_tfidf import TfidfBlocks
 from classify.heads import HeadParams, TaskHeads, fit_task_heads, to_predictions
-from classify.lexicon import RULE_FEATURES, rule_features
+from classify.lexicon import RULE_FEATURES, LexiconClassifier, rule_features
 from classify.linear_arrays import ARRAYS, FittedTfidf, LinearArrays, load_arrays, save_arrays
 from classify.model_files import load_skops, save_skops
 from classify.text_normalise import normalise
@@ -46,10 +47,17 @@ class LinearParams:
     char_ngrams: tuple[int, int] = (1, 4)
     min_df: int = 2
     max_features: int = 60_000
-    stack: str = "rules"
-    """``rules``: the lexicon's cue and sarcasm patterns join the n-grams of the cue
-    heads (rare cues need them); ``none``: n-grams only."""
+    stack: str = "lexicon"
+    """``lexicon``: the lexicon backend's sentiment and intent probabilities join the
+    n-grams of every head, and its cue and sarcasm patterns those of the cue heads;
+    ``rules``: only the patterns, for the cue heads; ``none``: n-grams only.
+
+    Why ``lexicon`` is the default: n-grams learned from our corpus alone are near
+    chance on real Dutch text (real tweets sentiment macro-F1 0.36, bol.com reviews
+    0.60 accuracy); the lexicon's polarity words carry over (0.50 / 0.82 with them)."""
     lexicon_weight: float = 1.0
+    augment_plain: bool = True
+    """Also train on a plain-text copy of every post (see :mod:`classify.augment`)."""
     heads: HeadParams = field(default_factory=HeadParams)
 
     def as_dict(self) -> dict[str, Any]:
@@ -89,6 +97,8 @@ class LinearClassifier:
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         p = self.params
+        if p.augment_plain:
+            records = with_plain_copies(records)
         texts = [normalise(r.text) for r in records]
         self.word_ = TfidfVectorizer(
             analyzer="word",
@@ -126,25 +136,39 @@ class LinearClassifier:
         return to_predictions(self.heads_.proba(x, shared=True), evidence)
 
     def _features(self, texts: Sequence[str]) -> tuple[Any, Any, list[list[str]]]:
-        """N-gram rows for sentiment and intent; with the rule columns for the cues."""
+        """Rows for sentiment and intent (n-grams, lexicon probabilities if stacked);
+        the cue heads also see the rule columns."""
         x, evidence = self._rows(texts)
-        if self.params.stack != "rules":
+        if self.params.stack == "none":
             return x, x, evidence
         assert self._fast is not None
-        return x[:, : self._fast.terms], x, evidence
+        return x[:, : self._task_width()], x, evidence
+
+    def _task_width(self) -> int:
+        """Columns the sentiment and intent heads read: a prefix of :meth:`_rows`."""
+        assert self._fast is not None
+        lexicon = len(LEXICON_FEATURES) if self.params.stack == "lexicon" else 0
+        return self._fast.terms + lexicon
 
     def _rows(self, texts: Sequence[str]) -> tuple[Any, list[list[str]]]:
-        """One matrix: word n-grams, character n-grams, then the rule columns (if stacked)."""
-        stacked = self.params.stack == "rules"
+        """One matrix: word n-grams, character n-grams, then (as stacked) the lexicon's
+        probabilities and the rule columns."""
+        stack = self.params.stack
         if self._fast is None:
-            extra = len(RULE_FEATURES) if stacked else 0
+            extra = {"none": 0, "rules": len(RULE_FEATURES)}.get(
+                stack, len(LEXICON_FEATURES) + len(RULE_FEATURES)
+            )
             self._fast = TfidfBlocks([self.word_, self.char_], extra_columns=extra)
         clean = [normalise(t) for t in texts]
-        if not stacked:
+        if stack == "none":
             return self._fast.transform(clean), [[] for _ in texts]
         rows = [rule_features(t) for t in texts]
         names = RULE_FEATURES
         evidence = [[n for n, v in zip(names, row) if v] if any(row) else [] for row in rows]  # noqa: B905
+        if stack == "lexicon":
+            judged = _LEXICON.predict_proba(texts)
+            rows = [[*lexicon_row(j), *row] for j, row in zip(judged, rows, strict=True)]
+            evidence = [[*e, *j.evidence[:6]] for e, j in zip(evidence, judged, strict=True)]
         x = self._fast.transform(clean, rows, extra_weight=self.params.lexicon_weight)
         return x, evidence
 
@@ -160,6 +184,7 @@ class LinearClassifier:
             raise RuntimeError("LinearClassifier is not fitted")
         x, _, evidence = self._features([text])
         names = _terms(self.word_) + [f"~{t}" for t in _terms(self.char_)]
+        names += list(LEXICON_FEATURES) if self.params.stack == "lexicon" else []
         row = x.tocsr()
         main_w = self.heads_.stacked()[0]
         k = len(SENTIMENTS)
@@ -246,6 +271,23 @@ class LinearClassifier:
         heads.temperatures_ = {k: float(v) for k, v in state["temperatures"].items()}
         model.heads_ = heads
         return model
+
+
+_LEXICON = LexiconClassifier()
+
+LEXICON_FEATURES: tuple[str, ...] = (
+    *(f"lexicon:{s.value}" for s in SENTIMENTS),
+    *(f"lexicon:{i.value}" for i in INTENTS),
+)
+"""The lexicon's probabilities as columns (``stack = "lexicon"``), in this order."""
+
+
+def lexicon_row(prediction: Prediction) -> list[float]:
+    """A lexicon prediction as the :data:`LEXICON_FEATURES` columns."""
+    return [
+        *(prediction.sentiment[s] for s in SENTIMENTS),
+        *(prediction.intent[i] for i in INTENTS),
+    ]
 
 
 def _terms(vectorizer: Any) -> list[str]:

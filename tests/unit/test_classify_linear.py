@@ -69,7 +69,7 @@ def test_the_faster_token_pattern_finds_the_same_tokens_on_every_corpus_post() -
             assert re.findall(fast, clean) == re.findall(slow, clean), text
 
 
-def test_one_block_matrix_equals_stacked_scikit_learn_blocks_and_rule_columns(
+def test_one_block_matrix_equals_stacked_scikit_learn_blocks_and_extra_columns(
     small_model: LinearClassifier,
 ) -> None:
     from scipy.sparse import csr_matrix, hstack
@@ -78,6 +78,7 @@ def test_one_block_matrix_equals_stacked_scikit_learn_blocks_and_rule_columns(
     rules = np.zeros((len(texts), 3))
     rules[::7, 0] = 1.0
     rules[::5, 2] = 1.0
+    rules[::3, 1] = np.linspace(0.01, 0.99, len(rules[::3, 1]))  # lexicon probabilities
     vectorizers = (small_model.word_, small_model.char_)
     expected = hstack(
         [v.transform(texts) for v in vectorizers] + [csr_matrix(rules * 0.5)], format="csr"
@@ -182,3 +183,31 @@ def test_fast_tfidf_equals_scikit_learn_for_other_word_ngram_ranges(
     np.testing.assert_allclose(
         FastTfidf(vectorizer).transform(texts).toarray(), expected, atol=1e-12
     )
+
+
+def test_the_default_stacks_the_lexicon_into_every_head_and_explains_with_it() -> None:
+    from classify.linear import LEXICON_FEATURES
+
+    train, _ = split_by_language(read_labelled(ROOT / "data/corpus/train.jsonl"))
+    model = LinearClassifier().fit(train[:150])
+    assert model.params.stack == "lexicon" and model.params.augment_plain
+    x_task, x_cues, _ = model._features(["Slecht boek, zonde van het geld."])
+    assert x_cues.shape[1] == x_task.shape[1] + 6, "the rule columns feed only the cue heads"
+    assert model.heads_ is not None
+    task_rows = model.heads_.stacked()[0].shape[0]
+    assert task_rows == x_task.shape[1], "sentiment and intent read the lexicon columns too"
+    [p] = model.predict_proba(["Wat een ontzettend slecht en saai boek, echt waardeloos"])
+    assert any(e.startswith("-") for e in p.evidence), "the lexicon's words are evidence"
+    assert len(LEXICON_FEATURES) == 7
+
+
+def test_plain_copies_teach_the_words_without_emoji_handles_or_hashtags() -> None:
+    from classify.augment import plain_text, with_plain_copies
+    from classify.corpus import LabelledPost
+
+    assert plain_text("@KPN al 3 dagen geen internet!!! 😡 #storing") == "al 3 dagen geen internet!"
+    post = LabelledPost("a", "Top service @bol 👍", Sentiment.POSITIEF, Intent.COMPLIMENT)
+    same = LabelledPost("b", "gewoon een zin", Sentiment.NEUTRAAL, Intent.OVERIG)
+    out = with_plain_copies([post, same])
+    assert [r.id for r in out] == ["a", "b", "a~plain"]
+    assert out[2].text == "top service" and out[2].sentiment == Sentiment.POSITIEF
