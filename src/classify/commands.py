@@ -49,6 +49,12 @@ def _project_path(path: Path) -> Path:
     return project_root() / path
 
 
+def _existing(path: Path) -> Path:
+    """``path`` as given when it exists, else under the project root (the defaults are
+    project paths, so ``train`` works from any working directory)."""
+    return path if path.exists() or path.is_absolute() else _project_path(path)
+
+
 def _open_model(spec: str, models_dir: Path) -> Any:
     """``lexicon``, ``NAME``, ``NAME@VERSION`` or a version directory on disk.
 
@@ -84,9 +90,14 @@ def train(
     backend: Annotated[
         str, typer.Option(help="linear, embedding, transformer or e5 (LoRA on e5-small).")
     ] = "linear",
-    data: Annotated[Path, typer.Option(help="Labelled training JSONL.")] = Path(
-        "data/corpus/train.jsonl"
-    ),
+    data: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Labelled training JSONL, repeatable (a later file's label of the same "
+            "post wins; e.g. the corpus, then extra registers, then `feedback export`). "
+            "Default: data/corpus/train.jsonl."
+        ),
+    ] = None,
     dev: Annotated[
         Path | None, typer.Option(help="Labelled dev JSONL: early stopping and calibration.")
     ] = Path("data/corpus/dev.jsonl"),
@@ -130,8 +141,14 @@ def train(
             "patience": patience,
             "max_length": max_length,
         }
+    files = [_existing(path) for path in data or [Path("data/corpus/train.jsonl")]]
     request = TrainRequest(
-        backend=backend, train=data, dev=dev, name=name, base_model=base_model, options=options
+        backend=backend,
+        train=files,
+        dev=_existing(dev) if dev is not None else None,
+        name=name,
+        base_model=base_model,
+        options=options,
     )
     console = Console(stderr=True)
     with Progress(

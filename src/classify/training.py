@@ -9,8 +9,9 @@ compares versions (``klachtradar evaluate --compare``) and promotes one.
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +38,8 @@ class TrainRequest:
     """What to train, on what, and where to put it."""
 
     backend: str
-    train: Path
+    train: Path | Sequence[Path]
+    """One labelled file, or several: read in order, a later label of the same post wins."""
     dev: Path | None = None
     name: str | None = None
     language: str = "nl"
@@ -54,12 +56,18 @@ def train_model(
     """Fit the requested backend and store it as the next version of its name."""
     if request.backend not in BACKENDS:
         raise ConfigError(f"unknown backend {request.backend!r} (trainable: {', '.join(BACKENDS)})")
-    train, skipped = split_by_language(read_labelled(request.train), request.language)
+    files = train_files(request)
+    records, replaced = read_training_files(files)
+    train, skipped = split_by_language(records, request.language)
+    if replaced:
+        log.info("%d records relabelled by a later file (the later label wins)", replaced)
     dev: list[LabelledPost] = []
     if request.dev is not None:
         dev, _ = split_by_language(read_labelled(request.dev), request.language)
     if not train:
-        raise ConfigError(f"{request.train}: no {request.language} records to train on")
+        raise ConfigError(
+            f"{', '.join(map(str, files))}: no {request.language} records to train on"
+        )
     log.info(
         "training %s on %d records (%d other-language skipped)",
         request.backend,
@@ -77,7 +85,7 @@ def train_model(
         "backend": request.backend,
         "language": request.language,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "data": _data_info(request, len(train), len(dev)),
+        "data": _data_info(request, len(train), len(dev), replaced),
         "label_counts": label_counts(train),
         "metrics_dev": metrics,
         "params": params,
@@ -194,12 +202,50 @@ def _fit_e5(
     return model, asdict(config)
 
 
-def _data_info(request: TrainRequest, n_train: int, n_dev: int) -> dict[str, Any]:
+def train_files(request: TrainRequest) -> list[Path]:
+    """The request's training files as a list."""
+    return [request.train] if isinstance(request.train, Path) else list(request.train)
+
+
+def read_training_files(files: Sequence[Path]) -> tuple[list[LabelledPost], int]:
+    """Every record of ``files`` in order, one per post; and how many a later one replaced.
+
+    A post is the same when its id is, or its text is after lower-casing and folding
+    white space (a triage label correction carries the post's id; a re-labelled copy
+    in a parts file may not). The later label wins: files are given oldest first, and
+    the triage feedback export is newer than the corpus.
+    """
+    by_key: dict[str, int] = {}
+    records: list[LabelledPost | None] = []
+    replaced = 0
+    for path in files:
+        for record in read_labelled(path):
+            keys = (f"id:{record.id}", "text:" + " ".join(record.text.lower().split()))
+            earlier = next((by_key[k] for k in keys if k in by_key), None)
+            if earlier is not None:
+                records[earlier] = None
+                replaced += 1
+            for key in keys:
+                by_key[key] = len(records)
+            records.append(record)
+    return [r for r in records if r is not None], replaced
+
+
+def _data_info(request: TrainRequest, n_train: int, n_dev: int, replaced: int) -> dict[str, Any]:
+    files = train_files(request)
+    entries = [{"path": str(f), "sha256": file_sha256(f)} for f in files]
+    combined = (
+        entries[0]["sha256"]
+        if len(entries) == 1
+        else hashlib.sha256("".join(e["sha256"] for e in entries).encode()).hexdigest()
+    )
     info: dict[str, Any] = {
         "train": {
-            "path": str(request.train),
-            "sha256": file_sha256(request.train),
+            "path": " + ".join(e["path"] for e in entries),
+            "sha256": combined,
             "records": n_train,
+            "files": entries,
+            "relabelled": replaced,
         },
     }
     if request.dev is not None:

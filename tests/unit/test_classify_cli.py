@@ -262,3 +262,31 @@ def test_classify_explain_names_the_ngrams_that_decided(
     )
     [line] = [json.loads(x) for x in result.stdout.splitlines()]
     assert any(e.startswith(line["intent"] + ": ") for e in line["evidence"])
+
+
+def test_train_takes_several_files_and_a_later_label_of_the_same_post_wins(
+    workspace: dict[str, Path], tmp_path: Path
+) -> None:
+    from classify.training import read_training_files
+
+    first = _subset(ROOT / "data/corpus/train.jsonl", tmp_path / "a.jsonl", 120)
+    original = json.loads(first.read_text(encoding="utf-8").splitlines()[0])
+    relabel = {**original, "intent": "overig", "sentiment": "neutraal"}
+    fresh = {"id": "x1", "text": "Geachte heer, mevrouw, mijn pakket is nooit bezorgd.",
+             "sentiment": "negatief", "intent": "klacht", "cues": []}  # fmt: skip
+    second = tmp_path / "b.jsonl"
+    second.write_text(json.dumps(relabel) + "\n" + json.dumps(fresh) + "\n", encoding="utf-8")
+    records, replaced = read_training_files([first, second])
+    assert replaced == 1 and len(records) == 121
+    kept = next(r for r in records if r.id == original["id"])
+    assert kept.intent.value == "overig", "the later file's label wins"
+    models = tmp_path / "models"
+    result = runner.invoke(
+        app,
+        ["train", "--data", str(first), "--data", str(second), "--dev", str(workspace["dev"]),
+         "--models-dir", str(models)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    card = json.loads((models / "linear" / "v1" / "card.json").read_text())
+    assert [f["path"] for f in card["data"]["train"]["files"]] == [str(first), str(second)]
+    assert card["data"]["train"]["relabelled"] == 1 and len(card["data"]["train"]["sha256"]) == 64
