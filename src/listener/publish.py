@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from klachtradar.contract import DeadLetter, RawPost
-from klachtradar.runner import listen_step
-from klachtradar.transport import Topics, Transport
+from klachtradar.runtime.runner import listen_step
+from klachtradar.runtime.transport import Topics, Transport
 from listener.source import Record
 
 

@@ -1,9 +1,9 @@
 """``serve --demo``: replay a JSONL stream through the real pipeline while serving.
 
-A background thread runs :func:`klachtradar.runner.run_embedded` — the same pipeline and
+A background thread runs :func:`klachtradar.runtime.runner.run_embedded` — the same pipeline and
 outputs as ``klachtradar demo`` — paced by the posts' own timestamps. After every batch
-it moves the :class:`~sink.triage.clock.StreamClock` to the newest event and wakes the
-:class:`~sink.triage.live.ChangeFeed`. Resolving a post in the browser marks it in the
+it moves the :class:`~triage.clock.StreamClock` to the newest event and wakes the
+:class:`~triage.live.ChangeFeed`. Resolving a post in the browser marks it in the
 pipeline's live author history (under the same lock as a batch), so the author's next
 complaint no longer counts the answered ones.
 """
@@ -16,15 +16,15 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from klachtradar.pipeline import Pipeline, PipelineOutput
-from klachtradar.runner import run_embedded
+from klachtradar.runtime.pipeline import Pipeline, PipelineOutput
+from klachtradar.runtime.runner import run_embedded
 from klachtradar.settings import Settings
 from listener.jsonl import JsonlReplay, Record, time_span_seconds
 from sink.deadletter import DeadLetterFile
 from sink.embedded import EmbeddedOutputs
 from sink.store import EmbeddedStore
-from sink.triage.clock import StreamClock
-from sink.triage.live import ChangeFeed
+from triage.clock import StreamClock
+from triage.live import ChangeFeed
 
 log = logging.getLogger(__name__)
 

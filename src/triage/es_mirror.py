@@ -54,7 +54,7 @@ from klachtradar.contract import utc_now
 from klachtradar.errors import SinkError
 from sink.es.queries import ChangedAlert, ChangedPost, ChangeKey
 from sink.store import EmbeddedStore
-from sink.triage.database import TriageDatabase
+from triage.database import TriageDatabase
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Wiring for ``klachtradar serve``: store, clock, live feed, optional demo replay, uvicorn.
 
 With Elasticsearch (``[elasticsearch] url`` or ``--backend elasticsearch``) the store
-file is a working copy that :class:`~sink.triage.es_mirror.MirrorLoop` keeps in sync in
+file is a working copy that :class:`~triage.es_mirror.MirrorLoop` keeps in sync in
 a background thread; the demo replay is embedded-only.
 """
 
@@ -12,17 +12,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from klachtradar.settings import Settings
-from sink.triage.clock import Clock, StreamClock, SystemClock
-from sink.triage.database import TriageDatabase
-from sink.triage.feedback import FeedbackStore
-from sink.triage.live import ChangeFeed
-from sink.triage.sla import SlaPolicy
-from sink.triage.workflow import Workflow
+from triage.clock import Clock, StreamClock, SystemClock
+from triage.database import TriageDatabase
+from triage.feedback import FeedbackStore
+from triage.live import ChangeFeed
+from triage.sla import SlaPolicy
+from triage.workflow import Workflow
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from sink.triage.es_mirror import EsMirror
+    from triage.es_mirror import EsMirror
 
 
 def _first_event(path: Path) -> datetime | None:
@@ -41,7 +41,7 @@ def open_mirror(settings: Settings, database: TriageDatabase) -> EsMirror:
     from klachtradar.errors import SinkError
     from sink.es.connection import describe
     from sink.es.queries import ElasticsearchQueries
-    from sink.triage.es_mirror import EsMirror
+    from triage.es_mirror import EsMirror
 
     triage = settings.triage
     mirror = EsMirror(
@@ -69,10 +69,10 @@ def build_app(
     """The FastAPI app, wired from settings; a demo replay starts with the server."""
     from klachtradar.errors import KlachtradarError
     from sink.queries import uses_elasticsearch
-    from sink.triage.app import TriageApp, create_app
-    from sink.triage.demo_feed import DemoFeed
-    from sink.triage.es_mirror import MirrorLoop
-    from sink.triage.report_html import report_view
+    from triage.app import TriageApp, create_app
+    from triage.demo_feed import DemoFeed
+    from triage.es_mirror import MirrorLoop
+    from triage.report_html import report_view
 
     elasticsearch = uses_elasticsearch(settings, backend)
     if elasticsearch and replay_files:

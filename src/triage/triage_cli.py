@@ -56,7 +56,7 @@ def serve(
     backend: BackendOption = "auto",
 ) -> None:
     """Serve the webcare triage queue in the browser (live over server-sent events)."""
-    from sink.triage.server import run_server
+    from triage.server import run_server
 
     settings = _settings(store)
     if read_only:
@@ -94,8 +94,8 @@ def report(
 ) -> None:
     """Write the brand report (HTML with plots) for management."""
     from sink.queries import uses_elasticsearch
-    from sink.triage.report import build_report, parse_period
-    from sink.triage.report_html import render_report
+    from triage.report import build_report, parse_period
+    from triage.report_html import render_report
 
     settings = _settings(store)
     path = settings.resolve(settings.store.path)
@@ -121,9 +121,9 @@ def _sync_working_copy(settings: Settings, path: Path, *, start: datetime | None
     brought up to date, and a note says the period may reach before what it holds.
     """
     from klachtradar.contract import utc_now
-    from sink.triage.database import TriageDatabase
-    from sink.triage.es_mirror import POSTS
-    from sink.triage.server import open_mirror
+    from triage.database import TriageDatabase
+    from triage.es_mirror import POSTS
+    from triage.server import open_mirror
 
     database = TriageDatabase(path)
     try:
@@ -153,9 +153,9 @@ def feedback_export(
     store: StoreOption = None,
 ) -> None:
     """Write the agents' label corrections as training JSONL (latest per post)."""
-    from sink.triage.clock import SystemClock
-    from sink.triage.database import TriageDatabase
-    from sink.triage.feedback import FeedbackStore
+    from triage.clock import SystemClock
+    from triage.database import TriageDatabase
+    from triage.feedback import FeedbackStore
 
     settings = _settings(store)
     path = settings.resolve(settings.store.path)

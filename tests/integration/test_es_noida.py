@@ -22,10 +22,10 @@ from elasticsearch import Elasticsearch
 
 from klachtradar.contract import Priority, RawPost, Risk, ScoredPost
 from klachtradar.errors import SinkError
-from klachtradar.pipeline import Pipeline, PipelineOutput
-from klachtradar.runner import index_step
+from klachtradar.runtime.pipeline import Pipeline, PipelineOutput
+from klachtradar.runtime.runner import index_step
+from klachtradar.runtime.transport import InMemoryTransport, OutgoingMessage, Topics, encode
 from klachtradar.settings import Settings, load_settings
-from klachtradar.transport import InMemoryTransport, OutgoingMessage, Topics, encode
 from listener.jsonl import read_jsonl
 from sink.deadletter import read_dead_letters
 from sink.es.documents import week_index
@@ -475,8 +475,8 @@ def test_the_index_process_sink_upserts_into_elasticsearch_through_the_transport
     es_url: str, client: Elasticsearch, tmp_path: Path, demo_output: PipelineOutput
 ) -> None:
     """`klachtradar index --sink elasticsearch` (the default when a URL is set)."""
-    from klachtradar.post_sinks import default_sinks, open_sink
-    from klachtradar.streaming import IndexOutputs, TopicDeadLetters
+    from klachtradar.runtime.post_sinks import default_sinks, open_sink
+    from klachtradar.runtime.streaming import IndexOutputs, TopicDeadLetters
 
     settings = fresh_settings(es_url, tmp_path)
     settings.store.path = tmp_path / "store.db"

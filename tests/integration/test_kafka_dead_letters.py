@@ -14,13 +14,13 @@ import pytest
 from classify.base import Prediction
 from classify.lexicon import LexiconClassifier
 from klachtradar.contract import ModelRef, ScoredPost
-from klachtradar.dlq import read_all, replay
-from klachtradar.kafka_transport import KafkaTransport
-from klachtradar.local_broker import LocalBroker
-from klachtradar.pipeline import Pipeline
-from klachtradar.runner import TRACE_HEADER, listen_step, process_step
+from klachtradar.runtime.dlq import read_all, replay
+from klachtradar.runtime.kafka_transport import KafkaTransport
+from klachtradar.runtime.local_broker import LocalBroker
+from klachtradar.runtime.pipeline import Pipeline
+from klachtradar.runtime.runner import TRACE_HEADER, listen_step, process_step
+from klachtradar.runtime.transport import OutgoingMessage, Topics
 from klachtradar.settings import load_settings
-from klachtradar.transport import OutgoingMessage, Topics
 from listener.jsonl import read_jsonl
 from tests.integration.kafka_support import (
     generate_posts,

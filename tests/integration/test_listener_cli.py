@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from klachtradar.contract import RawPost, parse_raw_post
+from klachtradar.runtime.transport import InMemoryTransport, Topics
 from klachtradar.settings import load_settings
-from klachtradar.transport import InMemoryTransport, Topics
 from listener.checkpoint import CheckpointStore
 from listener.fixtures import payloads as p
 from listener.fixtures.bluesky_server import AppViewFixtureServer, JetstreamFixtureServer

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 from klachtradar.contract import DeadLetter, parse_raw_post
 from klachtradar.errors import ContractError
-from klachtradar.kafka_transport import KafkaTransport, client_config, format_position
-from klachtradar.runner import TRACE_HEADER, new_trace_id
-from klachtradar.transport import Message, OutgoingMessage
+from klachtradar.runtime.kafka_transport import KafkaTransport, client_config, format_position
+from klachtradar.runtime.runner import TRACE_HEADER, new_trace_id
+from klachtradar.runtime.transport import Message, OutgoingMessage
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,7 +43,7 @@ from klachtradar.errors import KlachtradarError
 from klachtradar.settings import Settings
 
 if TYPE_CHECKING:
-    from klachtradar.judging import Judgement
+    from klachtradar.runtime.judging import Judgement
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class Pipeline:
         """Run all stages on a batch; failures become dead letters, never exceptions.
 
         ``judged`` carries languages and predictions a worker process already made for
-        these posts (:mod:`klachtradar.judging`); then only the stateful stages run here.
+        these posts (:mod:`klachtradar.runtime.judging`); then only the stateful stages run here.
         """
         now = now or utc_now()
         self._between_batches()

@@ -5,7 +5,7 @@ Two shapes, one pipeline:
 * :func:`run_embedded` — source → pipeline → outputs in one process (the default; no
   Kafka, no Elasticsearch). Records stay Python objects, no serialisation.
 * :func:`listen_step`, :func:`process_step`, :func:`index_step` — the same work split
-  over a :class:`~klachtradar.transport.Transport`, one step per process kind
+  over a :class:`~klachtradar.runtime.transport.Transport`, one step per process kind
   (``listen``, ``process``, ``index``), each committing only after its output is safe.
 """
 
@@ -29,11 +29,11 @@ from klachtradar.contract import (
     parse_raw_post,
 )
 from klachtradar.errors import ContractError
-from klachtradar.pipeline import Pipeline, PipelineOutput
+from klachtradar.runtime.pipeline import Pipeline, PipelineOutput
 
 if TYPE_CHECKING:
-    from klachtradar.judging import Judgement, JudgePool
-from klachtradar.transport import (
+    from klachtradar.runtime.judging import Judgement, JudgePool
+from klachtradar.runtime.transport import (
     Message,
     OutgoingMessage,
     Topics,

@@ -1,10 +1,10 @@
 """The long-running loops behind ``klachtradar listen``, ``process`` and ``index``.
 
-Each loop repeats one step of :mod:`klachtradar.runner` until it is told to stop, and
+Each loop repeats one step of :mod:`klachtradar.runtime.runner` until it is told to stop, and
 owns what a step cannot: stopping gracefully (SIGTERM / Ctrl-C end the current batch,
 commit, leave the group), backing off while the broker is away, and reading a failed
 batch again instead of skipping it. The loops know the transport only through its
-interface, so they run the same on :class:`~klachtradar.transport.InMemoryTransport`.
+interface, so they run the same on :class:`~klachtradar.runtime.transport.InMemoryTransport`.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from types import FrameType
 
 from klachtradar.contract import DeadLetter
 from klachtradar.errors import SinkError, TransportError
-from klachtradar.pipeline import PipelineOutput
-from klachtradar.post_sinks import PostSink
-from klachtradar.runner import Record, listen_step
-from klachtradar.stream_metrics import StreamMetrics
-from klachtradar.transport import Topics, Transport, dead_letter_message
+from klachtradar.runtime.pipeline import PipelineOutput
+from klachtradar.runtime.post_sinks import PostSink
+from klachtradar.runtime.runner import Record, listen_step
+from klachtradar.runtime.stream_metrics import StreamMetrics
+from klachtradar.runtime.transport import Topics, Transport, dead_letter_message
 
 log = logging.getLogger("klachtradar.stream")
 

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from klachtradar.contract import Alert, DeadLetter, ScoredPost
-from klachtradar.pipeline import PipelineOutput
-from klachtradar.runner import Outputs
+from klachtradar.runtime.pipeline import PipelineOutput
+from klachtradar.runtime.runner import Outputs
 from klachtradar.settings import Settings
 from sink.deadletter import DeadLetterFile
 from sink.es.documents import alert_upsert_body, document_of, upsert_body, week_index
