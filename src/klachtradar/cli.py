@@ -25,10 +25,10 @@ from klachtradar.runtime.runner import RunStats, run_embedded
 from klachtradar.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
 
+    from klachtradar.ports import Outputs, Record
     from klachtradar.runtime.judging import JudgePool
-    from klachtradar.runtime.runner import Record
     from listener.loop import ListenStats
     from sink.queries import PostQueries
 
@@ -295,8 +295,8 @@ def _listen_to_kafka(
 ) -> ListenStats:
     """A live source published to the raw topic; the checkpoint moves only after a flush."""
     from klachtradar.runtime.kafka_transport import KafkaTransport
+    from klachtradar.runtime.streaming import TransportPublisher
     from listener.listen_command import run_listen
-    from listener.publish import TransportPublisher
 
     transport = KafkaTransport(settings.kafka)
     try:
@@ -413,11 +413,30 @@ def _register_extensions() -> None:
 _register_extensions()
 
 
+class _DemoPipeline:
+    """What ``serve --demo`` replays through: :func:`run_embedded` on one live pipeline.
+
+    The triage app takes it as an argument (``triage.demo_feed.DemoPipeline``) and never
+    imports the runtime; this module, the composition root, wires the two.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        from klachtradar.runtime.pipeline import Pipeline
+
+        self.pipeline = Pipeline.from_settings(settings)
+
+    def run(self, batches: Iterable[Sequence[Record]], outputs: Outputs) -> None:
+        run_embedded(batches, self.pipeline, outputs)
+
+    def mark_resolved(self, doc_id: str) -> None:
+        self.pipeline.history.mark_resolved(doc_id)
+
+
 def _register_triage_commands() -> None:
     """Top-level ``serve`` and ``report`` (the web app and the brand report)."""
     from triage import triage_cli
 
-    app.command("serve")(triage_cli.serve)
+    app.command("serve")(triage_cli.serve_command(_DemoPipeline))
     app.command("report")(triage_cli.report)
 
 

@@ -22,6 +22,7 @@ from triage.workflow import Workflow
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from triage.demo_feed import DemoPipelineFactory
     from triage.es_mirror import EsMirror
 
 
@@ -64,9 +65,18 @@ def open_mirror(settings: Settings, database: TriageDatabase) -> EsMirror:
 
 
 def build_app(
-    settings: Settings, *, replay_files: list[Path], duration_s: float, backend: str = "auto"
+    settings: Settings,
+    *,
+    replay_files: list[Path],
+    duration_s: float,
+    backend: str = "auto",
+    demo_pipeline: DemoPipelineFactory | None = None,
 ) -> FastAPI:
-    """The FastAPI app, wired from settings; a demo replay starts with the server."""
+    """The FastAPI app, wired from settings; a demo replay starts with the server.
+
+    ``demo_pipeline`` builds the pipeline the replay runs through (the CLI passes the
+    runtime's); it is needed only with ``replay_files``.
+    """
     from klachtradar.errors import KlachtradarError
     from sink.queries import uses_elasticsearch
     from triage.app import TriageApp, create_app
@@ -80,6 +90,8 @@ def build_app(
             "serve --demo replays into the embedded store and cannot be combined with "
             "Elasticsearch: use --backend embedded (or unset [elasticsearch] url)"
         )
+    if replay_files and demo_pipeline is None:
+        raise KlachtradarError("serve --demo needs the pipeline to replay through")
     path = settings.resolve(settings.store.path)
     database = TriageDatabase(path)
     feed = ChangeFeed(path)
@@ -90,11 +102,16 @@ def build_app(
         )
     clock: Clock
     demo: DemoFeed | None = None
-    if replay_files:
+    if replay_files and demo_pipeline is not None:
         stream_clock = StreamClock(_first_event(replay_files[0]))
         clock = stream_clock
         demo = DemoFeed(
-            settings, replay_files, duration_s=duration_s, clock=stream_clock, feed=feed
+            settings,
+            replay_files,
+            duration_s=duration_s,
+            clock=stream_clock,
+            feed=feed,
+            pipeline=demo_pipeline(settings),
         )
     else:
         clock = SystemClock()
@@ -130,11 +147,18 @@ def run_server(
     replay_files: list[Path],
     duration_s: float,
     backend: str = "auto",
+    demo_pipeline: DemoPipelineFactory | None = None,
 ) -> None:
     """Serve until interrupted; the demo replay (if any) starts once the server is up."""
     import uvicorn
 
-    app = build_app(settings, replay_files=replay_files, duration_s=duration_s, backend=backend)
+    app = build_app(
+        settings,
+        replay_files=replay_files,
+        duration_s=duration_s,
+        backend=backend,
+        demo_pipeline=demo_pipeline,
+    )
     config = uvicorn.Config(
         app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2
     )

@@ -8,12 +8,17 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from klachtradar.errors import KlachtradarError
 from klachtradar.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from triage.demo_feed import DemoPipelineFactory
 
 feedback_app = typer.Typer(help="Label corrections from the triage app.", no_args_is_help=True)
 
@@ -37,45 +42,60 @@ def _settings(store: Path | None) -> Settings:
     return settings
 
 
-def serve(
-    host: Annotated[str | None, typer.Option(help="Address (default: [triage] host).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default: [triage] port).")] = None,
-    demo: Annotated[
-        bool,
-        typer.Option("--demo", help="Replay the demo stream through the pipeline while serving."),
-    ] = False,
-    replay: Annotated[
-        list[Path] | None,
-        typer.Option("--replay", help="With --demo: replay these JSONL files instead (in order)."),
-    ] = None,
-    duration: Annotated[
-        float | None, typer.Option(help="Seconds each demo replay takes (default: [demo]).")
-    ] = None,
-    read_only: Annotated[bool, typer.Option("--read-only", help="Look, do not act.")] = False,
-    store: StoreOption = None,
-    backend: BackendOption = "auto",
-) -> None:
-    """Serve the webcare triage queue in the browser (live over server-sent events)."""
-    from triage.server import run_server
+def serve_command(demo_pipeline: DemoPipelineFactory) -> Callable[..., None]:
+    """The ``serve`` command; ``--demo`` replays through the pipeline ``demo_pipeline``
+    builds (the CLI, the composition root, passes the runtime's)."""
 
-    settings = _settings(store)
-    if read_only:
-        settings.triage.read_only = True
-    if settings.triage.auth == "token" and not settings.triage.token:
-        raise KlachtradarError("[triage] auth = 'token' needs a token (KLACHTRADAR_TRIAGE__TOKEN)")
-    if settings.triage.auth == "basic" and not settings.triage.users:
-        raise KlachtradarError("[triage] auth = 'basic' needs [triage.users]")
-    files = [settings.resolve(settings.demo.file)] if demo and not replay else list(replay or [])
-    if files and not demo:
-        raise KlachtradarError("--replay needs --demo")
-    run_server(
-        settings,
-        host=host or settings.triage.host,
-        port=settings.triage.port if port is None else port,
-        replay_files=files,
-        duration_s=settings.demo.duration_seconds if duration is None else duration,
-        backend=backend,
-    )
+    def serve(
+        host: Annotated[str | None, typer.Option(help="Address (default: [triage] host).")] = None,
+        port: Annotated[int | None, typer.Option(help="Port (default: [triage] port).")] = None,
+        demo: Annotated[
+            bool,
+            typer.Option(
+                "--demo", help="Replay the demo stream through the pipeline while serving."
+            ),
+        ] = False,
+        replay: Annotated[
+            list[Path] | None,
+            typer.Option(
+                "--replay", help="With --demo: replay these JSONL files instead (in order)."
+            ),
+        ] = None,
+        duration: Annotated[
+            float | None, typer.Option(help="Seconds each demo replay takes (default: [demo]).")
+        ] = None,
+        read_only: Annotated[bool, typer.Option("--read-only", help="Look, do not act.")] = False,
+        store: StoreOption = None,
+        backend: BackendOption = "auto",
+    ) -> None:
+        """Serve the webcare triage queue in the browser (live over server-sent events)."""
+        from triage.server import run_server
+
+        settings = _settings(store)
+        if read_only:
+            settings.triage.read_only = True
+        if settings.triage.auth == "token" and not settings.triage.token:
+            raise KlachtradarError(
+                "[triage] auth = 'token' needs a token (KLACHTRADAR_TRIAGE__TOKEN)"
+            )
+        if settings.triage.auth == "basic" and not settings.triage.users:
+            raise KlachtradarError("[triage] auth = 'basic' needs [triage.users]")
+        files = (
+            [settings.resolve(settings.demo.file)] if demo and not replay else list(replay or [])
+        )
+        if files and not demo:
+            raise KlachtradarError("--replay needs --demo")
+        run_server(
+            settings,
+            demo_pipeline=demo_pipeline,
+            host=host or settings.triage.host,
+            port=settings.triage.port if port is None else port,
+            replay_files=files,
+            duration_s=settings.demo.duration_seconds if duration is None else duration,
+            backend=backend,
+        )
+
+    return serve
 
 
 def report(

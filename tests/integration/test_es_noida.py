@@ -22,7 +22,8 @@ from elasticsearch import Elasticsearch
 
 from klachtradar.contract import Priority, RawPost, Risk, ScoredPost
 from klachtradar.errors import SinkError
-from klachtradar.runtime.pipeline import Pipeline, PipelineOutput
+from klachtradar.ports import PipelineOutput
+from klachtradar.runtime.pipeline import Pipeline
 from klachtradar.runtime.runner import index_step
 from klachtradar.runtime.transport import InMemoryTransport, OutgoingMessage, Topics, encode
 from klachtradar.settings import Settings, load_settings

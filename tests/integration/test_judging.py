@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
+from klachtradar.ports import PipelineOutput
 from klachtradar.runtime.judging import Judgement, JudgePool
-from klachtradar.runtime.pipeline import Pipeline, PipelineOutput
+from klachtradar.runtime.pipeline import Pipeline
 from klachtradar.runtime.runner import run_embedded
 from klachtradar.settings import Settings, load_settings
 from listener.jsonl import JsonlReplay

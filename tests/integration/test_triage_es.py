@@ -31,7 +31,8 @@ pytest.importorskip("elasticsearch")
 from elasticsearch import Elasticsearch
 
 from klachtradar.contract import Author, RawPost
-from klachtradar.runtime.pipeline import Pipeline, PipelineOutput
+from klachtradar.ports import PipelineOutput
+from klachtradar.runtime.pipeline import Pipeline
 from klachtradar.settings import Settings, load_settings
 from sink.store import EmbeddedStore
 from tests.integration import triage_es_support as support

@@ -31,7 +31,6 @@ from enrich.risk import RiskModel
 from enrich.stage import score_batch
 from enrich.virality import EngagementTracker
 from klachtradar.contract import (
-    Alert,
     BrandMention,
     ClassifiedPost,
     DeadLetter,
@@ -40,21 +39,13 @@ from klachtradar.contract import (
     utc_now,
 )
 from klachtradar.errors import KlachtradarError
+from klachtradar.ports import PipelineOutput
 from klachtradar.settings import Settings
 
 if TYPE_CHECKING:
     from klachtradar.runtime.judging import Judgement
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class PipelineOutput:
-    """What one batch produced."""
-
-    scored: list[ScoredPost] = field(default_factory=list)
-    alerts: list[Alert] = field(default_factory=list)
-    dead_letters: list[DeadLetter] = field(default_factory=list)
 
 
 @dataclass

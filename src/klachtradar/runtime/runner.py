@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from klachtradar.contract import (
     Alert,
@@ -29,7 +29,8 @@ from klachtradar.contract import (
     parse_raw_post,
 )
 from klachtradar.errors import ContractError
-from klachtradar.runtime.pipeline import Pipeline, PipelineOutput
+from klachtradar.ports import Outputs, PipelineOutput, Record
+from klachtradar.runtime.pipeline import Pipeline
 
 if TYPE_CHECKING:
     from klachtradar.runtime.judging import Judgement, JudgePool
@@ -41,16 +42,6 @@ from klachtradar.runtime.transport import (
     dead_letter_message,
     encode,
 )
-
-Record = RawPost | DeadLetter
-
-
-class Outputs(Protocol):
-    """Where a processed batch goes (store, dead letters, alert stream …)."""
-
-    def write(self, output: PipelineOutput) -> None:
-        """Persist one batch's output; raise :class:`~klachtradar.errors.SinkError` on failure."""
-        ...
 
 
 @dataclass

@@ -20,9 +20,9 @@ from types import FrameType
 
 from klachtradar.contract import DeadLetter
 from klachtradar.errors import SinkError, TransportError
-from klachtradar.runtime.pipeline import PipelineOutput
+from klachtradar.ports import PipelineOutput, Record
 from klachtradar.runtime.post_sinks import PostSink
-from klachtradar.runtime.runner import Record, listen_step
+from klachtradar.runtime.runner import listen_step
 from klachtradar.runtime.stream_metrics import StreamMetrics
 from klachtradar.runtime.transport import Topics, Transport, dead_letter_message
 
@@ -86,6 +86,18 @@ class LoopStats:
     batches: int = 0
     retries: int = 0
     elapsed_s: float = 0.0
+
+
+@dataclass
+class TransportPublisher:
+    """A listener's publisher (``listener.loop.Publish``) for production: posts to the raw
+    topic keyed by author, dead letters to the DLQ; flushes each batch."""
+
+    transport: Transport
+    topics: Topics = field(default_factory=Topics)
+
+    def __call__(self, records: Sequence[Record]) -> None:
+        listen_step(records, self.transport, self.topics)
 
 
 def run_listen(
