@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from klachtradar.ports import Outputs, Record
     from klachtradar.runtime.judging import JudgePool
     from listener.loop import ListenStats
-    from sink.queries import PostQueries
+    from sink.query_types import PostQueries
 
 app = typer.Typer(
     name="klachtradar",

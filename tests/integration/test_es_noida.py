@@ -34,7 +34,7 @@ from sink.es.outputs import ElasticsearchOutputs, post_actions
 from sink.es.queries import ElasticsearchQueries
 from sink.es.templates import install, posts_mapping
 from sink.es.writer import BulkWriter, RetryPolicy
-from sink.queries import FACET_FIELDS, PostFilter, PostQueries
+from sink.query_types import FACET_FIELDS, PostFilter, PostQueries
 from sink.store import EmbeddedStore
 from tests.integration.flaky_proxy import FlakyProxy
 from tests.integration.noida_es import NoidaElasticsearch, noida_binary
