@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from klachtradar.backoff import Backoff
 from klachtradar.contract import RawPost, ScoredPost
 from klachtradar.errors import TransportError
 from klachtradar.runtime.pipeline import Pipeline
 from klachtradar.runtime.runner import process_step
-from klachtradar.runtime.streaming import Backoff, StopSignal, run_consumer, run_listen
+from klachtradar.runtime.streaming import StopSignal, run_consumer, run_listen
 from klachtradar.runtime.transport import InMemoryTransport, OutgoingMessage, Topics
 from klachtradar.settings import load_settings
 from listener.jsonl import read_jsonl

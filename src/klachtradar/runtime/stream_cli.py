@@ -88,7 +88,7 @@ def _start(
 
 def _ensure_topics(transport: KafkaTransport, stop: StopSignal) -> None:
     """Create missing topics, waiting with backoff while the broker is unreachable."""
-    from klachtradar.runtime.streaming import Backoff
+    from klachtradar.backoff import Backoff
 
     backoff = Backoff(maximum_s=transport.settings.retry_backoff_max_s)
     while not stop.is_set():
@@ -136,8 +136,9 @@ def publish_file_to_kafka(
     Called by ``klachtradar listen --to kafka`` for the sources of
     :mod:`klachtradar.runtime.sources`; live network sources go through ``listener.loop``.
     """
+    from klachtradar.backoff import Backoff
     from klachtradar.runtime.sources import open_source
-    from klachtradar.runtime.streaming import Backoff, run_listen
+    from klachtradar.runtime.streaming import run_listen
 
     options = _parse_options(option or [])
     if file is not None:
@@ -337,7 +338,8 @@ def _consume(
     *,
     before_close: Callable[[], None] | None = None,
 ) -> None:
-    from klachtradar.runtime.streaming import Backoff, run_consumer
+    from klachtradar.backoff import Backoff
+    from klachtradar.runtime.streaming import run_consumer
 
     try:
         _ensure_topics(transport, stop)

@@ -10,7 +10,6 @@ interface, so they run the same on :class:`~klachtradar.runtime.transport.InMemo
 from __future__ import annotations
 
 import logging
-import random
 import signal
 import threading
 import time
@@ -18,6 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 
+from klachtradar.backoff import Backoff
 from klachtradar.contract import DeadLetter
 from klachtradar.errors import SinkError, TransportError
 from klachtradar.ports import PipelineOutput, Record
@@ -57,25 +57,6 @@ class StopSignal:
 
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
-
-
-@dataclass
-class Backoff:
-    """Exponential backoff with jitter: 0.2 s, 0.4 s, … up to ``maximum_s``."""
-
-    initial_s: float = 0.2
-    maximum_s: float = 10.0
-    factor: float = 2.0
-    _next_s: float = field(default=0.0, init=False)
-
-    def delay(self) -> float:
-        """The next wait (±20 % jitter, so N restarted processes do not retry in step)."""
-        current = self._next_s or self.initial_s
-        self._next_s = min(current * self.factor, self.maximum_s)
-        return current * random.uniform(0.8, 1.2)
-
-    def reset(self) -> None:
-        self._next_s = 0.0
 
 
 @dataclass
