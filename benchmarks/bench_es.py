@@ -31,7 +31,8 @@ sys.path.insert(0, str(ROOT / "tests" / "integration"))
 from noida_es import NoidaElasticsearch  # noqa: E402
 
 from klachtradar.contract import RawPost, ScoredPost  # noqa: E402
-from klachtradar.pipeline import Pipeline, PipelineOutput  # noqa: E402
+from klachtradar.ports import PipelineOutput  # noqa: E402
+from klachtradar.runtime.pipeline import Pipeline  # noqa: E402
 from klachtradar.settings import load_settings  # noqa: E402
 from listener.jsonl import read_jsonl  # noqa: E402
 from sink.deadletter import DeadLetterFile  # noqa: E402

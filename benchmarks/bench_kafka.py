@@ -4,11 +4,11 @@
 
 1. **Baseline** — the plainest kafka-python loop: poll raw → produce each value to an
    output topic → flush → commit. What the broker and client cost on their own.
-2. **process** — :func:`klachtradar.runner.process_step` with the default classifier
+2. **process** — :func:`klachtradar.runtime.runner.process_step` with the default classifier
    over the same raw messages (decode, classify, enrich, score, alerts, produce
    scored + alerts, flush, commit) as ``process --judges 0``, then as ``klachtradar
    process`` runs by default (``judge_workers = 1``,
-   :class:`~klachtradar.runner.LookaheadProcessStep`: language, classification and
+   :class:`~klachtradar.runtime.runner.LookaheadProcessStep`: language, classification and
    brand mentions one batch ahead in a worker process). Target ≥ 0.5× the baseline and
    ≥ 5,000 posts/s. Each loop runs ``--repeat`` times in its own group; medians.
    The stages alone in one process (no Kafka) are timed too.
@@ -46,12 +46,12 @@ from kafka import KafkaConsumer, KafkaProducer
 from kafka.structs import OffsetAndMetadata
 
 from klachtradar.contract import RawPost
-from klachtradar.gc_policy import streaming_gc
-from klachtradar.judging import JudgePool
-from klachtradar.kafka_transport import KafkaTransport, client_config
-from klachtradar.local_broker import LocalBroker, start_broker
-from klachtradar.pipeline import Pipeline
-from klachtradar.runner import LookaheadProcessStep, listen_step, process_step
+from klachtradar.runtime.gc_policy import streaming_gc
+from klachtradar.runtime.judging import JudgePool
+from klachtradar.runtime.kafka_transport import KafkaTransport, client_config
+from klachtradar.runtime.local_broker import LocalBroker, start_broker
+from klachtradar.runtime.pipeline import Pipeline
+from klachtradar.runtime.runner import LookaheadProcessStep, listen_step, process_step
 from klachtradar.settings import KafkaSettings, load_settings
 from listener.jsonl import read_jsonl
 
@@ -465,7 +465,7 @@ def main() -> None:
             posts = fresh_posts(args.posts, "tp", templates)
             fill_raw(settings, posts)
             # Every loop runs with the collector settings `klachtradar process` uses
-            # (klachtradar.gc_policy), the baseline too, so the ratio compares code.
+            # (klachtradar.runtime.gc_policy), the baseline too, so the ratio compares code.
             # Each loop reads the same topic in its own group, --repeat times, interleaved
             # (the broker's speed drifts); the medians are compared.
             bases, singles, ahead = [], [], []

@@ -22,9 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from klachtradar.gc_policy import streaming_gc
-from klachtradar.pipeline import Pipeline
-from klachtradar.runner import run_embedded
+from klachtradar.runtime.gc_policy import streaming_gc
+from klachtradar.runtime.pipeline import Pipeline
+from klachtradar.runtime.runner import run_embedded
 from klachtradar.settings import load_settings
 from listener.jsonl import JsonlReplay
 from sink.deadletter import DeadLetterFile
@@ -67,7 +67,7 @@ def bare_parse(path: Path) -> float:
 
 def embedded(path: Path, classifier: str, workdir: Path, run: int, processes: int) -> float:
     """One timed run; models and worker processes are loaded before the clock starts."""
-    from klachtradar.judging import JudgePool
+    from klachtradar.runtime.judging import JudgePool
 
     settings = load_settings()
     settings.pipeline.classifier = classifier

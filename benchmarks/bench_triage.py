@@ -20,17 +20,17 @@ from datetime import timedelta
 from pathlib import Path
 
 from klachtradar.contract import RawPost
-from klachtradar.pipeline import Pipeline
+from klachtradar.runtime.pipeline import Pipeline
 from klachtradar.settings import load_settings
 from listener.jsonl import read_jsonl
 from sink.store import EmbeddedStore
-from sink.triage.app import TriageApp
-from sink.triage.clock import StreamClock
-from sink.triage.database import TriageDatabase
-from sink.triage.feedback import FeedbackStore
-from sink.triage.live import ChangeFeed
-from sink.triage.sla import SlaPolicy
-from sink.triage.workflow import Workflow
+from triage.app import TriageApp
+from triage.clock import StreamClock
+from triage.database import TriageDatabase
+from triage.feedback import FeedbackStore
+from triage.live import ChangeFeed
+from triage.sla import SlaPolicy
+from triage.workflow import Workflow
 
 
 def _timed(fn: Callable[[], object], repeat: int) -> list[float]:

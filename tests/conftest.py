@@ -96,8 +96,8 @@ class DemoRun:
 
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
-    from klachtradar.pipeline import Pipeline
-    from klachtradar.runner import run_embedded
+    from klachtradar.runtime.pipeline import Pipeline
+    from klachtradar.runtime.runner import run_embedded
     from listener.jsonl import JsonlReplay
     from sink.deadletter import DeadLetterFile
     from sink.embedded import EmbeddedOutputs

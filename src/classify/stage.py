@@ -35,7 +35,7 @@ def predict_batch(
     """Probabilities for the supported-language texts, ``None`` for the others.
 
     Takes and returns plain data, so it can run in another process (see
-    :mod:`klachtradar.judging`).
+    :mod:`klachtradar.runtime.judging`).
     """
     judged = [i for i, lang in enumerate(langs) if lang is None or lang in languages]
     predictions = classifier.predict_proba([texts[i] for i in judged])

@@ -1,8 +1,11 @@
 """klachtradar: Dutch social-media listening and complaint detection for webcare teams.
 
-The core package holds what every other package shares: the data contract
-(:mod:`klachtradar.contract`), settings, the transport interface, the pipeline and
-runner that compose the stages, and the CLI.
+The package is the ground every other package stands on — the data contract
+(:mod:`klachtradar.contract`), errors, settings, the watchlist, Dutch text helpers, the
+ports stages and runtime meet at (:mod:`klachtradar.ports`) and the one backoff policy
+(:mod:`klachtradar.backoff`) — plus, in :mod:`klachtradar.runtime`, the runtime that
+composes and runs the stages, and the CLI (:mod:`klachtradar.cli`), which wires it all.
+See ``docs/architecture.md``.
 """
 
 from klachtradar.contract import SCHEMA_VERSION

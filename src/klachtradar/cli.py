@@ -20,17 +20,17 @@ from rich.table import Table
 
 from klachtradar.contract import Priority, ScoredPost, json_schemas
 from klachtradar.errors import KlachtradarError
-from klachtradar.gc_policy import streaming_gc
-from klachtradar.runner import RunStats, run_embedded
+from klachtradar.runtime.gc_policy import streaming_gc
+from klachtradar.runtime.runner import RunStats, run_embedded
 from klachtradar.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
 
-    from klachtradar.judging import JudgePool
-    from klachtradar.runner import Record
+    from klachtradar.ports import Outputs, Record
+    from klachtradar.runtime.judging import JudgePool
     from listener.loop import ListenStats
-    from sink.queries import PostQueries
+    from sink.query_types import PostQueries
 
 app = typer.Typer(
     name="klachtradar",
@@ -100,7 +100,7 @@ def replay(
 
 
 def _replay(path: Path, settings: Settings, *, speed: float | None, quiet: bool) -> None:
-    from klachtradar.pipeline import Pipeline
+    from klachtradar.runtime.pipeline import Pipeline
     from listener.jsonl import JsonlReplay, read_jsonl
     from sink.console import ConsoleAlerts
     from sink.deadletter import DeadLetterFile
@@ -152,7 +152,7 @@ def _judge_pool(
     if speed is not None or processes <= 0 or lines < 20 * settings.pipeline.batch_size:
         yield None
         return
-    from klachtradar.judging import JudgePool
+    from klachtradar.runtime.judging import JudgePool
 
     with JudgePool(settings, processes) as pool:
         yield pool
@@ -275,7 +275,7 @@ def listen(
             source, settings, JsonLinesPrinter(), file=file, max_posts=max_posts, seconds=seconds
         )
     elif to == "kafka" and source == "jsonl":
-        from klachtradar.stream_cli import publish_file_to_kafka
+        from klachtradar.runtime.stream_cli import publish_file_to_kafka
 
         publish_file_to_kafka(source, file, speed, option, metrics_port)
         return
@@ -294,9 +294,9 @@ def _listen_to_kafka(
     source: str, settings: Settings, max_posts: int | None, seconds: float | None
 ) -> ListenStats:
     """A live source published to the raw topic; the checkpoint moves only after a flush."""
-    from klachtradar.kafka_transport import KafkaTransport
+    from klachtradar.runtime.kafka_transport import KafkaTransport
+    from klachtradar.runtime.streaming import TransportPublisher
     from listener.listen_command import run_listen
-    from listener.publish import TransportPublisher
 
     transport = KafkaTransport(settings.kafka)
     try:
@@ -315,7 +315,7 @@ def _listen_embedded(
     seconds: float | None,
 ) -> ListenStats:
     """Listen straight into the embedded pipeline and store (no transport process)."""
-    from klachtradar.pipeline import Pipeline
+    from klachtradar.runtime.pipeline import Pipeline
     from listener.listen_command import run_listen
     from sink.console import ConsoleAlerts
     from sink.deadletter import DeadLetterFile
@@ -395,7 +395,7 @@ def _print_posts(posts: list[ScoredPost], as_json: bool, *, title: str) -> None:
 EXTENSIONS: tuple[tuple[str, str, str], ...] = (
     # (module, attribute, command group name): typer apps contributed by other packages.
     # Each module must import quickly: heavy libraries are imported inside commands.
-    ("sink.triage.triage_cli", "feedback_app", "feedback"),
+    ("triage.triage_cli", "feedback_app", "feedback"),
     ("sink.es.commands", "es_app", "es"),
     ("sink.es.commands", "kibana_app", "kibana"),
     ("classify.commands", "models_app", "models"),
@@ -413,11 +413,30 @@ def _register_extensions() -> None:
 _register_extensions()
 
 
+class _DemoPipeline:
+    """What ``serve --demo`` replays through: :func:`run_embedded` on one live pipeline.
+
+    The triage app takes it as an argument (``triage.demo_feed.DemoPipeline``) and never
+    imports the runtime; this module, the composition root, wires the two.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        from klachtradar.runtime.pipeline import Pipeline
+
+        self.pipeline = Pipeline.from_settings(settings)
+
+    def run(self, batches: Iterable[Sequence[Record]], outputs: Outputs) -> None:
+        run_embedded(batches, self.pipeline, outputs)
+
+    def mark_resolved(self, doc_id: str) -> None:
+        self.pipeline.history.mark_resolved(doc_id)
+
+
 def _register_triage_commands() -> None:
     """Top-level ``serve`` and ``report`` (the web app and the brand report)."""
-    from sink.triage import triage_cli
+    from triage import triage_cli
 
-    app.command("serve")(triage_cli.serve)
+    app.command("serve")(triage_cli.serve_command(_DemoPipeline))
     app.command("report")(triage_cli.report)
 
 
@@ -426,7 +445,7 @@ _register_triage_commands()
 
 def _register_streaming() -> None:
     """`listen`, `process`, `index` and `dlq`: the Kafka processes (kafka-python is lazy)."""
-    from klachtradar import stream_cli
+    from klachtradar.runtime import stream_cli
 
     app.add_typer(stream_cli.app)  # no name: its commands join the top level
 

@@ -198,7 +198,7 @@ class TriageSettings(BaseModel):
     amber_fraction: float = Field(default=0.75, gt=0, lt=1)
     queue_limit: int = Field(default=60, ge=1, le=1000)
     # With [elasticsearch] url: the app works on a local copy synced from Elasticsearch
-    # (see sink.triage.es_mirror): first sync window, poll interval, page size, and how
+    # (see triage.es_mirror): first sync window, poll interval, page size, and how
     # far back each poll re-reads to catch writes that became visible late (refresh).
     es_window_days: int = Field(default=30, ge=1)
     es_poll_s: float = Field(default=0.5, gt=0)

@@ -7,8 +7,9 @@
 * 429 Too Many Requests: wait until the reset time the server names; without one,
   exponentially from 60 s.
 
-The policy only computes delays; sleeping goes through an injectable function, so tests
-run reconnects in virtual time.
+Each schedule is a :class:`klachtradar.backoff.Backoff` (the one backoff policy), without
+jitter. The policy only computes delays; sleeping goes through an injectable function, so
+tests run reconnects in virtual time.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+
+from klachtradar.backoff import Backoff
 
 
 class Failure(StrEnum):
@@ -26,33 +29,46 @@ class Failure(StrEnum):
     RATE_LIMIT = "rate_limit"
 
 
-@dataclass
-class Backoff:
-    """Delay before the next attempt; :meth:`reset` after a connection delivered data."""
+def _network() -> Backoff:
+    return Backoff(initial_s=0.25, maximum_s=16.0, linear=True, jitter=0.0)
 
-    network_step_s: float = 0.25
-    network_max_s: float = 16.0
-    http_start_s: float = 5.0
-    http_max_s: float = 320.0
-    rate_limit_start_s: float = 60.0
-    rate_limit_max_s: float = 960.0
-    _attempts: dict[Failure, int] = field(default_factory=dict, init=False)
+
+def _http() -> Backoff:
+    return Backoff(initial_s=5.0, maximum_s=320.0, jitter=0.0)
+
+
+def _rate_limit() -> Backoff:
+    return Backoff(initial_s=60.0, maximum_s=960.0, jitter=0.0)
+
+
+@dataclass
+class ReconnectBackoff:
+    """Delay before the next attempt; :meth:`reset` after a connection delivered data.
+
+    Network errors back off linearly (+250 ms per try, up to 16 s), HTTP errors
+    exponentially from 5 s (up to 320 s), rate limits from 60 s (up to 960 s).
+    """
+
+    network: Backoff = field(default_factory=_network)
+    http: Backoff = field(default_factory=_http)
+    rate_limit: Backoff = field(default_factory=_rate_limit)
 
     def next_delay(self, failure: Failure, *, reset_in_s: float | None = None) -> float:
         """Seconds to wait after ``failure``; a server-named reset time wins for 429."""
-        n = self._attempts.get(failure, 0)
-        self._attempts[failure] = n + 1
+        schedule = {
+            Failure.NETWORK: self.network,
+            Failure.HTTP: self.http,
+            Failure.RATE_LIMIT: self.rate_limit,
+        }[failure]
+        delay = schedule.delay()
         if failure is Failure.RATE_LIMIT and reset_in_s is not None:
             return max(0.0, reset_in_s)
-        if failure is Failure.NETWORK:
-            return min(self.network_step_s * (n + 1), self.network_max_s)
-        if failure is Failure.HTTP:
-            return min(self.http_start_s * 2.0**n, self.http_max_s)
-        return min(self.rate_limit_start_s * 2.0**n, self.rate_limit_max_s)
+        return delay
 
     def reset(self) -> None:
         """Forget earlier failures (the connection worked)."""
-        self._attempts.clear()
+        for schedule in (self.network, self.http, self.rate_limit):
+            schedule.reset()
 
 
 def seconds_until_reset(value: str | None, now_epoch_s: float) -> float | None:

@@ -31,7 +31,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from klachtradar.contract import RawPost, utc_now
 from klachtradar.errors import ContractError, SourceError
-from listener.backoff import Backoff, Failure, seconds_until_reset
+from listener.backoff import Failure, ReconnectBackoff, seconds_until_reset
 from listener.bluesky_appview import AppView, with_profile
 from listener.bluesky_post import POST_COLLECTION, created_post, post_from_event, tags_of
 from listener.dedupe import RecentIds
@@ -96,7 +96,7 @@ class JetstreamSource:
     prefilter: BrandPrefilter | AcceptAll
     appview: AppView | None = None
     clock: Clock = field(default_factory=Clock)
-    backoff: Backoff = field(default_factory=Backoff)
+    backoff: ReconnectBackoff = field(default_factory=ReconnectBackoff)
     state: State | None = None
     name: str = "bluesky"
     connections: int = field(default=0, init=False)

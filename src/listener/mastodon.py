@@ -29,7 +29,7 @@ import httpx
 
 from klachtradar.contract import Author, Engagement, RawPost, utc_now
 from klachtradar.errors import ContractError, SourceError
-from listener.backoff import Backoff, Failure, seconds_until_reset
+from listener.backoff import Failure, ReconnectBackoff, seconds_until_reset
 from listener.dedupe import RecentIds
 from listener.html_text import html_to_text
 from listener.http_stream import RetryableConnectError, StreamEndedError, StreamLines, open_stream
@@ -100,7 +100,7 @@ class MastodonSource:
     options: MastodonOptions
     prefilter: BrandPrefilter | AcceptAll
     clock: Clock = field(default_factory=Clock)
-    backoff: Backoff = field(default_factory=Backoff)
+    backoff: ReconnectBackoff = field(default_factory=ReconnectBackoff)
     state: State | None = None
     name: str = "mastodon"
     transport: httpx.BaseTransport | None = None

@@ -1,4 +1,10 @@
-"""Where a listener's batches go: the transport (production), or stdout (--dry-run)."""
+"""Where a listener's batches go in --dry-run: stdout.
+
+A listener hands its batches to a ``Publish`` callable (see :mod:`listener.loop`); the
+runtime supplies the production one, which publishes to the transport
+(:class:`klachtradar.runtime.streaming.TransportPublisher`), and this module the
+dry-run one. The listener never imports the runtime.
+"""
 
 from __future__ import annotations
 
@@ -8,20 +14,7 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from klachtradar.contract import DeadLetter, RawPost
-from klachtradar.runner import listen_step
-from klachtradar.transport import Topics, Transport
 from listener.source import Record
-
-
-@dataclass
-class TransportPublisher:
-    """Posts to the raw topic keyed by author, dead letters to the DLQ; flushes each batch."""
-
-    transport: Transport
-    topics: Topics = field(default_factory=Topics)
-
-    def __call__(self, records: Sequence[Record]) -> None:
-        listen_step(records, self.transport, self.topics)
 
 
 @dataclass

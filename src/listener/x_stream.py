@@ -34,7 +34,7 @@ from requests.adapters import HTTPAdapter
 from klachtradar.contract import utc_now
 from klachtradar.errors import ContractError, SourceError
 from klachtradar.watchlist import Watchlist
-from listener.backoff import Backoff, Failure
+from listener.backoff import Failure, ReconnectBackoff
 from listener.dedupe import RecentIds
 from listener.http_stream import RetryableConnectError, StreamEndedError, StreamLines, open_stream
 from listener.source import Clock, Record, State, dead_letter
@@ -105,7 +105,7 @@ class XSource:
     options: XOptions
     watchlist: Watchlist
     clock: Clock = field(default_factory=Clock)
-    backoff: Backoff = field(default_factory=Backoff)
+    backoff: ReconnectBackoff = field(default_factory=ReconnectBackoff)
     state: State | None = None
     name: str = "x"
     _since_id: str | None = field(default=None, init=False)

@@ -6,7 +6,7 @@ clicks on from an alert is already in the store.
 
 from __future__ import annotations
 
-from klachtradar.pipeline import PipelineOutput
+from klachtradar.ports import PipelineOutput
 from sink.console import ConsoleAlerts
 from sink.deadletter import DeadLetterFile
 from sink.store import EmbeddedStore

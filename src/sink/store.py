@@ -15,13 +15,13 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from klachtradar.contract import Alert, Priority, ScoredPost
 from klachtradar.errors import SinkError
-from sink.queries import (
+from sink.query_types import (
+    BrandCount,
     FacetField,
     Interval,
     PostFilter,
@@ -77,16 +77,6 @@ ON CONFLICT (doc_id) DO UPDATE SET
     cues = excluded.cues, risk = excluded.risk, priority = excluded.priority,
     doc = excluded.doc, updated_at = excluded.updated_at
 """
-
-
-@dataclass(frozen=True, slots=True)
-class BrandCount:
-    """Posts and complaints for one brand."""
-
-    brand: str
-    posts: int
-    complaints: int
-    negative: int
 
 
 class EmbeddedStore:
@@ -271,7 +261,7 @@ class EmbeddedStore:
         for author, brand, doc, created, resolved in self._db.execute(sql):
             yield author, brand, doc, datetime.fromisoformat(created), bool(resolved)
 
-    # -- the shared query interface (sink.queries.PostQueries) -----------------------------
+    # -- the shared query interface (sink.query_types.PostQueries) -------------------------
 
     def find(
         self, where: PostFilter, *, limit: int = 50, sort: SortOrder = "risk"

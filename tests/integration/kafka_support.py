@@ -1,6 +1,6 @@
 """What the Kafka integration tests share: brokers, generated posts, CLI processes.
 
-Brokers come from the ``dev`` extra (see :mod:`klachtradar.local_broker`); every test
+Brokers come from the ``dev`` extra (see :mod:`klachtradar.runtime.local_broker`); every test
 uses its own topic prefix and groups on a shared broker, so tests do not see each
 other's messages.
 """
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from klachtradar.local_broker import LocalBroker, start_broker
+from klachtradar.runtime.local_broker import LocalBroker, start_broker
 from klachtradar.settings import KafkaSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -213,7 +213,7 @@ def topic_doc_ids(settings: KafkaSettings, topic: str) -> list[str]:
     """The doc id of every message on a topic (raw or scored), duplicates included."""
     from kafka import KafkaConsumer, TopicPartition
 
-    from klachtradar.kafka_transport import client_config
+    from klachtradar.runtime.kafka_transport import client_config
 
     consumer = KafkaConsumer(**client_config(settings), enable_auto_commit=False)
     tps = [TopicPartition(topic, p) for p in range(settings.partitions)]

@@ -22,10 +22,11 @@ from elasticsearch import Elasticsearch
 
 from klachtradar.contract import Priority, RawPost, Risk, ScoredPost
 from klachtradar.errors import SinkError
-from klachtradar.pipeline import Pipeline, PipelineOutput
-from klachtradar.runner import index_step
+from klachtradar.ports import PipelineOutput
+from klachtradar.runtime.pipeline import Pipeline
+from klachtradar.runtime.runner import index_step
+from klachtradar.runtime.transport import InMemoryTransport, OutgoingMessage, Topics, encode
 from klachtradar.settings import Settings, load_settings
-from klachtradar.transport import InMemoryTransport, OutgoingMessage, Topics, encode
 from listener.jsonl import read_jsonl
 from sink.deadletter import read_dead_letters
 from sink.es.documents import week_index
@@ -33,7 +34,7 @@ from sink.es.outputs import ElasticsearchOutputs, post_actions
 from sink.es.queries import ElasticsearchQueries
 from sink.es.templates import install, posts_mapping
 from sink.es.writer import BulkWriter, RetryPolicy
-from sink.queries import FACET_FIELDS, PostFilter, PostQueries
+from sink.query_types import FACET_FIELDS, PostFilter, PostQueries
 from sink.store import EmbeddedStore
 from tests.integration.flaky_proxy import FlakyProxy
 from tests.integration.noida_es import NoidaElasticsearch, noida_binary
@@ -475,8 +476,8 @@ def test_the_index_process_sink_upserts_into_elasticsearch_through_the_transport
     es_url: str, client: Elasticsearch, tmp_path: Path, demo_output: PipelineOutput
 ) -> None:
     """`klachtradar index --sink elasticsearch` (the default when a URL is set)."""
-    from klachtradar.post_sinks import default_sinks, open_sink
-    from klachtradar.streaming import IndexOutputs, TopicDeadLetters
+    from klachtradar.runtime.post_sinks import default_sinks, open_sink
+    from klachtradar.runtime.streaming import IndexOutputs, TopicDeadLetters
 
     settings = fresh_settings(es_url, tmp_path)
     settings.store.path = tmp_path / "store.db"

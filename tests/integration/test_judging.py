@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from klachtradar.judging import Judgement, JudgePool
-from klachtradar.pipeline import Pipeline, PipelineOutput
-from klachtradar.runner import run_embedded
+from klachtradar.ports import PipelineOutput
+from klachtradar.runtime.judging import Judgement, JudgePool
+from klachtradar.runtime.pipeline import Pipeline
+from klachtradar.runtime.runner import run_embedded
 from klachtradar.settings import Settings, load_settings
 from listener.jsonl import JsonlReplay
 from tests.conftest import DEMO_FILE, PostFactory
@@ -149,8 +150,8 @@ def test_replay_fast_of_a_file_large_enough_for_workers_loses_nothing(tmp_path: 
 
 def _raw_topic(posts: Path) -> tuple[Any, Any]:
     from klachtradar.contract import RawPost
-    from klachtradar.runner import listen_step
-    from klachtradar.transport import InMemoryTransport, Topics
+    from klachtradar.runtime.runner import listen_step
+    from klachtradar.runtime.transport import InMemoryTransport, Topics
     from listener.jsonl import read_jsonl
 
     transport, topics = InMemoryTransport(), Topics("t")
@@ -172,7 +173,7 @@ def _scored(transport: Any, topics: Any) -> dict[str, tuple[Any, ...]]:
 def test_look_ahead_process_step_scores_like_process_step_and_commits_everything(
     tmp_path: Path,
 ) -> None:
-    from klachtradar.runner import LookaheadProcessStep, process_step
+    from klachtradar.runtime.runner import LookaheadProcessStep, process_step
 
     path = demo_slice(tmp_path, 700)
     plain, topics = _raw_topic(path)
@@ -200,7 +201,7 @@ def test_look_ahead_drops_the_batch_in_hand_on_a_failure_and_the_rewind_redoes_i
 ) -> None:
     from klachtradar.contract import RawPost
     from klachtradar.errors import TransportError
-    from klachtradar.runner import LookaheadProcessStep
+    from klachtradar.runtime.runner import LookaheadProcessStep
 
     path = demo_slice(tmp_path, 500)
     transport, topics = _raw_topic(path)
@@ -235,7 +236,7 @@ def test_look_ahead_drops_the_batch_in_hand_on_a_failure_and_the_rewind_redoes_i
 
 
 def test_look_ahead_with_a_broken_pool_judges_in_process(tmp_path: Path) -> None:
-    from klachtradar.runner import LookaheadProcessStep
+    from klachtradar.runtime.runner import LookaheadProcessStep
 
     class BrokenPool:
         processes = 1

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from klachtradar.local_broker import start_broker
+from klachtradar.runtime.local_broker import start_broker
 from tests.integration.kafka_support import (
     Processes,
     generate_posts,

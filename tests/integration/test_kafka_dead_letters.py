@@ -14,13 +14,13 @@ import pytest
 from classify.base import Prediction
 from classify.lexicon import LexiconClassifier
 from klachtradar.contract import ModelRef, ScoredPost
-from klachtradar.dlq import SkipReason, original_bytes, read_all, replay
-from klachtradar.kafka_transport import KafkaTransport
-from klachtradar.local_broker import LocalBroker
-from klachtradar.pipeline import Pipeline
-from klachtradar.runner import TRACE_HEADER, listen_step, process_step
+from klachtradar.runtime.dlq import SkipReason, original_bytes, read_all, replay
+from klachtradar.runtime.kafka_transport import KafkaTransport
+from klachtradar.runtime.local_broker import LocalBroker
+from klachtradar.runtime.pipeline import Pipeline
+from klachtradar.runtime.runner import TRACE_HEADER, listen_step, process_step
+from klachtradar.runtime.transport import Message, OutgoingMessage, Topics
 from klachtradar.settings import KafkaSettings, load_settings
-from klachtradar.transport import Message, OutgoingMessage, Topics
 from listener.jsonl import read_jsonl
 from tests.integration.kafka_support import (
     Processes,
@@ -189,8 +189,8 @@ def _size(settings: KafkaSettings, topic: str) -> int:
     """Messages on a topic now (end offsets as a fetch reports them: tansu lists them low)."""
     from kafka import KafkaConsumer, TopicPartition
 
-    from klachtradar.dlq import end_offsets
-    from klachtradar.kafka_transport import client_config
+    from klachtradar.runtime.dlq import end_offsets
+    from klachtradar.runtime.kafka_transport import client_config
 
     consumer = KafkaConsumer(**client_config(settings), fetch_max_wait_ms=100)
     try:

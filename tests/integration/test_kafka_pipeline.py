@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from klachtradar.local_broker import LocalBroker, free_port
+from klachtradar.runtime.local_broker import LocalBroker, free_port
 from tests.integration.kafka_support import (
     Processes,
     alive,

@@ -14,15 +14,15 @@ from typing import Any
 import pytest
 
 from klachtradar.contract import RawPost, parse_raw_post
+from klachtradar.runtime.streaming import TransportPublisher
+from klachtradar.runtime.transport import InMemoryTransport, Topics
 from klachtradar.settings import load_settings
-from klachtradar.transport import InMemoryTransport, Topics
 from listener.checkpoint import CheckpointStore
 from listener.fixtures import payloads as p
 from listener.fixtures.bluesky_server import AppViewFixtureServer, JetstreamFixtureServer
 from listener.fixtures.mastodon_server import MastodonFixtureServer
 from listener.fixtures.x_server import XFixtureServer
 from listener.listen_command import run_listen
-from listener.publish import TransportPublisher
 
 pytestmark = pytest.mark.integration
 

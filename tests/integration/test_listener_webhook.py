@@ -18,8 +18,8 @@ import pytest
 
 from klachtradar.contract import DeadLetter, RawPost
 from klachtradar.errors import SinkError, SourceError
-from klachtradar.local_broker import LocalBroker
-from klachtradar.transport import Topics
+from klachtradar.runtime.local_broker import LocalBroker
+from klachtradar.runtime.transport import Topics
 from listener.loop import ListenLoop
 from listener.source import Record
 from listener.webhook import WebhookOptions, WebhookSource

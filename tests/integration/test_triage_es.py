@@ -31,14 +31,15 @@ pytest.importorskip("elasticsearch")
 from elasticsearch import Elasticsearch
 
 from klachtradar.contract import Author, RawPost
-from klachtradar.pipeline import Pipeline, PipelineOutput
+from klachtradar.ports import PipelineOutput
+from klachtradar.runtime.pipeline import Pipeline
 from klachtradar.settings import Settings, load_settings
 from sink.store import EmbeddedStore
-from sink.triage.report import BrandReport, build_report
-from sink.triage.triage_cli import _sync_working_copy
 from tests.integration import triage_es_support as support
 from tests.integration.flaky_proxy import FlakyProxy
 from tests.integration.noida_es import NoidaElasticsearch, free_port, noida_binary
+from triage.report import BrandReport, build_report
+from triage.triage_cli import _sync_working_copy
 
 pytestmark = pytest.mark.integration
 

@@ -18,7 +18,8 @@ from typing import Any
 from elasticsearch import Elasticsearch
 
 from klachtradar.contract import RawPost
-from klachtradar.pipeline import Pipeline, PipelineOutput
+from klachtradar.ports import PipelineOutput
+from klachtradar.runtime.pipeline import Pipeline
 from klachtradar.settings import Settings, load_settings
 from listener.jsonl import read_jsonl
 from sink.es.outputs import ElasticsearchOutputs

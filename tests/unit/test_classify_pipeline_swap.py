@@ -9,7 +9,7 @@ from pathlib import Path
 
 from classify.model_store import ModelStore
 from klachtradar.contract import Author, RawPost
-from klachtradar.pipeline import Pipeline
+from klachtradar.runtime.pipeline import Pipeline
 from klachtradar.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,7 +12,7 @@ import pytest
 from kafka import TopicPartition
 
 from klachtradar.contract import DeadLetter
-from klachtradar.dlq import (
+from klachtradar.runtime.dlq import (
     ReplayPass,
     ReplayReport,
     SkipReason,
@@ -23,16 +23,21 @@ from klachtradar.dlq import (
     replay_pass,
     skip_reason,
 )
-from klachtradar.pipeline import Pipeline
-from klachtradar.runner import ATTEMPTS_HEADER, listen_step, message_dead_letter, process_step
-from klachtradar.settings import Settings
-from klachtradar.transport import (
+from klachtradar.runtime.pipeline import Pipeline
+from klachtradar.runtime.runner import (
+    ATTEMPTS_HEADER,
+    listen_step,
+    message_dead_letter,
+    process_step,
+)
+from klachtradar.runtime.transport import (
     InMemoryTransport,
     Message,
     OutgoingMessage,
     Topics,
     dead_letter_message,
 )
+from klachtradar.settings import Settings
 from listener.jsonl import read_jsonl
 from listener.source import dead_letter as source_dead_letter
 from tests.conftest import PostFactory

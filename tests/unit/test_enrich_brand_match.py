@@ -162,7 +162,7 @@ def _touch_later(path: Path) -> None:
 
 
 def test_the_pipeline_picks_up_a_changed_watchlist_without_restart(tmp_path: Path) -> None:
-    from klachtradar.pipeline import Pipeline
+    from klachtradar.runtime.pipeline import Pipeline
     from klachtradar.settings import load_settings
 
     path = tmp_path / "brands.toml"

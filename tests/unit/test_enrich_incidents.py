@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from klachtradar.contract import Alert, AlertKind, RawPost
-from klachtradar.pipeline import Pipeline
+from klachtradar.runtime.pipeline import Pipeline
 from klachtradar.settings import load_settings
 
 T0 = datetime(2026, 10, 30, 20, 0, tzinfo=UTC)

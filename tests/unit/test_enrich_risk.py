@@ -21,7 +21,8 @@ from enrich.virality import (
     kernel_cdf_mean,
 )
 from klachtradar.contract import AlertKind, Priority, RawPost, ScoredPost
-from klachtradar.pipeline import Pipeline, PipelineOutput
+from klachtradar.ports import PipelineOutput
+from klachtradar.runtime.pipeline import Pipeline
 from klachtradar.settings import Settings, load_settings
 from listener.jsonl import read_jsonl
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from klachtradar.errors import ConfigError
-from klachtradar.pipeline import PipelineOutput
+from klachtradar.ports import PipelineOutput
 from klachtradar.settings import Settings, load_settings
 from sink.es.outputs import ElasticsearchOutputs, FanOutOutputs, with_elasticsearch
 from sink.es.queries import ElasticsearchQueries

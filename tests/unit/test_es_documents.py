@@ -9,7 +9,7 @@ from functools import cache
 import pytest
 
 from klachtradar.contract import RawPost, ScoredPost
-from klachtradar.pipeline import Pipeline
+from klachtradar.runtime.pipeline import Pipeline
 from klachtradar.settings import load_settings
 from listener.jsonl import read_jsonl
 from sink.es.documents import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 
-from klachtradar.gc_policy import STREAM_GEN0_THRESHOLD, streaming_gc
+from klachtradar.runtime.gc_policy import STREAM_GEN0_THRESHOLD, streaming_gc
 
 
 def test_streaming_gc_freezes_start_up_and_collects_less_often_then_restores() -> None:

@@ -17,7 +17,7 @@ time.sleep(600)
 """
 WORKER = """
 import sys, time
-from klachtradar.judging import exit_with
+from klachtradar.runtime.judging import exit_with
 exit_with(int(sys.argv[1]))
 time.sleep(600)
 """

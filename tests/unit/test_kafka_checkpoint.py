@@ -15,7 +15,7 @@ from kafka import TopicPartition
 from kafka.errors import CommitFailedError, KafkaConnectionError
 
 from klachtradar.errors import TransportError, UnsafeCommitError
-from klachtradar.kafka_transport import GroupConsumer, format_position, parse_position
+from klachtradar.runtime.kafka_transport import GroupConsumer, format_position, parse_position
 
 TOPIC = "k.posts.raw"
 P0, P1 = TopicPartition(TOPIC, 0), TopicPartition(TOPIC, 1)

@@ -14,15 +14,15 @@ from pydantic import SecretStr
 from classify.base import Prediction
 from classify.lexicon import LexiconClassifier
 from klachtradar.contract import DeadLetter, ModelRef, RawPost
-from klachtradar.dlq import original_bytes, redrive_message
 from klachtradar.errors import ConfigError, TransportError
-from klachtradar.jsonlog import JsonFormatter
-from klachtradar.kafka_transport import client_config
-from klachtradar.pipeline import Pipeline
-from klachtradar.runner import TRACE_HEADER, listen_step, process_step
+from klachtradar.runtime.dlq import original_bytes, redrive_message
+from klachtradar.runtime.jsonlog import JsonFormatter
+from klachtradar.runtime.kafka_transport import client_config
+from klachtradar.runtime.pipeline import Pipeline
+from klachtradar.runtime.runner import TRACE_HEADER, listen_step, process_step
+from klachtradar.runtime.sources import open_source
+from klachtradar.runtime.transport import InMemoryTransport, OutgoingMessage, Topics
 from klachtradar.settings import KafkaSettings, load_settings
-from klachtradar.sources import open_source
-from klachtradar.transport import InMemoryTransport, OutgoingMessage, Topics
 from listener.jsonl import read_jsonl
 
 DEMO = Path(__file__).resolve().parents[2] / "data" / "demo" / "stream.jsonl"
@@ -165,7 +165,7 @@ def test_log_records_are_one_json_object_with_their_fields() -> None:
 
 
 def test_sinks_are_chosen_by_name_and_unknown_ones_are_refused(tmp_path: Path) -> None:
-    from klachtradar.post_sinks import open_sink
+    from klachtradar.runtime.post_sinks import open_sink
 
     sink = open_sink("embedded", load_settings(), {"store": str(tmp_path / "s.db")})
     sink.write_posts([])

@@ -4,30 +4,30 @@ from __future__ import annotations
 
 import pytest
 
-from listener.backoff import Backoff, Failure, seconds_until_reset
+from listener.backoff import Failure, ReconnectBackoff, seconds_until_reset
 
 
 def test_network_errors_back_off_linearly_up_to_16_seconds() -> None:
-    backoff = Backoff()
+    backoff = ReconnectBackoff()
     delays = [backoff.next_delay(Failure.NETWORK) for _ in range(70)]
     assert delays[:3] == [0.25, 0.5, 0.75]
     assert max(delays) == 16.0
 
 
 def test_http_errors_back_off_exponentially_from_5_up_to_320_seconds() -> None:
-    backoff = Backoff()
+    backoff = ReconnectBackoff()
     delays = [backoff.next_delay(Failure.HTTP) for _ in range(8)]
     assert delays == [5, 10, 20, 40, 80, 160, 320, 320]
 
 
 def test_a_rate_limit_waits_for_the_named_reset_else_from_a_minute() -> None:
-    backoff = Backoff()
+    backoff = ReconnectBackoff()
     assert backoff.next_delay(Failure.RATE_LIMIT, reset_in_s=3.5) == 3.5
-    assert Backoff().next_delay(Failure.RATE_LIMIT) == 60.0
+    assert ReconnectBackoff().next_delay(Failure.RATE_LIMIT) == 60.0
 
 
 def test_reset_forgets_earlier_failures() -> None:
-    backoff = Backoff()
+    backoff = ReconnectBackoff()
     backoff.next_delay(Failure.HTTP)
     backoff.reset()
     assert backoff.next_delay(Failure.HTTP) == 5

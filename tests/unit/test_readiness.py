@@ -13,8 +13,8 @@ import urllib.request
 
 import pytest
 
-from klachtradar.readiness import Readiness, process_started
-from klachtradar.stream_metrics import StreamMetrics, serve_metrics
+from klachtradar.runtime.readiness import Readiness, process_started
+from klachtradar.runtime.stream_metrics import StreamMetrics, serve_metrics
 
 
 def _free_port() -> int:
@@ -48,7 +48,7 @@ def test_an_unknown_condition_is_a_bug_not_a_silent_no_op() -> None:
 def test_process_start_is_taken_from_the_kernel_not_from_the_first_line_of_main() -> None:
     probe = (
         "import time; time.sleep(0.3)\n"
-        "from klachtradar.readiness import process_started\n"
+        "from klachtradar.runtime.readiness import process_started\n"
         "print(time.monotonic() - process_started())\n"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)

@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 from functools import cache
 
 from klachtradar.contract import Priority, RawPost, ScoredPost
-from klachtradar.pipeline import Pipeline
+from klachtradar.runtime.pipeline import Pipeline
 from klachtradar.settings import load_settings
 from listener.jsonl import read_jsonl
-from sink.queries import PostFilter, PostQueries, TimeBucket, priorities_up_to
+from sink.query_types import PostFilter, PostQueries, TimeBucket, priorities_up_to
 from sink.store import EmbeddedStore
 
 

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from klachtradar.backoff import Backoff
 from klachtradar.contract import RawPost, ScoredPost
 from klachtradar.errors import TransportError
-from klachtradar.pipeline import Pipeline
-from klachtradar.runner import process_step
+from klachtradar.runtime.pipeline import Pipeline
+from klachtradar.runtime.runner import process_step
+from klachtradar.runtime.streaming import StopSignal, run_consumer, run_listen
+from klachtradar.runtime.transport import InMemoryTransport, OutgoingMessage, Topics
 from klachtradar.settings import load_settings
-from klachtradar.streaming import Backoff, StopSignal, run_consumer, run_listen
-from klachtradar.transport import InMemoryTransport, OutgoingMessage, Topics
 from listener.jsonl import read_jsonl
 
 DEMO = Path(__file__).resolve().parents[2] / "data" / "demo" / "stream.jsonl"

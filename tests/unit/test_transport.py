@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from klachtradar.contract import DeadLetter
-from klachtradar.pipeline import Pipeline
-from klachtradar.runner import index_step, listen_step, process_step
+from klachtradar.runtime.pipeline import Pipeline
+from klachtradar.runtime.runner import index_step, listen_step, process_step
+from klachtradar.runtime.transport import InMemoryTransport, OutgoingMessage, Topics
 from klachtradar.settings import Settings
-from klachtradar.transport import InMemoryTransport, OutgoingMessage, Topics
 from sink.deadletter import DeadLetterFile
 from sink.embedded import EmbeddedOutputs
 from sink.store import EmbeddedStore

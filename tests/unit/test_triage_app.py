@@ -12,14 +12,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from klachtradar.settings import TriageSettings
-from sink.triage.app import TriageApp, create_app
-from sink.triage.database import TriageDatabase
-from sink.triage.feedback import FeedbackStore
-from sink.triage.live import ChangeFeed
-from sink.triage.report_html import report_view
-from sink.triage.sla import SlaPolicy
-from sink.triage.workflow import Workflow
 from tests.unit.triage_support import T0, FixedClock, fill_store, raw_post
+from triage.app import TriageApp, create_app
+from triage.database import TriageDatabase
+from triage.feedback import FeedbackStore
+from triage.live import ChangeFeed
+from triage.report_html import report_view
+from triage.sla import SlaPolicy
+from triage.workflow import Workflow
 
 SCRIPT = "<script>alert('xss')</script>"
 IMG = '<img src=x onerror="alert(1)">'

@@ -11,11 +11,11 @@ from typer.testing import CliRunner
 from klachtradar.cli import app
 from klachtradar.contract import Intent, Sentiment
 from klachtradar.settings import TriageSettings
-from sink.triage.database import TriageDatabase
-from sink.triage.feedback import FeedbackStore
-from sink.triage.sla import SlaPolicy
-from sink.triage.workflow import Workflow
 from tests.unit.triage_support import T0, FixedClock, fill_store, raw_post
+from triage.database import TriageDatabase
+from triage.feedback import FeedbackStore
+from triage.sla import SlaPolicy
+from triage.workflow import Workflow
 
 runner = CliRunner()
 COMPLAINT = "@KPN mijn internet is alweer weg, al drie dagen geen verbinding. Belachelijk slecht!"

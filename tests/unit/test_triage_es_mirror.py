@@ -15,15 +15,15 @@ import pytest
 
 from klachtradar.contract import Alert, AlertKind, Priority, RawPost, ScoredPost
 from klachtradar.errors import SinkError
-from klachtradar.pipeline import Pipeline
+from klachtradar.runtime.pipeline import Pipeline
 from klachtradar.settings import TriageSettings, load_settings
 from sink.es.queries import ChangedAlert, ChangedPost, ChangeKey
-from sink.triage import es_mirror
-from sink.triage.database import TriageDatabase
-from sink.triage.es_mirror import ALERTS, POSTS, EsMirror, MirrorLoop
-from sink.triage.sla import SlaPolicy
-from sink.triage.workflow import QueueFilter, Workflow
 from tests.unit.triage_support import T0, FixedClock, raw_post
+from triage import es_mirror
+from triage.database import TriageDatabase
+from triage.es_mirror import ALERTS, POSTS, EsMirror, MirrorLoop
+from triage.sla import SlaPolicy
+from triage.workflow import QueueFilter, Workflow
 
 NOW = T0 + timedelta(hours=1)
 

@@ -6,9 +6,9 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from sink.triage.clock import StreamClock
-from sink.triage.live import ChangeFeed
 from tests.unit.triage_support import T0, fill_store, raw_post
+from triage.clock import StreamClock
+from triage.live import ChangeFeed
 
 COMPLAINT = "@KPN mijn internet is alweer weg, al drie dagen geen verbinding. Belachelijk slecht!"
 

@@ -12,16 +12,16 @@ from pathlib import Path
 import pytest
 
 from klachtradar.contract import Priority, RawPost
-from klachtradar.pipeline import Pipeline
+from klachtradar.runtime.pipeline import Pipeline
 from klachtradar.settings import TriageSettings, load_settings
 from listener.jsonl import read_jsonl
 from sink.store import EmbeddedStore
-from sink.triage.database import TriageDatabase
-from sink.triage.report import BrandReport, build_report, parse_period
-from sink.triage.report_html import render_report
-from sink.triage.sla import SlaPolicy
-from sink.triage.workflow import Workflow
 from tests.unit.triage_support import FixedClock
+from triage.database import TriageDatabase
+from triage.report import BrandReport, build_report, parse_period
+from triage.report_html import render_report
+from triage.sla import SlaPolicy
+from triage.workflow import Workflow
 
 BRAND = "Odido"
 START = datetime(2026, 9, 28, tzinfo=UTC)

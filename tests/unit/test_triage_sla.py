@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from klachtradar.contract import Priority
 from klachtradar.settings import TriageSettings
-from sink.triage.sla import SlaPolicy
+from triage.sla import SlaPolicy
 
 POLICY = SlaPolicy.from_settings(
     TriageSettings(brand_sla_minutes={"Odido": {Priority.P1: 10}}, amber_fraction=0.5)

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from sink.triage.views import format_count, format_duration, safe_link
+from triage.views import format_count, format_duration, safe_link
 
 
 @pytest.mark.parametrize(

@@ -10,10 +10,10 @@ import pytest
 from klachtradar.contract import Intent, Priority
 from klachtradar.settings import TriageSettings
 from sink.store import EmbeddedStore
-from sink.triage.database import TriageDatabase
-from sink.triage.sla import SlaPolicy
-from sink.triage.workflow import QueueFilter, Workflow, WorkflowError
 from tests.unit.triage_support import T0, FixedClock, fill_store, raw_post
+from triage.database import TriageDatabase
+from triage.sla import SlaPolicy
+from triage.workflow import QueueFilter, Workflow, WorkflowError
 
 COMPLAINT = "@KPN mijn internet is alweer weg, al drie dagen geen verbinding. Belachelijk slecht!"
 QUESTION = "Kan ik mijn abonnement bij KPN ook online verlengen?"

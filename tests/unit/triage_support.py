@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from klachtradar.contract import Author, Engagement, RawPost
-from klachtradar.pipeline import Pipeline
+from klachtradar.runtime.pipeline import Pipeline
 from klachtradar.settings import load_settings
 from sink.store import EmbeddedStore
 

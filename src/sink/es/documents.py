@@ -40,7 +40,7 @@ CHANGED_AT = "changed_at"
 """Server time (epoch ms, ``ctx._now``) of a document's last write: upsert or status change.
 
 Not part of the contract: it exists so a reader (the triage app's working copy,
-:mod:`sink.triage.es_mirror`) can ask "what changed since my cursor". ``scored_at``
+:mod:`triage.es_mirror`) can ask "what changed since my cursor". ``scored_at``
 cannot serve: it is the scoring time, and a post scored early may be indexed much later
 (a Kafka ``index`` consumer catching up), behind a cursor that already passed it.
 """

@@ -1,6 +1,6 @@
 """Elasticsearch as a pipeline output: posts upserted, alerts created once, rejects dead-lettered.
 
-:class:`ElasticsearchOutputs` implements the runner's ``Outputs`` protocol, so the
+:class:`ElasticsearchOutputs` implements :class:`klachtradar.ports.Outputs`, so the
 embedded runner and the Kafka ``index`` step use it unchanged. :func:`with_elasticsearch`
 adds it next to the embedded outputs when ``[elasticsearch] url`` is set.
 """
@@ -12,8 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from klachtradar.contract import Alert, DeadLetter, ScoredPost
-from klachtradar.pipeline import PipelineOutput
-from klachtradar.runner import Outputs
+from klachtradar.ports import Outputs, PipelineOutput
 from klachtradar.settings import Settings
 from sink.deadletter import DeadLetterFile
 from sink.es.documents import alert_upsert_body, document_of, upsert_body, week_index

@@ -1,4 +1,4 @@
-"""The shared query interface (:class:`sink.queries.PostQueries`) answered by Elasticsearch.
+"""The shared query interface (:class:`sink.query_types.PostQueries`) answered by Elasticsearch.
 
 Filters are ``bool.filter`` clauses (cached, unscored); aggregations are ``terms`` and
 ``date_histogram`` with ``min_doc_count: 1`` in UTC, matching the embedded store's
@@ -18,7 +18,8 @@ from klachtradar.contract import Alert, Priority, ScoredPost, utc_now
 from klachtradar.errors import SinkError
 from klachtradar.settings import Settings
 from sink.es.documents import CHANGED_AT, OPEN, STATUS_SCRIPT, scored_post_from_document
-from sink.queries import (
+from sink.query_types import (
+    BrandCount,
     FacetField,
     Interval,
     PostFilter,
@@ -27,7 +28,6 @@ from sink.queries import (
     priorities_up_to,
     sorted_counts,
 )
-from sink.store import BrandCount
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+from klachtradar.backoff import Backoff
 from klachtradar.errors import SinkError
 
 if TYPE_CHECKING:
@@ -103,15 +104,15 @@ def reason_of(error: Any) -> str:
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """Exponential backoff: ``initial · 2^round``, capped, with ±50 % jitter."""
+    """Up to ``max_retries`` rounds; waits are :class:`klachtradar.backoff.Backoff`'s:
+    ``initial · 2^round``, capped, with ±50 % jitter."""
 
     max_retries: int = 6
     initial_s: float = 0.5
     max_s: float = 30.0
 
     def delay(self, round_: int, rng: random.Random) -> float:
-        base = min(self.max_s, self.initial_s * 2.0**round_)
-        return base * (0.5 + rng.random())
+        return Backoff(self.initial_s, self.max_s, jitter=0.5).wait_for(round_, rng)
 
 
 @dataclass

@@ -8,12 +8,17 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from klachtradar.errors import KlachtradarError
 from klachtradar.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from triage.demo_feed import DemoPipelineFactory
 
 feedback_app = typer.Typer(help="Label corrections from the triage app.", no_args_is_help=True)
 
@@ -37,45 +42,60 @@ def _settings(store: Path | None) -> Settings:
     return settings
 
 
-def serve(
-    host: Annotated[str | None, typer.Option(help="Address (default: [triage] host).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default: [triage] port).")] = None,
-    demo: Annotated[
-        bool,
-        typer.Option("--demo", help="Replay the demo stream through the pipeline while serving."),
-    ] = False,
-    replay: Annotated[
-        list[Path] | None,
-        typer.Option("--replay", help="With --demo: replay these JSONL files instead (in order)."),
-    ] = None,
-    duration: Annotated[
-        float | None, typer.Option(help="Seconds each demo replay takes (default: [demo]).")
-    ] = None,
-    read_only: Annotated[bool, typer.Option("--read-only", help="Look, do not act.")] = False,
-    store: StoreOption = None,
-    backend: BackendOption = "auto",
-) -> None:
-    """Serve the webcare triage queue in the browser (live over server-sent events)."""
-    from sink.triage.server import run_server
+def serve_command(demo_pipeline: DemoPipelineFactory) -> Callable[..., None]:
+    """The ``serve`` command; ``--demo`` replays through the pipeline ``demo_pipeline``
+    builds (the CLI, the composition root, passes the runtime's)."""
 
-    settings = _settings(store)
-    if read_only:
-        settings.triage.read_only = True
-    if settings.triage.auth == "token" and not settings.triage.token:
-        raise KlachtradarError("[triage] auth = 'token' needs a token (KLACHTRADAR_TRIAGE__TOKEN)")
-    if settings.triage.auth == "basic" and not settings.triage.users:
-        raise KlachtradarError("[triage] auth = 'basic' needs [triage.users]")
-    files = [settings.resolve(settings.demo.file)] if demo and not replay else list(replay or [])
-    if files and not demo:
-        raise KlachtradarError("--replay needs --demo")
-    run_server(
-        settings,
-        host=host or settings.triage.host,
-        port=settings.triage.port if port is None else port,
-        replay_files=files,
-        duration_s=settings.demo.duration_seconds if duration is None else duration,
-        backend=backend,
-    )
+    def serve(
+        host: Annotated[str | None, typer.Option(help="Address (default: [triage] host).")] = None,
+        port: Annotated[int | None, typer.Option(help="Port (default: [triage] port).")] = None,
+        demo: Annotated[
+            bool,
+            typer.Option(
+                "--demo", help="Replay the demo stream through the pipeline while serving."
+            ),
+        ] = False,
+        replay: Annotated[
+            list[Path] | None,
+            typer.Option(
+                "--replay", help="With --demo: replay these JSONL files instead (in order)."
+            ),
+        ] = None,
+        duration: Annotated[
+            float | None, typer.Option(help="Seconds each demo replay takes (default: [demo]).")
+        ] = None,
+        read_only: Annotated[bool, typer.Option("--read-only", help="Look, do not act.")] = False,
+        store: StoreOption = None,
+        backend: BackendOption = "auto",
+    ) -> None:
+        """Serve the webcare triage queue in the browser (live over server-sent events)."""
+        from triage.server import run_server
+
+        settings = _settings(store)
+        if read_only:
+            settings.triage.read_only = True
+        if settings.triage.auth == "token" and not settings.triage.token:
+            raise KlachtradarError(
+                "[triage] auth = 'token' needs a token (KLACHTRADAR_TRIAGE__TOKEN)"
+            )
+        if settings.triage.auth == "basic" and not settings.triage.users:
+            raise KlachtradarError("[triage] auth = 'basic' needs [triage.users]")
+        files = (
+            [settings.resolve(settings.demo.file)] if demo and not replay else list(replay or [])
+        )
+        if files and not demo:
+            raise KlachtradarError("--replay needs --demo")
+        run_server(
+            settings,
+            demo_pipeline=demo_pipeline,
+            host=host or settings.triage.host,
+            port=settings.triage.port if port is None else port,
+            replay_files=files,
+            duration_s=settings.demo.duration_seconds if duration is None else duration,
+            backend=backend,
+        )
+
+    return serve
 
 
 def report(
@@ -94,8 +114,8 @@ def report(
 ) -> None:
     """Write the brand report (HTML with plots) for management."""
     from sink.queries import uses_elasticsearch
-    from sink.triage.report import build_report, parse_period
-    from sink.triage.report_html import render_report
+    from triage.report import build_report, parse_period
+    from triage.report_html import render_report
 
     settings = _settings(store)
     path = settings.resolve(settings.store.path)
@@ -121,9 +141,9 @@ def _sync_working_copy(settings: Settings, path: Path, *, start: datetime | None
     brought up to date, and a note says the period may reach before what it holds.
     """
     from klachtradar.contract import utc_now
-    from sink.triage.database import TriageDatabase
-    from sink.triage.es_mirror import POSTS
-    from sink.triage.server import open_mirror
+    from triage.database import TriageDatabase
+    from triage.es_mirror import POSTS
+    from triage.server import open_mirror
 
     database = TriageDatabase(path)
     try:
@@ -153,9 +173,9 @@ def feedback_export(
     store: StoreOption = None,
 ) -> None:
     """Write the agents' label corrections as training JSONL (latest per post)."""
-    from sink.triage.clock import SystemClock
-    from sink.triage.database import TriageDatabase
-    from sink.triage.feedback import FeedbackStore
+    from triage.clock import SystemClock
+    from triage.database import TriageDatabase
+    from triage.feedback import FeedbackStore
 
     settings = _settings(store)
     path = settings.resolve(settings.store.path)

@@ -32,14 +32,14 @@ from typing import TYPE_CHECKING
 
 from klachtradar.contract import NOT_UTF8, DeadLetter, parse_raw_post, raw_fields, utf8_error
 from klachtradar.errors import ContractError
-from klachtradar.kafka_transport import KafkaTransport, client_config, format_position
-from klachtradar.runner import ATTEMPTS_HEADER, TRACE_HEADER, new_trace_id
-from klachtradar.transport import Message, OutgoingMessage, Topics, Transport
+from klachtradar.runtime.kafka_transport import KafkaTransport, client_config, format_position
+from klachtradar.runtime.runner import ATTEMPTS_HEADER, TRACE_HEADER, new_trace_id
+from klachtradar.runtime.transport import Message, OutgoingMessage, Topics, Transport
 
 if TYPE_CHECKING:
     from kafka import KafkaConsumer, TopicPartition
 
-log = logging.getLogger("klachtradar.dlq")
+log = logging.getLogger("klachtradar.runtime.dlq")
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,9 +14,9 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from klachtradar.contract import ScoredPost
-from sink.triage.feedback import Correction
-from sink.triage.sla import SlaPolicy, SlaState
-from sink.triage.workflow import QueueItem
+from triage.feedback import Correction
+from triage.sla import SlaPolicy, SlaState
+from triage.workflow import QueueItem
 
 _STATUS_LABEL = {
     "open": "open",

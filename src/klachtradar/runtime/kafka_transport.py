@@ -1,4 +1,5 @@
-"""The Kafka transport (kafka-python): the :class:`~klachtradar.transport.Transport` for production.
+"""The Kafka transport (kafka-python): the production
+:class:`~klachtradar.runtime.transport.Transport`.
 
 What it adds to the interface's contract, and why:
 
@@ -34,8 +35,8 @@ from kafka.producer.future import FutureRecordMetadata
 from kafka.structs import OffsetAndMetadata
 
 from klachtradar.errors import TransportError, UnsafeCommitError
+from klachtradar.runtime.transport import Message, OutgoingMessage, Topics
 from klachtradar.settings import KafkaSettings
-from klachtradar.transport import Message, OutgoingMessage, Topics
 
 log = logging.getLogger("klachtradar.kafka")
 
@@ -404,7 +405,7 @@ def _message(tp: TopicPartition, record: Any) -> Message:
 
 
 class KafkaTransport:
-    """Kafka behind the :class:`~klachtradar.transport.Transport` interface.
+    """Kafka behind the :class:`~klachtradar.runtime.transport.Transport` interface.
 
     >>> transport = KafkaTransport(load_settings().kafka)     # doctest: +SKIP
     >>> transport.ensure_topics()                              # doctest: +SKIP

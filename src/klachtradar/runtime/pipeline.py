@@ -31,7 +31,6 @@ from enrich.risk import RiskModel
 from enrich.stage import score_batch
 from enrich.virality import EngagementTracker
 from klachtradar.contract import (
-    Alert,
     BrandMention,
     ClassifiedPost,
     DeadLetter,
@@ -40,21 +39,13 @@ from klachtradar.contract import (
     utc_now,
 )
 from klachtradar.errors import KlachtradarError
+from klachtradar.ports import PipelineOutput
 from klachtradar.settings import Settings
 
 if TYPE_CHECKING:
-    from klachtradar.judging import Judgement
+    from klachtradar.runtime.judging import Judgement
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class PipelineOutput:
-    """What one batch produced."""
-
-    scored: list[ScoredPost] = field(default_factory=list)
-    alerts: list[Alert] = field(default_factory=list)
-    dead_letters: list[DeadLetter] = field(default_factory=list)
 
 
 @dataclass
@@ -109,7 +100,7 @@ class Pipeline:
         """Run all stages on a batch; failures become dead letters, never exceptions.
 
         ``judged`` carries languages and predictions a worker process already made for
-        these posts (:mod:`klachtradar.judging`); then only the stateful stages run here.
+        these posts (:mod:`klachtradar.runtime.judging`); then only the stateful stages run here.
         """
         now = now or utc_now()
         self._between_batches()

@@ -50,11 +50,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from klachtradar.backoff import Backoff
 from klachtradar.contract import utc_now
 from klachtradar.errors import SinkError
 from sink.es.queries import ChangedAlert, ChangedPost, ChangeKey
 from sink.store import EmbeddedStore
-from sink.triage.database import TriageDatabase
+from triage.database import TriageDatabase
 
 log = logging.getLogger(__name__)
 
@@ -352,6 +353,7 @@ class MirrorLoop:
         self.mirror = mirror
         self.poll_s = poll_s
         self.max_backoff_s = max_backoff_s
+        self._backoff = Backoff(initial_s=poll_s, maximum_s=max_backoff_s, jitter=0.0)
         self.on_change = on_change
         self.unreachable_since: datetime | None = None
         self.failures = 0
@@ -387,7 +389,7 @@ class MirrorLoop:
             report = self.mirror.sync()
         except SinkError as exc:
             self.failures += 1
-            delay = min(self.max_backoff_s, self.poll_s * 2.0**self.failures)
+            delay = self._backoff.wait_for(self.failures)
             log.warning("elasticsearch sync failed (%s); retrying in %.1fs", exc, delay)
             if self.unreachable_since is None:
                 self.unreachable_since = utc_now()
@@ -396,7 +398,7 @@ class MirrorLoop:
         except Exception:  # a bug must not end the loop: the app would go stale silently
             self.failures += 1
             log.exception("elasticsearch sync crashed")
-            return min(self.max_backoff_s, self.poll_s * 2.0**self.failures)
+            return self._backoff.wait_for(self.failures)
         self.syncs += 1
         self.failures = 0
         if self.unreachable_since is not None:

@@ -20,7 +20,7 @@ from typing import Any
 
 from classify.base import Prediction, TextClassifier
 from klachtradar.contract import ModelRef, RawPost
-from klachtradar.gc_policy import settle_after_start
+from klachtradar.runtime.gc_policy import settle_after_start
 from klachtradar.settings import Settings
 
 

@@ -2,5 +2,5 @@
 
 Reads the embedded SQLite store the pipeline writes (``sink.store``) and keeps its own
 tables (actions, workflow state, label feedback) in the same file. Heavy web libraries
-are imported only by :mod:`sink.triage.app` and :mod:`sink.triage.report_html`.
+are imported only by :mod:`triage.app` and :mod:`triage.report_html`.
 """

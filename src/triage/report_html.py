@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from klachtradar.settings import TriageSettings
-from sink.triage.clock import Clock
-from sink.triage.report import BrandReport, build_report, parse_period
-from sink.triage.templating import PACKAGE_DIR, templates
-from sink.triage.views import safe_link
+from triage.clock import Clock
+from triage.report import BrandReport, build_report, parse_period
+from triage.templating import PACKAGE_DIR, templates
+from triage.views import safe_link
 
 _GREEN, _RED, _AMBER, _GREY, _BLUE = "#2e7d32", "#d32f2f", "#f0a000", "#b8c2d0", "#2457c5"
 
@@ -154,9 +154,9 @@ def report_view(
     """The ``/report`` handler: brand and period from the query string."""
 
     def view(params: dict[str, str]) -> str:
-        from sink.triage.database import TriageDatabase
-        from sink.triage.sla import SlaPolicy
-        from sink.triage.workflow import Workflow
+        from triage.database import TriageDatabase
+        from triage.sla import SlaPolicy
+        from triage.workflow import Workflow
 
         now = clock.now()
         brand = params.get("brand") or ""

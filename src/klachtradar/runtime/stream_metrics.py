@@ -4,7 +4,7 @@ Every ``listen``/``process``/``index`` process serves its own ``/metrics`` when 
 port (``--metrics-port`` or ``[kafka] metrics_port``, on ``[kafka] metrics_host``,
 loopback by default); Prometheus sums over the instances. Lag is per partition the
 process owns, refreshed every few seconds. The same port answers ``/ready`` (200 once
-the process's :class:`~klachtradar.readiness.Readiness` holds, 503 before, with what it
+the process's :class:`~klachtradar.runtime.readiness.Readiness` holds, 503 before, with what it
 still waits for) and ``/healthz`` (200 while the process runs).
 """
 
@@ -25,7 +25,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from klachtradar.readiness import Readiness
+from klachtradar.runtime.readiness import Readiness
 
 log = logging.getLogger("klachtradar.metrics")
 
@@ -75,7 +75,7 @@ class StreamMetrics:
         self.produced.labels(topic).inc(count)
 
     def on_commit(self, topic: str, group: str, partitions: int) -> None:
-        """Hook for :class:`~klachtradar.kafka_transport.KafkaTransport` commits."""
+        """Hook for :class:`~klachtradar.runtime.kafka_transport.KafkaTransport` commits."""
         self.commits.labels(topic, group).inc(partitions)
 
     def set_lag(self, topic: str, group: str, lag: dict[int, int]) -> None:

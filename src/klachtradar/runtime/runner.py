@@ -5,7 +5,7 @@ Two shapes, one pipeline:
 * :func:`run_embedded` — source → pipeline → outputs in one process (the default; no
   Kafka, no Elasticsearch). Records stay Python objects, no serialisation.
 * :func:`listen_step`, :func:`process_step`, :func:`index_step` — the same work split
-  over a :class:`~klachtradar.transport.Transport`, one step per process kind
+  over a :class:`~klachtradar.runtime.transport.Transport`, one step per process kind
   (``listen``, ``process``, ``index``), each committing only after its output is safe.
 """
 
@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from klachtradar.contract import (
     NOT_UTF8,
@@ -31,11 +31,12 @@ from klachtradar.contract import (
     utf8_error,
 )
 from klachtradar.errors import ContractError
-from klachtradar.pipeline import Pipeline, PipelineOutput
+from klachtradar.ports import Outputs, PipelineOutput, Record
+from klachtradar.runtime.pipeline import Pipeline
 
 if TYPE_CHECKING:
-    from klachtradar.judging import Judgement, JudgePool
-from klachtradar.transport import (
+    from klachtradar.runtime.judging import Judgement, JudgePool
+from klachtradar.runtime.transport import (
     Message,
     OutgoingMessage,
     Topics,
@@ -43,16 +44,6 @@ from klachtradar.transport import (
     dead_letter_message,
     encode,
 )
-
-Record = RawPost | DeadLetter
-
-
-class Outputs(Protocol):
-    """Where a processed batch goes (store, dead letters, alert stream …)."""
-
-    def write(self, output: PipelineOutput) -> None:
-        """Persist one batch's output; raise :class:`~klachtradar.errors.SinkError` on failure."""
-        ...
 
 
 @dataclass

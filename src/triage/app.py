@@ -34,7 +34,7 @@ from starlette.responses import StreamingResponse
 from klachtradar.contract import Cue, Intent, Priority, Sentiment
 from klachtradar.errors import KlachtradarError
 from klachtradar.settings import TriageSettings
-from sink.triage.auth import (
+from triage.auth import (
     CSRF_HEADER,
     SESSION_COOKIE,
     Authenticator,
@@ -42,12 +42,12 @@ from sink.triage.auth import (
     actor,
     session_value,
 )
-from sink.triage.clock import Clock
-from sink.triage.feedback import FeedbackStore
-from sink.triage.live import ChangeFeed
-from sink.triage.templating import PACKAGE_DIR, templates
-from sink.triage.views import card_view, epoch_ms, format_duration
-from sink.triage.workflow import ACTIVE, STATUSES, QueueFilter, Workflow, WorkflowError
+from triage.clock import Clock
+from triage.feedback import FeedbackStore
+from triage.live import ChangeFeed
+from triage.templating import PACKAGE_DIR, templates
+from triage.views import card_view, epoch_ms, format_duration
+from triage.workflow import ACTIVE, STATUSES, QueueFilter, Workflow, WorkflowError
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "

@@ -20,16 +20,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from klachtradar.errors import ConfigError, TransportError
-from klachtradar.gc_policy import streaming_gc
+from klachtradar.runtime.gc_policy import streaming_gc
 from klachtradar.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    from klachtradar.judging import JudgePool
-    from klachtradar.kafka_transport import KafkaTransport
-    from klachtradar.pipeline import Pipeline
-    from klachtradar.readiness import Readiness
-    from klachtradar.stream_metrics import StreamMetrics
-    from klachtradar.streaming import StopSignal
+    from klachtradar.runtime.judging import JudgePool
+    from klachtradar.runtime.kafka_transport import KafkaTransport
+    from klachtradar.runtime.pipeline import Pipeline
+    from klachtradar.runtime.readiness import Readiness
+    from klachtradar.runtime.stream_metrics import StreamMetrics
+    from klachtradar.runtime.streaming import StopSignal
 
 app = typer.Typer(add_completion=False)
 dlq_app = typer.Typer(help="Inspect and re-drive the dead-letter topic.", no_args_is_help=True)
@@ -60,10 +60,10 @@ def _start(
     ``conditions`` are what the process must do before it is ready; ``"partitions
     assigned"`` is marked by the transport when ``group`` (default: any) first joins.
     """
-    from klachtradar.jsonlog import configure_logging
-    from klachtradar.kafka_transport import KafkaTransport
-    from klachtradar.readiness import Readiness, process_started
-    from klachtradar.stream_metrics import StreamMetrics, serve_metrics
+    from klachtradar.runtime.jsonlog import configure_logging
+    from klachtradar.runtime.kafka_transport import KafkaTransport
+    from klachtradar.runtime.readiness import Readiness, process_started
+    from klachtradar.runtime.stream_metrics import StreamMetrics, serve_metrics
 
     started = process_started()
     settings = settings or load_settings()
@@ -88,7 +88,7 @@ def _start(
 
 def _ensure_topics(transport: KafkaTransport, stop: StopSignal) -> None:
     """Create missing topics, waiting with backoff while the broker is unreachable."""
-    from klachtradar.streaming import Backoff
+    from klachtradar.backoff import Backoff
 
     backoff = Backoff(maximum_s=transport.settings.retry_backoff_max_s)
     while not stop.is_set():
@@ -107,7 +107,7 @@ def _ensure_topics(transport: KafkaTransport, stop: StopSignal) -> None:
 
 
 def _stop_signal() -> StopSignal:
-    from klachtradar.streaming import StopSignal
+    from klachtradar.runtime.streaming import StopSignal
 
     stop = StopSignal()
     stop.install()
@@ -134,10 +134,11 @@ def publish_file_to_kafka(
     """Publish a file source's posts to <prefix>.posts.raw (bad input to the DLQ).
 
     Called by ``klachtradar listen --to kafka`` for the sources of
-    :mod:`klachtradar.sources`; live network sources go through ``listener.loop``.
+    :mod:`klachtradar.runtime.sources`; live network sources go through ``listener.loop``.
     """
-    from klachtradar.sources import open_source
-    from klachtradar.streaming import Backoff, run_listen
+    from klachtradar.backoff import Backoff
+    from klachtradar.runtime.sources import open_source
+    from klachtradar.runtime.streaming import run_listen
 
     options = _parse_options(option or [])
     if file is not None:
@@ -195,7 +196,7 @@ def process(
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from klachtradar.runner import LookaheadProcessStep, process_step
+    from klachtradar.runtime.runner import LookaheadProcessStep, process_step
 
     stop = _stop_signal()
     base = load_settings()
@@ -252,14 +253,14 @@ def _load_judging(
     batch ever has to be judged in this process (see :mod:`classify.deferred`).
     """
     from classify.registry import configured_classifier
-    from klachtradar.pipeline import Pipeline
+    from klachtradar.runtime.pipeline import Pipeline
 
     if not workers:
         pipeline = Pipeline.from_settings(settings)
         readiness.mark("model loaded")
         return pipeline, None
     from classify.deferred import DeferredClassifier
-    from klachtradar.judging import JudgePool
+    from klachtradar.runtime.judging import JudgePool
 
     pool = JudgePool(settings, processes=workers)  # returns once each worker has its model
     readiness.mark("judges started")
@@ -273,7 +274,7 @@ def _load_judging(
 
 def _join_early(transport: KafkaTransport, topic: str, group: str, stop: StopSignal) -> None:
     """Create missing topics and join ``group`` on ``topic`` before the loop starts
-    (best effort: see :meth:`~klachtradar.kafka_transport.GroupConsumer.join`)."""
+    (best effort: see :meth:`~klachtradar.runtime.kafka_transport.GroupConsumer.join`)."""
     _ensure_topics(transport, stop)
     s = transport.settings
     member = transport.member(topic, group)
@@ -301,9 +302,9 @@ def index(
     exit_when_idle: IdleExit = None,
 ) -> None:
     """Consume <prefix>.posts.scored into the sinks (default: the embedded store)."""
-    from klachtradar.post_sinks import default_sinks, open_sink
-    from klachtradar.runner import index_step
-    from klachtradar.streaming import IndexOutputs, TopicDeadLetters
+    from klachtradar.runtime.post_sinks import default_sinks, open_sink
+    from klachtradar.runtime.runner import index_step
+    from klachtradar.runtime.streaming import IndexOutputs, TopicDeadLetters
 
     options = _parse_options(option or [])
     if store is not None:
@@ -348,11 +349,12 @@ def _consume(
     *,
     before_close: Callable[[], None] | None = None,
 ) -> None:
-    from klachtradar.streaming import Backoff, run_consumer
+    from klachtradar.backoff import Backoff
+    from klachtradar.runtime.streaming import run_consumer
 
     try:
         _ensure_topics(transport, stop)
-        with streaming_gc():  # start-up is done: see klachtradar.gc_policy
+        with streaming_gc():  # start-up is done: see klachtradar.runtime.gc_policy
             stats = run_consumer(
                 step,
                 transport,
@@ -390,8 +392,8 @@ def dlq_list(
     idle: Annotated[float, typer.Option(help="Stop reading after this much silence (s).")] = 2.0,
 ) -> None:
     """Show the dead letters: where they came from, which stage failed, and why."""
-    from klachtradar.dlq import read_all
-    from klachtradar.kafka_transport import KafkaTransport
+    from klachtradar.runtime.dlq import read_all
+    from klachtradar.runtime.kafka_transport import KafkaTransport
 
     transport = KafkaTransport(load_settings().kafka)
     shown = 0
@@ -439,8 +441,8 @@ def dlq_replay(
     Letters dead-lettered while the replay runs (a re-driven input failing again) are
     left for the next replay, so a replay always ends.
     """
-    from klachtradar.dlq import replay
-    from klachtradar.kafka_transport import KafkaTransport
+    from klachtradar.runtime.dlq import replay
+    from klachtradar.runtime.kafka_transport import KafkaTransport
 
     settings = load_settings()
     transport = KafkaTransport(settings.kafka)

@@ -1,16 +1,15 @@
 """The long-running loops behind ``klachtradar listen``, ``process`` and ``index``.
 
-Each loop repeats one step of :mod:`klachtradar.runner` until it is told to stop, and
+Each loop repeats one step of :mod:`klachtradar.runtime.runner` until it is told to stop, and
 owns what a step cannot: stopping gracefully (SIGTERM / Ctrl-C end the current batch,
 commit, leave the group), backing off while the broker is away, and reading a failed
 batch again instead of skipping it. The loops know the transport only through its
-interface, so they run the same on :class:`~klachtradar.transport.InMemoryTransport`.
+interface, so they run the same on :class:`~klachtradar.runtime.transport.InMemoryTransport`.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import signal
 import threading
 import time
@@ -18,13 +17,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 
+from klachtradar.backoff import Backoff
 from klachtradar.contract import DeadLetter
 from klachtradar.errors import SinkError, TransportError
-from klachtradar.pipeline import PipelineOutput
-from klachtradar.post_sinks import PostSink
-from klachtradar.runner import Record, listen_step
-from klachtradar.stream_metrics import StreamMetrics
-from klachtradar.transport import Topics, Transport, dead_letter_message
+from klachtradar.ports import PipelineOutput, Record
+from klachtradar.runtime.post_sinks import PostSink
+from klachtradar.runtime.runner import listen_step
+from klachtradar.runtime.stream_metrics import StreamMetrics
+from klachtradar.runtime.transport import Topics, Transport, dead_letter_message
 
 log = logging.getLogger("klachtradar.stream")
 
@@ -60,25 +60,6 @@ class StopSignal:
 
 
 @dataclass
-class Backoff:
-    """Exponential backoff with jitter: 0.2 s, 0.4 s, … up to ``maximum_s``."""
-
-    initial_s: float = 0.2
-    maximum_s: float = 10.0
-    factor: float = 2.0
-    _next_s: float = field(default=0.0, init=False)
-
-    def delay(self) -> float:
-        """The next wait (±20 % jitter, so N restarted processes do not retry in step)."""
-        current = self._next_s or self.initial_s
-        self._next_s = min(current * self.factor, self.maximum_s)
-        return current * random.uniform(0.8, 1.2)
-
-    def reset(self) -> None:
-        self._next_s = 0.0
-
-
-@dataclass
 class LoopStats:
     """What a loop did, for its last log line and for tests."""
 
@@ -86,6 +67,18 @@ class LoopStats:
     batches: int = 0
     retries: int = 0
     elapsed_s: float = 0.0
+
+
+@dataclass
+class TransportPublisher:
+    """A listener's publisher (``listener.loop.Publish``) for production: posts to the raw
+    topic keyed by author, dead letters to the DLQ; flushes each batch."""
+
+    transport: Transport
+    topics: Topics = field(default_factory=Topics)
+
+    def __call__(self, records: Sequence[Record]) -> None:
+        listen_step(records, self.transport, self.topics)
 
 
 def run_listen(

@@ -3,7 +3,7 @@
 A *complaint* is a post about the brand whose intent is ``klacht`` and that no agent
 marked "not a complaint". *Answered* means resolved; the response time is the
 ``responded_at`` the agent gave minus the post's ``created_at``. SLA breaches use the
-same :class:`~sink.triage.sla.SlaPolicy` as the live queue: answered late, or still
+same :class:`~triage.sla.SlaPolicy` as the live queue: answered late, or still
 unanswered past the target at the end of the period.
 """
 
@@ -21,7 +21,7 @@ from klachtradar.contract import Priority, utc_now
 from klachtradar.dutch import THEME_STOPWORDS
 from klachtradar.errors import KlachtradarError
 from klachtradar.settings import TriageSettings
-from sink.triage.sla import SlaPolicy
+from triage.sla import SlaPolicy
 
 _PERIOD = re.compile(r"^(\d+)\s*([mhdw])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -184,7 +184,7 @@ def build_report(
     now: datetime | None = None,
 ) -> BrandReport:
     """Read the store and compute the report for ``brand`` over ``[start, end)``."""
-    from sink.triage.database import TriageDatabase
+    from triage.database import TriageDatabase
 
     database = TriageDatabase(path)  # makes sure the triage tables exist
     try:

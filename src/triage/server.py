@@ -1,7 +1,7 @@
 """Wiring for ``klachtradar serve``: store, clock, live feed, optional demo replay, uvicorn.
 
 With Elasticsearch (``[elasticsearch] url`` or ``--backend elasticsearch``) the store
-file is a working copy that :class:`~sink.triage.es_mirror.MirrorLoop` keeps in sync in
+file is a working copy that :class:`~triage.es_mirror.MirrorLoop` keeps in sync in
 a background thread; the demo replay is embedded-only.
 """
 
@@ -12,17 +12,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from klachtradar.settings import Settings
-from sink.triage.clock import Clock, StreamClock, SystemClock
-from sink.triage.database import TriageDatabase
-from sink.triage.feedback import FeedbackStore
-from sink.triage.live import ChangeFeed
-from sink.triage.sla import SlaPolicy
-from sink.triage.workflow import Workflow
+from triage.clock import Clock, StreamClock, SystemClock
+from triage.database import TriageDatabase
+from triage.feedback import FeedbackStore
+from triage.live import ChangeFeed
+from triage.sla import SlaPolicy
+from triage.workflow import Workflow
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from sink.triage.es_mirror import EsMirror
+    from triage.demo_feed import DemoPipelineFactory
+    from triage.es_mirror import EsMirror
 
 
 def _first_event(path: Path) -> datetime | None:
@@ -41,7 +42,7 @@ def open_mirror(settings: Settings, database: TriageDatabase) -> EsMirror:
     from klachtradar.errors import SinkError
     from sink.es.connection import describe
     from sink.es.queries import ElasticsearchQueries
-    from sink.triage.es_mirror import EsMirror
+    from triage.es_mirror import EsMirror
 
     triage = settings.triage
     mirror = EsMirror(
@@ -64,15 +65,24 @@ def open_mirror(settings: Settings, database: TriageDatabase) -> EsMirror:
 
 
 def build_app(
-    settings: Settings, *, replay_files: list[Path], duration_s: float, backend: str = "auto"
+    settings: Settings,
+    *,
+    replay_files: list[Path],
+    duration_s: float,
+    backend: str = "auto",
+    demo_pipeline: DemoPipelineFactory | None = None,
 ) -> FastAPI:
-    """The FastAPI app, wired from settings; a demo replay starts with the server."""
+    """The FastAPI app, wired from settings; a demo replay starts with the server.
+
+    ``demo_pipeline`` builds the pipeline the replay runs through (the CLI passes the
+    runtime's); it is needed only with ``replay_files``.
+    """
     from klachtradar.errors import KlachtradarError
     from sink.queries import uses_elasticsearch
-    from sink.triage.app import TriageApp, create_app
-    from sink.triage.demo_feed import DemoFeed
-    from sink.triage.es_mirror import MirrorLoop
-    from sink.triage.report_html import report_view
+    from triage.app import TriageApp, create_app
+    from triage.demo_feed import DemoFeed
+    from triage.es_mirror import MirrorLoop
+    from triage.report_html import report_view
 
     elasticsearch = uses_elasticsearch(settings, backend)
     if elasticsearch and replay_files:
@@ -80,6 +90,8 @@ def build_app(
             "serve --demo replays into the embedded store and cannot be combined with "
             "Elasticsearch: use --backend embedded (or unset [elasticsearch] url)"
         )
+    if replay_files and demo_pipeline is None:
+        raise KlachtradarError("serve --demo needs the pipeline to replay through")
     path = settings.resolve(settings.store.path)
     database = TriageDatabase(path)
     feed = ChangeFeed(path)
@@ -90,11 +102,16 @@ def build_app(
         )
     clock: Clock
     demo: DemoFeed | None = None
-    if replay_files:
+    if replay_files and demo_pipeline is not None:
         stream_clock = StreamClock(_first_event(replay_files[0]))
         clock = stream_clock
         demo = DemoFeed(
-            settings, replay_files, duration_s=duration_s, clock=stream_clock, feed=feed
+            settings,
+            replay_files,
+            duration_s=duration_s,
+            clock=stream_clock,
+            feed=feed,
+            pipeline=demo_pipeline(settings),
         )
     else:
         clock = SystemClock()
@@ -130,11 +147,18 @@ def run_server(
     replay_files: list[Path],
     duration_s: float,
     backend: str = "auto",
+    demo_pipeline: DemoPipelineFactory | None = None,
 ) -> None:
     """Serve until interrupted; the demo replay (if any) starts once the server is up."""
     import uvicorn
 
-    app = build_app(settings, replay_files=replay_files, duration_s=duration_s, backend=backend)
+    app = build_app(
+        settings,
+        replay_files=replay_files,
+        duration_s=duration_s,
+        backend=backend,
+        demo_pipeline=demo_pipeline,
+    )
     config = uvicorn.Config(
         app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2
     )

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from sink.triage.views import format_count, format_duration
+from triage.views import format_count, format_duration
 
-PACKAGE_DIR = Path(str(resources.files("sink.triage")))
+PACKAGE_DIR = Path(str(resources.files("triage")))
 
 
 def _hhmm(value: datetime | None) -> str:

@@ -19,9 +19,9 @@ from datetime import datetime
 from pathlib import Path
 
 from klachtradar.contract import Cue, Intent, Sentiment
-from sink.triage.clock import Clock
-from sink.triage.database import TriageDatabase
-from sink.triage.workflow import Workflow
+from triage.clock import Clock
+from triage.database import TriageDatabase
+from triage.workflow import Workflow
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,9 +25,9 @@ from typing import Literal
 
 from klachtradar.contract import Alert, Intent, Priority, ScoredPost
 from klachtradar.errors import KlachtradarError
-from sink.triage.clock import Clock
-from sink.triage.database import TriageDatabase
-from sink.triage.sla import SlaPolicy
+from triage.clock import Clock
+from triage.database import TriageDatabase
+from triage.sla import SlaPolicy
 
 Status = Literal["open", "claimed", "snoozed", "resolved", "not_complaint"]
 STATUSES: tuple[Status, ...] = ("open", "claimed", "snoozed", "resolved", "not_complaint")
@@ -38,7 +38,7 @@ MAX_SNOOZE = timedelta(days=7)
 
 StatusHook = Callable[[sqlite3.Connection, str, str, datetime], None]
 """Called inside an action's transaction with (connection, doc id, new status, time):
-the Elasticsearch write-back queues the status there (:mod:`sink.triage.es_mirror`)."""
+the Elasticsearch write-back queues the status there (:mod:`triage.es_mirror`)."""
 
 
 class WorkflowError(KlachtradarError):

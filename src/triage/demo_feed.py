@@ -1,11 +1,12 @@
 """``serve --demo``: replay a JSONL stream through the real pipeline while serving.
 
-A background thread runs :func:`klachtradar.runner.run_embedded` — the same pipeline and
-outputs as ``klachtradar demo`` — paced by the posts' own timestamps. After every batch
-it moves the :class:`~sink.triage.clock.StreamClock` to the newest event and wakes the
-:class:`~sink.triage.live.ChangeFeed`. Resolving a post in the browser marks it in the
+A background thread runs the pipeline it is given (a :class:`DemoPipeline`: the CLI, the
+composition root, passes ``run_embedded`` on a live pipeline — the same pipeline and
+outputs as ``klachtradar demo``), paced by the posts' own timestamps. After every batch
+it moves the :class:`~triage.clock.StreamClock` to the newest event and wakes the
+:class:`~triage.live.ChangeFeed`. Resolving a post in the browser marks it in the
 pipeline's live author history (under the same lock as a batch), so the author's next
-complaint no longer counts the answered ones.
+complaint no longer counts the answered ones. The app never imports the runtime.
 """
 
 from __future__ import annotations
@@ -13,20 +14,36 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Protocol
 
-from klachtradar.pipeline import Pipeline, PipelineOutput
-from klachtradar.runner import run_embedded
+from klachtradar.ports import Outputs, PipelineOutput
 from klachtradar.settings import Settings
 from listener.jsonl import JsonlReplay, Record, time_span_seconds
 from sink.deadletter import DeadLetterFile
 from sink.embedded import EmbeddedOutputs
 from sink.store import EmbeddedStore
-from sink.triage.clock import StreamClock
-from sink.triage.live import ChangeFeed
+from triage.clock import StreamClock
+from triage.live import ChangeFeed
 
 log = logging.getLogger(__name__)
+
+
+class DemoPipeline(Protocol):
+    """The pipeline as the demo replay drives it (the CLI passes the real one)."""
+
+    def run(self, batches: Iterable[Sequence[Record]], outputs: Outputs) -> None:
+        """Process every batch and write each one's output to ``outputs``."""
+        ...
+
+    def mark_resolved(self, doc_id: str) -> None:
+        """An agent answered the post: its author's history stops counting it as open."""
+        ...
+
+
+DemoPipelineFactory = Callable[[Settings], DemoPipeline]
+"""Builds the demo's pipeline from the settings (loads the model)."""
 
 
 class _NotifyingOutputs:
@@ -56,13 +73,14 @@ class DemoFeed:
         duration_s: float,
         clock: StreamClock,
         feed: ChangeFeed,
+        pipeline: DemoPipeline,
     ) -> None:
         self.settings = settings
         self.files = files
         self.duration_s = duration_s
         self.clock = clock
         self.feed = feed
-        self.pipeline = Pipeline.from_settings(settings)
+        self.pipeline = pipeline
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self.done = threading.Event()
@@ -73,7 +91,7 @@ class DemoFeed:
 
     def mark_resolved(self, doc_id: str) -> None:
         with self._lock:
-            self.pipeline.history.mark_resolved(doc_id)
+            self.pipeline.mark_resolved(doc_id)
 
     def _run(self) -> None:
         try:
@@ -86,7 +104,7 @@ class DemoFeed:
                 source = JsonlReplay(
                     path, speed=speed, batch_size=self.settings.pipeline.batch_size
                 )
-                run_embedded(self._locked(source.batches()), self.pipeline, outputs)
+                self.pipeline.run(self._locked(source.batches()), outputs)
             store.close()
         except Exception:  # the server keeps serving what was stored
             log.exception("demo replay stopped")
