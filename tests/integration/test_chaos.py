@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import signal
 import subprocess
+import threading
 import time
+import urllib.error
+import urllib.request
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,7 +29,7 @@ import pytest
 from klachtradar.contract import DeadLetter
 from klachtradar.dlq import read_all
 from klachtradar.kafka_transport import KafkaTransport, client_config
-from klachtradar.local_broker import LocalBroker
+from klachtradar.local_broker import LocalBroker, free_port
 from klachtradar.settings import KafkaSettings
 from tests.integration.kafka_support import (
     Processes,
@@ -410,3 +414,113 @@ def test_an_undecodable_poison_line_keeps_its_exact_bytes_in_raw_base64(
         letter = by_line[f"line {number}"]
         assert letter.raw_base64 is not None, f"line {number}: no raw_base64"
         assert base64.b64decode(letter.raw_base64) == line
+
+
+# -- 4. overload -----------------------------------------------------------------------------
+
+FLOOD_POSTS = 150_000
+RSS_BOUND_MB = 600.0
+"""The whole ``process --judges 1`` tree (owner, judge worker, helpers), default linear model."""
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` and all its descendants, in MB (gone ones count 0)."""
+    total_kb = 0
+    for member in {pid} | descendants(pid):
+        try:
+            status = (Path("/proc") / str(member) / "status").read_text()
+        except OSError:
+            continue
+        found = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
+        total_kb += int(found.group(1)) if found else 0
+    return total_kb / 1024
+
+
+def scraped_lag(port: int) -> int | None:
+    """The sum of ``klachtradar_consumer_lag`` over partitions, None while unreported."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            text = response.read().decode()
+    except (OSError, urllib.error.URLError):
+        return None
+    values = re.findall(r"^klachtradar_consumer_lag\{[^}]*\} (\S+)$", text, re.MULTILINE)
+    return round(sum(float(v) for v in values)) if values else None
+
+
+def flood(settings: KafkaSettings, topic: str, values: list[bytes], done: threading.Event) -> None:
+    """Produce ``values`` to ``topic`` as fast as kafka-python can, then set ``done``."""
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(**client_config(settings), linger_ms=20, batch_size=256 * 1024, acks=1)
+    try:
+        for value in values:
+            producer.send(topic, value)
+        producer.flush(timeout=120)
+    finally:
+        producer.close(timeout=10)
+        done.set()
+
+
+@dataclass
+class Samples:
+    """What the overload test saw, every half second: lag (when it changed) and tree RSS."""
+
+    lag: list[int] = field(default_factory=list)
+    lag_after_flood: list[int] = field(default_factory=list)  # no new messages any more
+    rss_mb: list[float] = field(default_factory=list)
+
+    def add_lag(self, lag: int | None, flooded: bool) -> None:
+        """Record a scraped lag if it is new (the gauge is refreshed every 5 s)."""
+        if lag is None or (self.lag and lag == self.lag[-1]):
+            return
+        self.lag.append(lag)
+        if flooded:
+            self.lag_after_flood.append(lag)
+
+    def lag_fell(self) -> bool:
+        """Once nothing more arrives, has the lag dropped below the highest seen?
+
+        Only consumption lowers it then, so a drop means the consumer gains ground.
+        """
+        return any(lag < max(self.lag) for lag in self.lag_after_flood)
+
+
+def test_an_overloaded_process_reports_its_lag_stays_within_its_memory_bound_and_stops_cleanly(
+    tansu: LocalBroker, tmp_path: Path
+) -> None:
+    posts = tmp_path / "posts.jsonl"
+    generate_posts(posts, FLOOD_POSTS)
+    values = posts.read_bytes().splitlines()
+    settings = kafka_settings(tansu, unique_prefix("flood"), **FAST_GROUPS)
+    port = free_port()
+    procs = Processes(tmp_path, process_env(settings, tmp_path / "store.db"))
+    samples = Samples()
+    produced = threading.Event()
+    producer: threading.Thread | None = None
+    try:
+        process = procs.start("process", "process", "--judges", "1", "--metrics-port", str(port))
+        procs.wait_ready("process")
+        raw = f"{settings.topic_prefix}.posts.raw"
+        producer = threading.Thread(target=flood, args=(settings, raw, values, produced))
+        producer.start()
+
+        def sample() -> bool:
+            flooded = produced.is_set()  # before the scrape: the lag is then final
+            samples.rss_mb.append(tree_rss_mb(process.pid))
+            samples.add_lag(scraped_lag(port), flooded)
+            assert process.poll() is None, "process died under load"
+            return samples.lag_fell()
+
+        wait_for(sample, 90, "the flood produced and the lag falling", poll_s=0.5)
+        exit_code = procs.terminate(process, timeout=30)
+    finally:
+        if producer is not None:
+            producer.join(timeout=120)
+        procs.stop_all()
+
+    assert exit_code == 0, "SIGTERM under load is still a graceful stop"
+    assert max(samples.lag) > 10_000, f"the lag was reported, far behind: {samples.lag}"
+    assert samples.lag_fell(), samples.lag
+    assert max(samples.rss_mb) < RSS_BOUND_MB, f"peak RSS {max(samples.rss_mb):.0f} MB"
+    stopped = events(procs, "process", "process stopped")
+    assert stopped and 0 < int(str(stopped[-1]["messages"])) < FLOOD_POSTS, "it was overloaded"
