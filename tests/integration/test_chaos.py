@@ -161,6 +161,9 @@ def test_sigkilled_process_and_index_members_lose_nothing_duplicate_nothing_and_
             current[role] = procs.start(f"{role}-{generation[role]}", *starts[role])
         assert listen.wait(timeout=90) == 0
         wait_for(lambda: len(stored_doc_ids(store)) >= KILL_POSTS, 120, "every post stored")
+        # The last successors may still be starting (a SIGTERM before the handler is
+        # installed is Python's default: death); a graceful stop is promised once ready.
+        procs.wait_ready(*(f"{role}-{n}" for role, n in generation.items()))
         exit_codes = [procs.terminate(p) for p in current.values()]
     finally:
         procs.stop_all()
