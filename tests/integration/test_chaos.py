@@ -18,7 +18,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,6 +95,11 @@ def events(procs: Processes, prefix: str, event: str) -> list[dict[str, object]]
     return [e for name in names for e in procs.log(name) if e.get("event") == event]
 
 
+def stored_at_least(store: Path, count: int) -> Callable[[], bool]:
+    """A condition for :func:`wait_for`: the store holds ``count`` posts or more."""
+    return lambda: len(stored_doc_ids(store)) >= count
+
+
 @dataclass
 class Kill:
     """One SIGKILL: whom, when (stored posts, replay still running) and what it left."""
@@ -120,18 +125,14 @@ def sigkill_and_reap(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> se
 
 # -- 1. SIGKILL loop -------------------------------------------------------------------------
 
-KILL_POSTS = 4_000
-KILL_REPLAY_S = 30.0
+KILL_POSTS = 5_000
+KILL_REPLAY_S = 40.0
+"""Six kills and restarts (2–8 s each to ready on a loaded machine) fit in it with room."""
 KILL_BATCH = 100
-KILL_PLAN: list[tuple[int, str]] = [
-    (300, "process"),
-    (800, "index"),
-    (1_300, "process"),
-    (1_900, "process"),
-    (2_500, "index"),
-    (3_100, "process"),
-]
-"""(stored posts, whom to kill): 4 × process, 2 × index, chosen by progress."""
+KILL_PLAN = ["process", "index", "process", "process", "index", "process"]
+KILL_EVERY = 250
+"""Whom to kill, in order; each once it is ready and ``KILL_EVERY`` more posts were stored
+since (its successor has really worked, and 6 × 250 leaves most of the run to go)."""
 
 
 def test_sigkilled_process_and_index_members_lose_nothing_duplicate_nothing_and_leave_no_orphans(
@@ -149,11 +150,10 @@ def test_sigkilled_process_and_index_members_lose_nothing_duplicate_nothing_and_
         current = {role: procs.start(f"{role}-1", *args) for role, args in starts.items()}
         procs.wait_ready("process-1", "index-1")
         listen = replay(procs, "listen", posts, KILL_POSTS, KILL_REPLAY_S)
-        for threshold, role in KILL_PLAN:
-            wait_for(lambda n=threshold: len(stored_doc_ids(store)) >= n, 90, f"{threshold} stored")
-            # A successor is killed only once it is working (ready), but it starts up
-            # while the other role makes progress, so the kills fit in the replay.
+        for role in KILL_PLAN:
             procs.wait_ready(f"{role}-{generation[role]}")
+            target = len(stored_doc_ids(store)) + KILL_EVERY
+            wait_for(stored_at_least(store, target), 90, f"{target} stored posts", poll_s=0.05)
             kill = Kill(role, len(stored_doc_ids(store)), listen.poll() is None)
             kill.children = sigkill_and_reap(current[role])
             kills.append(kill)
