@@ -41,7 +41,7 @@ from klachtradar.errors import ConfigError, did_you_mean
 CONFIG_ENV = "KLACHTRADAR_CONFIG"
 HOME_ENV = "KLACHTRADAR_HOME"
 EXTERNAL_DATA_ENV = "KLACHTRADAR_EXTERNAL_DATA"
-"""Where the real-text evaluation sets lie (read by :mod:`classify.external`)."""
+"""Where the real-text evaluation sets lie (read by `evaluate --external`, not a setting)."""
 NOT_SETTINGS_ENV = frozenset({CONFIG_ENV, HOME_ENV, EXTERNAL_DATA_ENV})
 """``KLACHTRADAR_*`` variables that are read directly and are no settings."""
 
