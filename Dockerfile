@@ -17,8 +17,13 @@ ARG EXTRAS=kafka,es,web,listen
 ARG TORCH_INDEX=""
 RUN if [ -n "$TORCH_INDEX" ]; then pip install --index-url "$TORCH_INDEX" "torch==2.13.0"; fi \
  && pip install ".[${EXTRAS}]"
-RUN mkdir -p /app/var && chown -R klachtradar /app/var
+# var/ (stores, checkpoints) and models/ (the registry: train, promote, hot swap) are
+# written at run time. docker-compose.yml mounts a named volume on each; a new named
+# volume is seeded from the image, ownership included, so both stay writable.
+RUN mkdir -p /app/var && chown -R klachtradar /app/var /app/models
 USER klachtradar
 VOLUME ["/app/var"]
+# Healthchecks are per role in docker-compose.yml (/ready on the metrics port, /healthz
+# for serve), with python's urllib: the slim image has no curl.
 ENTRYPOINT ["klachtradar"]
 CMD ["demo", "--fast"]

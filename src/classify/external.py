@@ -31,8 +31,9 @@ from classify.base import Prediction, TextClassifier
 from classify.corpus import SENTIMENTS
 from classify.evaluation import predict_timed, task_report
 from klachtradar.contract import Sentiment
+from klachtradar.settings import EXTERNAL_DATA_ENV
 
-EXTERNAL_ENV = "KLACHTRADAR_EXTERNAL_DATA"
+EXTERNAL_ENV = EXTERNAL_DATA_ENV
 """A folder holding the sets (default: ``shared/data/external`` beside a parent folder)."""
 
 

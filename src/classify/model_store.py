@@ -27,7 +27,7 @@ from typing import Any
 
 from classify.base import TextClassifier
 from classify.corpus import CUES, INTENTS, SENTIMENTS
-from klachtradar.errors import ConfigError
+from klachtradar.errors import ConfigError, did_you_mean
 
 POINTER = "PROMOTED"
 CARD = "card.json"
@@ -71,13 +71,25 @@ class ModelStore:
         _check_name(name)
         versions = self.versions(name)
         if not versions:
-            raise ConfigError(f"no model {name!r} under {self.root}")
+            raise self.unknown(name)
         chosen = version or self.promoted(name) or versions[-1]
         if chosen not in versions:
             raise ConfigError(f"model {name!r} has no version {chosen!r} (have: {versions})")
         path = self.root / name / chosen
         card = json.loads((path / CARD).read_text(encoding="utf-8"))
         return ModelVersion(name=name, version=chosen, path=path, card=card)
+
+    def unknown(self, name: str, *, also: tuple[str, ...] = ()) -> ConfigError:
+        """The error for a model name this registry lacks: what there is, and the closest.
+
+        ``also`` names models that live outside the registry (``lexicon``), so a typo of
+        those is caught too.
+        """
+        available = [*also, *self.names()]
+        return ConfigError(
+            f"no model {name!r} under {self.root}{did_you_mean(name, available)}; "
+            f"available: {', '.join(available) or 'none'}"
+        )
 
     def promoted(self, name: str) -> str | None:
         pointer = self.root / name / POINTER

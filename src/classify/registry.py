@@ -17,7 +17,6 @@ import logging
 from pathlib import Path
 
 from classify.base import TextClassifier
-from klachtradar.errors import ConfigError
 from klachtradar.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -41,11 +40,7 @@ def load_classifier(
     store = ModelStore(models_dir or _default_models_dir())
     model_name, _, version = name.partition("@")
     if not store.versions(model_name):
-        available = ", ".join(["lexicon", *store.names()])
-        raise ConfigError(
-            f"unknown classifier {name!r}: no model under {store.root / model_name} "
-            f"(available: {available})"
-        )
+        raise store.unknown(model_name, also=("lexicon",))
     try:
         if version:
             return load_version(store.get(model_name, version), int8=int8)

@@ -11,12 +11,13 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from typer.core import TyperCommand, TyperGroup
 
 from klachtradar.contract import Priority, ScoredPost, json_schemas
 from klachtradar.errors import KlachtradarError
@@ -32,8 +33,43 @@ if TYPE_CHECKING:
     from listener.loop import ListenStats
     from sink.query_types import PostQueries
 
+HELP_PANELS: dict[str, tuple[str, ...]] = {
+    "Demo & zoeken": ("demo", "replay", "top", "search"),
+    "Streaming": ("listen", "process", "index", "dlq"),
+    "Modellen": ("train", "evaluate", "classify", "models"),
+    "Triage": ("serve", "report", "feedback"),
+    "Beheer": ("es", "kibana", "schema"),
+}
+"""Every top-level command, in the ``--help`` panel and the order it is listed in.
+
+Commands come from several modules (the stream processes, the classifier and triage
+commands); the composition root decides how they are presented, in one table, and
+``tests/unit/test_cli_help.py`` fails when a new command is in no panel."""
+
+_PANEL_OF = {command: panel for panel, commands in HELP_PANELS.items() for command in commands}
+
+
+class _PanelledGroup(TyperGroup):
+    """The top-level group: commands listed in :data:`HELP_PANELS` order, each in its panel.
+
+    Typer lists commands in registration order, which follows the import order of the
+    modules that contribute them; the panels and their order are set here instead.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        rank = {name: i for i, name in enumerate(_PANEL_OF)}
+        self.commands = dict(
+            sorted(self.commands.items(), key=lambda item: rank.get(item[0], len(rank)))
+        )
+        for name, command in self.commands.items():
+            if name in _PANEL_OF and isinstance(command, TyperCommand | TyperGroup):
+                command.rich_help_panel = _PANEL_OF[name]
+
+
 app = typer.Typer(
     name="klachtradar",
+    cls=_PanelledGroup,
     help="Dutch social-media listening and complaint detection for webcare teams.",
     no_args_is_help=True,
     add_completion=False,
@@ -43,7 +79,7 @@ console = Console()
 err_console = Console(stderr=True)
 
 StoreOption = Annotated[
-    Path | None, typer.Option("--store", help="SQLite store (default: [store] path).")
+    Path | None, typer.Option("--store", help="SQLite store (default: \\[store] path).")
 ]
 
 
@@ -57,7 +93,7 @@ def _settings(store: Path | None = None) -> Settings:
 @app.command()
 def demo(
     duration: Annotated[
-        float | None, typer.Option(help="Seconds the replay takes (default: [demo] setting).")
+        float | None, typer.Option(help="Seconds the replay takes (default: \\[demo] setting).")
     ] = None,
     fast: Annotated[bool, typer.Option("--fast", help="No pacing: as fast as possible.")] = False,
     quiet: Annotated[
@@ -487,10 +523,16 @@ EXTRA_FOR_MODULE: dict[str, str] = {
 
 
 def _error(message: str) -> None:
+    """One line on stderr, however wide the terminal: an error is grepped, copied into a
+    ticket and read in a log, and rich's wrapping at 80 columns would cut it in three."""
     from rich.text import Text
 
     # Text, not markup: messages contain brackets such as klachtradar[web].
-    err_console.print(Text.assemble(("klachtradar: error: ", "bold red"), message))
+    err_console.print(
+        Text.assemble(("klachtradar: error: ", "bold red"), message),
+        soft_wrap=True,
+        highlight=False,
+    )
 
 
 def main() -> None:

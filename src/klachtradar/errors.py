@@ -6,6 +6,9 @@ and a non-zero exit; the stream turns per-record ones into dead letters.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 
 class KlachtradarError(Exception):
     """Base class of every error klachtradar raises on purpose."""
@@ -66,3 +69,13 @@ class UnsafeCommitError(TransportError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, retryable=False)
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``" (did you mean 'x'?)"`` for the closest of ``choices``, else ``""``.
+
+    Shared by every error about a mistyped name (a setting, a model, a command option),
+    so a typo always costs one glance instead of a trip to the docs.
+    """
+    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {match[0]!r}?)" if match else ""

@@ -1,11 +1,19 @@
 """Settings: ``configs/klachtradar.toml`` overridden by ``KLACHTRADAR_*`` environment variables.
 
 Configuration is data, validated once at start and passed down explicitly; no module
-reads the environment on its own. Nested keys use a double underscore::
+reads the environment on its own. Nested keys use a double underscore, at any depth::
 
-    KLACHTRADAR_STORE__PATH=/tmp/kr.db            # [store] path
-    KLACHTRADAR_PRIORITY__P1=75                   # [priority] p1
-    KLACHTRADAR_CONFIG=/etc/klachtradar.toml      # another settings file
+    KLACHTRADAR_STORE__PATH=/tmp/kr.db                # [store] path
+    KLACHTRADAR_PRIORITY__P1=75                       # [priority] p1
+    KLACHTRADAR_TRIAGE__SLA_MINUTES__P1=10            # [triage.sla_minutes] P1
+    KLACHTRADAR_LISTEN__WEBHOOK__PORT=9000            # [listen.webhook] port
+    KLACHTRADAR_PIPELINE__SUPPORTED_LANGUAGES='["nl", "en"]'   # lists and tables: JSON
+    KLACHTRADAR_CONFIG=/etc/klachtradar.toml          # another settings file
+
+A bad value is reported with the variable it came from (secrets without their value);
+a ``KLACHTRADAR_*`` variable that names no setting is refused with the closest valid
+name, except the few that are not settings (:data:`NOT_SETTINGS_ENV`) and the ones a
+``*_env`` setting names (see :mod:`klachtradar.settings_env`).
 
 Relative paths in the file are taken relative to the project root (the folder that
 holds ``configs/``), so commands work from any working directory.
@@ -18,6 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -25,11 +34,16 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from klachtradar.contract import Priority, describe_validation_error
-from klachtradar.errors import ConfigError
+from klachtradar import settings_env
+from klachtradar.contract import Priority
+from klachtradar.errors import ConfigError, did_you_mean
 
 CONFIG_ENV = "KLACHTRADAR_CONFIG"
 HOME_ENV = "KLACHTRADAR_HOME"
+EXTERNAL_DATA_ENV = "KLACHTRADAR_EXTERNAL_DATA"
+"""Where the real-text evaluation sets lie (read by `evaluate --external`, not a setting)."""
+NOT_SETTINGS_ENV = frozenset({CONFIG_ENV, HOME_ENV, EXTERNAL_DATA_ENV})
+"""``KLACHTRADAR_*`` variables that are read directly and are no settings."""
 
 
 def project_root() -> Path:
@@ -373,7 +387,10 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         toml_file = _config_file()
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        sources: list[PydanticBaseSettingsSource] = [
+            init_settings,
+            EnvironmentSource(settings_cls),
+        ]
         if toml_file is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
         return tuple(sources)
@@ -394,10 +411,56 @@ def _config_file() -> Path | None:
     return default if default.is_file() else None
 
 
+class EnvironmentSource(PydanticBaseSettingsSource):
+    """``KLACHTRADAR_*`` overrides, resolved against the model at any depth.
+
+    It replaces pydantic-settings' own environment source, which lower-cases nested
+    keys (so ``SLA_MINUTES__P1`` could never reach the ``P1`` key) and drops unknown
+    nested keys without a word.
+    """
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ reads the whole environment
+
+    def __call__(self) -> dict[str, Any]:
+        overrides, _ = settings_env.scan(self.settings_cls, os.environ)
+        return settings_env.nested(overrides)
+
+
 def load_settings(**overrides: Any) -> Settings:
-    """Read and validate the settings; a bad value raises :class:`ConfigError` naming it."""
+    """Read and validate the settings; a bad value or an unknown variable raises
+    :class:`ConfigError` naming where it came from (the file or the variable)."""
+    from_env, unknown = settings_env.scan(Settings, os.environ)
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
     except ValidationError as exc:
-        where = _config_file() or "defaults"
-        raise ConfigError(f"invalid settings ({where}): {describe_validation_error(exc)}") from exc
+        raise ConfigError(f"invalid settings: {_describe(exc, from_env)}") from exc
+    _refuse_unknown(unknown, settings)
+    return settings
+
+
+def _describe(exc: ValidationError, from_env: list[settings_env.EnvOverride]) -> str:
+    """One ``field.path: message (from …)`` per problem, blaming the variable or the file."""
+    file = _config_file()
+    parts = []
+    for err in exc.errors(include_url=False):
+        loc = err.get("loc", ())
+        override = settings_env.origin(loc, from_env)
+        where = override.shown() if override else (str(file) if file else "the defaults")
+        dotted = ".".join(str(p) for p in loc) or "(document)"
+        parts.append(f"{dotted}: {err.get('msg', 'invalid')} (from {where})")
+    return "; ".join(parts)
+
+
+def _refuse_unknown(unknown: list[str], settings: Settings) -> None:
+    """A mistyped ``KLACHTRADAR_*`` variable is an error, not a silently ignored line."""
+    allowed = NOT_SETTINGS_ENV | set(settings_env.named_variables(settings))
+    mistyped = [name for name in unknown if name.upper() not in allowed]
+    if not mistyped:
+        return
+    valid = list(settings_env.valid_names(Settings))
+    named = [f"{name}{did_you_mean(name.upper(), valid)}" for name in mistyped]
+    raise ConfigError(
+        f"unknown environment variable {'; '.join(named)}: settings are "
+        "KLACHTRADAR_<SECTION>__<KEY>[__<KEY>…] as in configs/klachtradar.toml"
+    )

@@ -47,8 +47,10 @@ def serve_command(demo_pipeline: DemoPipelineFactory) -> Callable[..., None]:
     builds (the CLI, the composition root, passes the runtime's)."""
 
     def serve(
-        host: Annotated[str | None, typer.Option(help="Address (default: [triage] host).")] = None,
-        port: Annotated[int | None, typer.Option(help="Port (default: [triage] port).")] = None,
+        host: Annotated[
+            str | None, typer.Option(help="Address (default: \\[triage] host).")
+        ] = None,
+        port: Annotated[int | None, typer.Option(help="Port (default: \\[triage] port).")] = None,
         demo: Annotated[
             bool,
             typer.Option(
@@ -62,7 +64,7 @@ def serve_command(demo_pipeline: DemoPipelineFactory) -> Callable[..., None]:
             ),
         ] = None,
         duration: Annotated[
-            float | None, typer.Option(help="Seconds each demo replay takes (default: [demo]).")
+            float | None, typer.Option(help="Seconds each demo replay takes (default: \\[demo]).")
         ] = None,
         read_only: Annotated[bool, typer.Option("--read-only", help="Look, do not act.")] = False,
         store: StoreOption = None,

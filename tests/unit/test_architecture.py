@@ -23,6 +23,7 @@ GROUND = frozenset(
         "klachtradar.errors",
         "klachtradar.ports",
         "klachtradar.settings",
+        "klachtradar.settings_env",
         "klachtradar.watchlist",
     }
 )

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from rich.console import Console
+from typer.testing import CliRunner
 
 from klachtradar import cli
 from klachtradar.errors import ConfigError
@@ -42,3 +46,32 @@ def test_an_unknown_missing_module_is_a_real_bug_and_propagates(
 ) -> None:
     with pytest.raises(ModuleNotFoundError):
         run_main_raising(monkeypatch, ModuleNotFoundError("x", name="definitely_not_ours"))
+
+
+def test_an_error_is_one_line_on_an_80_column_terminal(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(cli, "err_console", Console(stderr=True, width=80))
+    message = (
+        "unknown environment variable KLACHTRADAR_KAFKA__BOOTSTRAP_SERVER (did you mean "
+        "'KLACHTRADAR_KAFKA__BOOTSTRAP_SERVERS'?): settings are KLACHTRADAR_<SECTION>__<KEY>"
+    )
+    with pytest.raises(SystemExit):
+        run_main_raising(monkeypatch, ConfigError(message))
+    err = capsys.readouterr().err
+    assert err == f"klachtradar: error: {message}\n"
+
+
+def test_a_mistyped_model_lists_the_models_and_the_closest(tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    for name in ("linear", "embedding"):
+        (models / name / "v1").mkdir(parents=True)
+        (models / name / "v1" / "card.json").write_text('{"backend": "linear"}', "utf-8")
+    result = CliRunner().invoke(
+        cli.app, ["evaluate", "--model", "linaer", "--models-dir", str(models)]
+    )
+    assert isinstance(result.exception, ConfigError)
+    message = str(result.exception)
+    assert "no model 'linaer'" in message
+    assert "did you mean 'linear'?" in message
+    assert "available: lexicon, embedding, linear" in message

@@ -185,7 +185,7 @@ def process(
             min=0,
             max=8,
             help="Worker processes judging (language + classify) one batch ahead "
-            "(default: [kafka] judge_workers; 0: in this process).",
+            "(default: \\[kafka] judge_workers; 0: in this process).",
         ),
     ] = None,
 ) -> None:
@@ -288,11 +288,11 @@ def index(
         typer.Option(
             "--sink",
             help="Sink, repeatable: embedded, elasticsearch "
-            "(default: embedded, plus elasticsearch when [elasticsearch] url is set).",
+            "(default: embedded, plus elasticsearch when \\[elasticsearch] url is set).",
         ),
     ] = None,
     store: Annotated[
-        Path | None, typer.Option("--store", help="SQLite store (default: [store] path).")
+        Path | None, typer.Option("--store", help="SQLite store (default: \\[store] path).")
     ] = None,
     option: Annotated[
         list[str] | None, typer.Option("--option", "-o", help="Sink option KEY=VALUE.")

@@ -75,7 +75,8 @@ def es_status(url: UrlOption = None) -> None:
 @kibana_app.command("setup")
 def kibana_setup(
     url: Annotated[
-        str | None, typer.Option("--url", help="Kibana URL (default: [elasticsearch] kibana_url).")
+        str | None,
+        typer.Option("--url", help="Kibana URL (default: \\[elasticsearch] kibana_url)."),
     ] = None,
     space: Annotated[str | None, typer.Option(help="Kibana space id (default space).")] = None,
     folder: Annotated[
