@@ -123,7 +123,12 @@ def _replay(path: Path, settings: Settings, *, speed: float | None, quiet: bool)
         )
         alerts = None if quiet else ConsoleAlerts(progress.console)
         outputs = with_elasticsearch(EmbeddedOutputs(db, dead, alerts), settings)
-        source = JsonlReplay(path, speed=speed, batch_size=settings.pipeline.batch_size)
+        source = JsonlReplay(
+            path,
+            speed=speed,
+            batch_size=settings.pipeline.batch_size,
+            max_post_bytes=settings.listen.max_post_bytes,
+        )
         with progress:
             task = progress.add_task("replay", total=total, rate="")
 

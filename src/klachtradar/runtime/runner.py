@@ -20,12 +20,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from klachtradar.contract import (
+    DEFAULT_MAX_POST_BYTES,
+    KEPT_PREFIX_BYTES,
     NOT_UTF8,
     Alert,
     AlertKind,
     DeadLetter,
     RawPost,
     ScoredPost,
+    limited_letter,
+    oversized_letter,
     parse_raw_post,
     raw_fields,
     utf8_error,
@@ -39,6 +43,8 @@ if TYPE_CHECKING:
 from klachtradar.runtime.transport import (
     Message,
     OutgoingMessage,
+    RecordsRejectedError,
+    Rejected,
     Topics,
     Transport,
     dead_letter_message,
@@ -171,13 +177,15 @@ def new_trace_id() -> str:
 def listen_step(records: Sequence[Record], transport: Transport, topics: Topics) -> None:
     """Publish a source batch: posts to the raw topic (keyed by author), bad input to the DLQ.
 
-    Every message carries a ``source`` and a fresh ``trace_id`` header.
+    Every message carries a ``source``, its ``doc_id`` and a fresh ``trace_id`` header.
+    A post the broker refuses for good (too large) becomes a dead letter; the rest of
+    the batch is published once, never re-sent (see :func:`flush_or_dead_letter`).
     """
     posts = [
         OutgoingMessage(
             key=r.author.id,
             value=encode(r),
-            headers={"source": r.source, TRACE_HEADER: new_trace_id()},
+            headers={"source": r.source, "doc_id": r.doc_id, TRACE_HEADER: new_trace_id()},
         )
         for r in records
         if isinstance(r, RawPost)
@@ -185,23 +193,64 @@ def listen_step(records: Sequence[Record], transport: Transport, topics: Topics)
     dead = [dead_letter_message(r) for r in records if isinstance(r, DeadLetter)]
     transport.produce(topics.raw, posts)
     transport.produce(topics.dlq, dead)
-    transport.flush()
+    flush_or_dead_letter(transport, topics, stage="publish")
 
 
-def decode_posts(messages: Sequence[Message]) -> tuple[list[RawPost], list[DeadLetter]]:
-    """Raw-topic messages to posts; undecodable or invalid ones to dead letters."""
-    posts, dead, _ = _decode(messages)
+def flush_or_dead_letter(transport: Transport, topics: Topics, *, stage: str) -> None:
+    """Flush; messages the broker refuses for good become dead letters, acknowledged too.
+
+    A refused message is not retried: its bytes would be refused again, and a retry
+    of the batch would re-send every message already acknowledged. When the DLQ itself
+    refuses a letter there is nowhere left to put it, and the error propagates.
+    """
+    try:
+        transport.flush()
+    except RecordsRejectedError as exc:
+        if any(r.topic == topics.dlq for r in exc.rejected):
+            raise
+        letters = [rejected_letter(r, stage) for r in exc.rejected]
+        transport.produce(topics.dlq, [dead_letter_message(d) for d in letters])
+        transport.flush()
+
+
+def rejected_letter(rejected: Rejected, stage: str) -> DeadLetter:
+    """The dead letter of a message the broker refused: where it was going, and why.
+
+    A large message keeps a prefix, its size and hash only, so the letter fits the DLQ.
+    """
+    message = rejected.message
+    position = message.headers.get("doc_id") or message.key or ""
+    return limited_letter(
+        rejected.topic, position, stage, rejected.reason, message.value, KEPT_PREFIX_BYTES
+    )
+
+
+def decode_posts(
+    messages: Sequence[Message], *, max_post_bytes: int = DEFAULT_MAX_POST_BYTES
+) -> tuple[list[RawPost], list[DeadLetter]]:
+    """Raw-topic messages to posts; undecodable, invalid or oversized ones to dead letters."""
+    posts, dead, _ = _decode(messages, max_post_bytes)
     return posts, dead
 
 
 def _decode(
-    messages: Sequence[Message],
+    messages: Sequence[Message], max_post_bytes: int = DEFAULT_MAX_POST_BYTES
 ) -> tuple[list[RawPost], list[DeadLetter], dict[str, Message]]:
-    """:func:`decode_posts`, plus which message each post came from (by doc id)."""
+    """:func:`decode_posts`, plus which message each post came from (by doc id).
+
+    The raw topic is an intake too (any producer may write to it), so the size limit
+    every listener applies holds here as well.
+    """
     posts: list[RawPost] = []
     dead: list[DeadLetter] = []
     by_doc: dict[str, Message] = {}
     for message in messages:
+        if len(message.value) > max_post_bytes:
+            letter = oversized_letter(
+                message.topic, message.position, "decode", message.value, max_post_bytes
+            )
+            dead.append(letter.model_copy(update={"attempts": failed_attempts(message.headers)}))
+            continue
         try:
             post = parse_raw_post(message.value)
         except ContractError as exc:
@@ -252,6 +301,7 @@ def process_step(
     group: str = "klachtradar-process",
     max_records: int = 500,
     timeout_s: float = 1.0,
+    max_post_bytes: int = DEFAULT_MAX_POST_BYTES,
 ) -> int:
     """One poll of the raw topic through the pipeline; returns messages handled.
 
@@ -264,7 +314,7 @@ def process_step(
     messages = transport.poll(topics.raw, group, max_records=max_records, timeout_s=timeout_s)
     if not messages:
         return 0
-    posts, dead, by_doc = _decode(messages)
+    posts, dead, by_doc = _decode(messages, max_post_bytes)
     return _deliver(transport, topics, group, messages, pipeline.process(posts), dead, by_doc)
 
 
@@ -284,7 +334,7 @@ def _deliver(
     transport.produce(topics.scored, [_keyed(p, traces) for p in output.scored])
     transport.produce(topics.alerts, [_alert_message(a, traces) for a in output.alerts])
     transport.produce(topics.dlq, [dead_letter_message(d) for d in output.dead_letters])
-    transport.flush()
+    flush_or_dead_letter(transport, topics, stage="produce")
     transport.commit(topics.raw, group, messages)
     return len(messages)
 
@@ -325,8 +375,10 @@ class LookaheadProcessStep:
         group: str = "klachtradar-process",
         max_records: int = 500,
         timeout_s: float = 1.0,
+        max_post_bytes: int = DEFAULT_MAX_POST_BYTES,
     ) -> None:
         self.transport = transport
+        self.max_post_bytes = max_post_bytes
         self.pipeline = pipeline
         self.topics = topics
         self.judges = judges
@@ -367,7 +419,7 @@ class LookaheadProcessStep:
         )
         if not messages:
             return None
-        posts, dead, by_doc = _decode(messages)
+        posts, dead, by_doc = _decode(messages, self.max_post_bytes)
         try:
             judgement = self.judges.submit(posts)
         except Exception as exc:  # a broken pool: this batch is judged here (see _finish)

@@ -219,6 +219,7 @@ def process(
         "group": group,
         "max_records": settings.kafka.batch_size,
         "timeout_s": settings.kafka.poll_timeout_s,
+        "max_post_bytes": settings.listen.max_post_bytes,
     }
     if pool is None:
 
