@@ -210,7 +210,7 @@ def process(
     # The group join waits seconds on the broker; the model and the workers load
     # meanwhile, so start-up costs the longer of the two, not their sum.
     with ThreadPoolExecutor(1, thread_name_prefix="load") as loader:
-        loading = loader.submit(_load_judging, settings, workers, readiness)
+        loading = loader.submit(_load_judging, settings, workers, readiness, metrics)
         try:
             _join_early(transport, topics.raw, group, stop)
         finally:
@@ -246,7 +246,7 @@ def process(
 
 
 def _load_judging(
-    settings: Settings, workers: int, readiness: Readiness
+    settings: Settings, workers: int, readiness: Readiness, metrics: StreamMetrics
 ) -> tuple[Pipeline, JudgePool | None]:
     """The pipeline and, with ``workers``, the judge pool whose workers hold the model.
 
@@ -263,7 +263,8 @@ def _load_judging(
     from classify.deferred import DeferredClassifier
     from klachtradar.runtime.judging import JudgePool
 
-    pool = JudgePool(settings, processes=workers)  # returns once each worker has its model
+    # returns once each worker has its model; a worker that dies later is replaced
+    pool = JudgePool(settings, processes=workers, on_restart=metrics.judge_restarts.inc)
     readiness.mark("judges started")
     deferred = DeferredClassifier(
         lambda: configured_classifier(settings), name=settings.pipeline.classifier

@@ -63,6 +63,19 @@ class StreamMetrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=r,
         )
+        self.judge_restarts = Counter(
+            "klachtradar_judge_restarts",
+            "Judge worker pools rebuilt after a worker died",
+            registry=r,
+        )
+        self.arrival_to_alert = Histogram(
+            "klachtradar_arrival_to_alert_seconds",
+            "From a post's arrival (received_at, else the raw message's timestamp) to its "
+            "alert being produced",
+            ["kind"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900),
+            registry=r,
+        )
         self.lag = Gauge(
             "klachtradar_consumer_lag",
             "Messages behind the end of a partition",
