@@ -334,7 +334,7 @@ def _listen_embedded(
         )
 
         def publish(batch: Sequence[Record]) -> None:
-            run_embedded([batch], pipeline, outputs)
+            run_embedded([batch], pipeline, outputs, end_of_input=False)
 
         return run_listen(
             source,

@@ -290,7 +290,9 @@ class Alert(_Model):
     risk: int | None = Field(default=None, ge=0, le=100)
     title: str
     reasons: list[str] = Field(default_factory=list)
-    doc_id: str | None = Field(default=None, description="The post, for kind=post.")
+    doc_id: str | None = Field(
+        default=None, description="The post, for kind=post; the opening post, for incident."
+    )
     examples: list[str] = Field(default_factory=list, description="Example doc ids (incidents).")
     top_terms: list[str] = Field(default_factory=list)
     post_count: int | None = None

@@ -161,6 +161,12 @@ class IncidentSettings(BaseModel):
     baseline_halflife_hours: float = Field(default=24.0, gt=0)
     baseline_floor_per_hour: float = Field(default=0.5, ge=0)
     cooldown_minutes: float = Field(default=30.0, ge=0)
+    allowed_lateness_seconds: float = Field(
+        default=120.0,
+        ge=0,
+        description="How far out of event-time order a complaint may arrive and still be "
+        "counted in order; alerts wait this much event time (the watermark).",
+    )
 
 
 class DemoSettings(BaseModel):

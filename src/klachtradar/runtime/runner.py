@@ -97,6 +97,7 @@ def run_embedded(
     *,
     on_batch: Callable[[RunStats], None] | None = None,
     judges: JudgePool | None = None,
+    end_of_input: bool = True,
 ) -> RunStats:
     """Process every batch of a source in-process.
 
@@ -105,6 +106,10 @@ def run_embedded(
       2. run the pipeline on the posts (poison posts become dead letters there);
       3. hand the combined output to ``outputs`` (store first, then alerts);
       4. count, and report progress.
+
+    With ``end_of_input`` (the batches are the whole input, e.g. a file) the incident
+    alerts still waiting for the event-time watermark are written at the end; a caller
+    feeding one batch of a live stream at a time passes False.
 
     With ``judges`` (worker processes, for unpaced replays) step 2's pure stages run
     one batch ahead in a worker: batch *n + 1* is being judged while batch *n* is
@@ -135,6 +140,10 @@ def run_embedded(
                 finish(*_judged_output(pipeline, *pending.popleft()))
         while pending:
             finish(*_judged_output(pipeline, *pending.popleft()))
+    if end_of_input:
+        tail = pipeline.end_of_input()
+        if tail.alerts:
+            finish([], tail, [])
     stats.elapsed_s = time.perf_counter() - started
     return stats
 
