@@ -110,9 +110,9 @@ def test_neighbours_arriving_out_of_order_within_the_lateness_change_nothing(
     swapped = 0
     for i in range(0, len(records) - 1, 2):
         a, b = records[i], records[i + 1]
-        if isinstance(a, RawPost) and isinstance(b, RawPost):
-            if abs((b.created_at - a.created_at).total_seconds()) < lateness:
-                records[i], records[i + 1] = b, a
-                swapped += 1
+        posts = isinstance(a, RawPost) and isinstance(b, RawPost)
+        if posts and abs((b.created_at - a.created_at).total_seconds()) < lateness:  # type: ignore[union-attr]
+            records[i], records[i + 1] = b, a
+            swapped += 1
     assert swapped > 20
     assert incidents(in_batches(records, 7)) == one_by_one

@@ -429,6 +429,7 @@ def _message(tp: TopicPartition, record: Any) -> Message:
         value=record.value if record.value is not None else b"",
         position=format_position(tp.partition, record.offset),
         headers=headers,
+        timestamp=record.timestamp / 1000 if getattr(record, "timestamp", -1) >= 0 else None,
     )
 
 

@@ -302,6 +302,10 @@ def failed_attempts(headers: Mapping[str, str]) -> int:
     return int(value) + 1 if value.isdigit() and int(value) >= 1 else 1
 
 
+AlertLatency = Callable[[str, float], None]
+"""Told ``(alert kind, seconds from the post's arrival to the alert produced)``."""
+
+
 def process_step(
     transport: Transport,
     pipeline: Pipeline,
@@ -311,6 +315,7 @@ def process_step(
     max_records: int = 500,
     timeout_s: float = 1.0,
     max_post_bytes: int = DEFAULT_MAX_POST_BYTES,
+    on_alert_latency: AlertLatency | None = None,
 ) -> int:
     """One poll of the raw topic through the pipeline; returns messages handled.
 
@@ -324,7 +329,8 @@ def process_step(
     if not messages:
         return 0
     posts, dead, by_doc = _decode(messages, max_post_bytes)
-    return _deliver(transport, topics, group, messages, pipeline.process(posts), dead, by_doc)
+    output = pipeline.process(posts)
+    return _deliver(transport, topics, group, messages, output, dead, by_doc, on_alert_latency)
 
 
 def _deliver(
@@ -335,6 +341,7 @@ def _deliver(
     output: PipelineOutput,
     dead: list[DeadLetter],
     by_doc: dict[str, Message],
+    on_alert_latency: AlertLatency | None = None,
 ) -> int:
     """Produce a processed batch's output, wait for the broker, then commit the batch."""
     output.dead_letters[:0] = dead
@@ -344,8 +351,37 @@ def _deliver(
     transport.produce(topics.alerts, [_alert_message(a, traces) for a in output.alerts])
     transport.produce(topics.dlq, [dead_letter_message(d) for d in output.dead_letters])
     flush_or_dead_letter(transport, topics, stage="produce")
+    if on_alert_latency is not None:
+        observe_arrival_to_alert(output, by_doc, on_alert_latency)
     transport.commit(topics.raw, group, messages)
     return len(messages)
+
+
+def observe_arrival_to_alert(
+    output: PipelineOutput,
+    by_doc: Mapping[str, Message],
+    observe: AlertLatency,
+    *,
+    now: float | None = None,
+) -> None:
+    """Time from each alerted post's arrival to now, when its alert has been produced.
+
+    Arrival is the post's ``received_at`` (the listener's clock), else the raw
+    message's broker timestamp. An alert whose post is not in this batch (an incident
+    the watermark released later) is not timed here: its arrival is not known.
+    """
+    now = time.time() if now is None else now
+    received = {
+        p.doc_id: p.post.received_at.timestamp() for p in output.scored if p.post.received_at
+    }
+    for alert in output.alerts:
+        if alert.doc_id is None:
+            continue
+        arrived = received.get(alert.doc_id)
+        if arrived is None and (message := by_doc.get(alert.doc_id)) is not None:
+            arrived = message.timestamp
+        if arrived is not None:
+            observe(alert.kind.value, max(0.0, now - arrived))
 
 
 @dataclass
@@ -385,9 +421,11 @@ class LookaheadProcessStep:
         max_records: int = 500,
         timeout_s: float = 1.0,
         max_post_bytes: int = DEFAULT_MAX_POST_BYTES,
+        on_alert_latency: AlertLatency | None = None,
     ) -> None:
         self.transport = transport
         self.max_post_bytes = max_post_bytes
+        self.on_alert_latency = on_alert_latency
         self.pipeline = pipeline
         self.topics = topics
         self.judges = judges
@@ -449,6 +487,7 @@ class LookaheadProcessStep:
             output,
             batch.dead,
             batch.by_doc,
+            self.on_alert_latency,
         )
 
     def _drop(self) -> None:

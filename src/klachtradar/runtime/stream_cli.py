@@ -220,6 +220,7 @@ def process(
         "max_records": settings.kafka.batch_size,
         "timeout_s": settings.kafka.poll_timeout_s,
         "max_post_bytes": settings.listen.max_post_bytes,
+        "on_alert_latency": metrics.observe_arrival_to_alert,
     }
     if pool is None:
 

@@ -91,6 +91,10 @@ class StreamMetrics:
         """Hook for :class:`~klachtradar.runtime.kafka_transport.KafkaTransport` commits."""
         self.commits.labels(topic, group).inc(partitions)
 
+    def observe_arrival_to_alert(self, kind: str, seconds: float) -> None:
+        """Hook for ``process``: one alert produced, ``seconds`` after its post arrived."""
+        self.arrival_to_alert.labels(kind).observe(seconds)
+
     def set_lag(self, topic: str, group: str, lag: dict[int, int]) -> None:
         """Replace the lag of the partitions this process owns."""
         self.lag.clear()

@@ -59,6 +59,8 @@ class Message:
     value: bytes
     position: str
     headers: dict[str, str] = field(default_factory=dict)
+    timestamp: float | None = None
+    """When the broker (or its producer) stamped the message, Unix seconds, if known."""
 
 
 @dataclass(frozen=True, slots=True)
