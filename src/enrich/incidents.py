@@ -10,13 +10,30 @@ window`` an incident opens when
 (a Poisson z-score). One alert opens it, however many posts follow; it closes with an
 "incident over" alert once the window count has stayed below half of ``min_volume``
 for ``cooldown_minutes``, dated at that moment (not when the next post happened to
-arrive) and carrying the whole incident's count, top terms and riskiest posts. Time is
-event time (``created_at``), so a fast replay finds the same incidents as the live
-stream did. An engagement update of a known post (same doc id) is not counted again.
+arrive) and carrying the whole incident's count, top terms and riskiest posts. An
+engagement update of a known post (same doc id) is not counted again.
+
+**Event time, and a watermark.** Time is the posts' ``created_at``, never the wall
+clock, and the detector is deterministic: the same posts in the same order give the
+same alerts, whatever the batch sizes and the arrival pace (a paced replay, an
+unpaced backlog, the live stream). Complaints wait in a small reorder buffer until
+the *watermark* — the latest event time seen minus ``allowed_lateness_seconds`` —
+passes them; then they are taken in event-time order (ties by doc id), so posts that
+arrive out of order by less than the lateness give exactly the alerts of sorted
+input. Windows and cool-downs close when the watermark passes their end. A complaint
+later than the watermark is counted at the watermark (the detector's time never
+runs backwards) and tallied in :attr:`IncidentDetector.late`. At the end of a finite
+input, :meth:`IncidentDetector.flush` releases what the buffer still holds.
+
+Each post is taken in on its own, after the one before, so where one batch ends and
+the next begins cannot change an alert; an alert opened by a complaint is emitted
+once the watermark passes that complaint — ``allowed_lateness_seconds`` of event time
+after it, at the latest when the input ends.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
 from collections import Counter, OrderedDict, deque
@@ -40,6 +57,17 @@ class _Event:
     risk: int
 
 
+@dataclass(order=True, frozen=True, slots=True)
+class _Pending:
+    """A complaint waiting for the watermark; ordered by event time, then doc id."""
+
+    at: datetime
+    doc_id: str
+    brands: tuple[str, ...] = field(compare=False)
+    text: str = field(compare=False)
+    risk: int = field(compare=False)
+
+
 @dataclass(slots=True)
 class _BrandState:
     window: deque[_Event] = field(default_factory=deque)
@@ -55,7 +83,7 @@ class _BrandState:
 
 @dataclass
 class IncidentDetector:
-    """Per-brand spike detection; feed it scored posts in event-time order."""
+    """Per-brand spike detection in event time, deterministic for a given input order."""
 
     settings: IncidentSettings
     brand_terms: dict[str, set[str]] = field(default_factory=dict)
@@ -63,6 +91,22 @@ class IncidentDetector:
     _counted: OrderedDict[str, None] = field(default_factory=OrderedDict)
     """Doc ids already counted: an engagement update of a post is not a new complaint."""
     memory: int = 100_000
+    late: int = 0
+    """Complaints that arrived after the watermark had passed them (counted at it)."""
+    _pending: list[_Pending] = field(default_factory=list)
+    _latest: datetime | None = None
+    """The latest event time seen: the watermark follows it at the allowed lateness."""
+    _clock: datetime | None = None
+    """The detector's own time: the watermark as far as it has been applied."""
+
+    @property
+    def _lateness(self) -> timedelta:
+        return timedelta(seconds=self.settings.allowed_lateness_seconds)
+
+    @property
+    def watermark(self) -> datetime | None:
+        """Event time up to which every complaint is taken to have arrived."""
+        return None if self._latest is None else self._latest - self._lateness
 
     @property
     def _window(self) -> timedelta:
@@ -84,36 +128,69 @@ class IncidentDetector:
     def observe(self, posts: Sequence[ScoredPost]) -> list[Alert]:
         """Take in a batch; return incident (and incident-over) alerts it caused.
 
-        Posts are taken in event-time order; before each one, incidents that went quiet
-        earlier are closed, so a storm that ends and a new one that starts inside one
-        batch give two incidents, each closed at the right moment.
+        Posts are taken one by one in arrival order (so batch boundaries do not
+        matter); each moves the watermark, and the complaints it passes are counted
+        in event-time order. Before each complaint, incidents that went quiet earlier
+        are closed, so a storm that ends and a new one that starts inside one batch
+        give two incidents, each closed at the right moment.
         """
         alerts: list[Alert] = []
-        latest: datetime | None = None
-        for post in sorted(posts, key=lambda p: p.post.created_at):
+        for post in posts:
             at = post.post.created_at
-            latest = at if latest is None or at > latest else latest
             cls = post.classification
-            if cls is None or cls.complaint_probability < 0.5 or self._seen(post.doc_id):
-                continue
-            for brand in post.brand_names:
-                state = self._brands.setdefault(brand, _BrandState())
-                closed = self._close_if_quiet(brand, state, at)
-                if closed is not None:
-                    alerts.append(closed)
-                self._advance(state, at)
-                event = _Event(at, post.doc_id, post.post.text, post.risk.score)
-                state.window.append(event)
-                state.recent.append(at)
-                while len(state.recent) > self._quiet_below:
-                    state.recent.popleft()
-                if state.open_since is not None:
-                    state.incident.append(event)
-                alert = self._check_open(brand, state, at)
-                if alert is not None:
-                    alerts.append(alert)
-        if latest is not None:
-            alerts.extend(self.advance_clock(latest))
+            complaint = cls is not None and cls.complaint_probability >= 0.5
+            if complaint and post.brand_names and not self._seen(post.doc_id):
+                pending = _Pending(
+                    at, post.doc_id, tuple(post.brand_names), post.post.text, post.risk.score
+                )
+                heapq.heappush(self._pending, pending)
+            if self._latest is None or at > self._latest:
+                self._latest = at
+            watermark = self.watermark
+            assert watermark is not None
+            alerts.extend(self._release(watermark))
+        return alerts
+
+    def flush(self) -> list[Alert]:
+        """The input has ended: count every complaint still waiting, close what went quiet
+        by the latest event time. (A stream that goes on needs no flush.)"""
+        if self._latest is None:
+            return []
+        return self._release(self._latest)
+
+    def _release(self, until: datetime) -> list[Alert]:
+        """Count the waiting complaints up to ``until`` in order, then move the clock there."""
+        alerts: list[Alert] = []
+        while self._pending and self._pending[0].at <= until:
+            alerts.extend(self._count(heapq.heappop(self._pending)))
+        if self._clock is None or until > self._clock:
+            self._clock = until
+            alerts.extend(self.advance_clock(until))
+        return alerts
+
+    def _count(self, pending: _Pending) -> list[Alert]:
+        """One complaint into every brand it names; the alerts it opens or closes."""
+        at = pending.at
+        if self._clock is not None and at < self._clock:
+            self.late += 1
+            at = self._clock
+        alerts: list[Alert] = []
+        for brand in pending.brands:
+            state = self._brands.setdefault(brand, _BrandState())
+            closed = self._close_if_quiet(brand, state, at)
+            if closed is not None:
+                alerts.append(closed)
+            self._advance(state, at)
+            event = _Event(at, pending.doc_id, pending.text, pending.risk)
+            state.window.append(event)
+            state.recent.append(at)
+            while len(state.recent) > self._quiet_below:
+                state.recent.popleft()
+            if state.open_since is not None:
+                state.incident.append(event)
+            alert = self._check_open(brand, state, at, pending.doc_id)
+            if alert is not None:
+                alerts.append(alert)
         return alerts
 
     def _seen(self, doc_id: str) -> bool:
@@ -126,7 +203,7 @@ class IncidentDetector:
         return False
 
     def advance_clock(self, now: datetime) -> list[Alert]:
-        """Close incidents that have gone quiet by ``now`` (call it when time passes)."""
+        """Close incidents that have gone quiet by event time ``now`` (the watermark)."""
         alerts: list[Alert] = []
         for brand, state in self._brands.items():
             closed = self._close_if_quiet(brand, state, now)
@@ -187,7 +264,9 @@ class IncidentDetector:
         rate = max(rate, self.settings.baseline_floor_per_hour)
         return rate * self.settings.window_minutes / 60
 
-    def _check_open(self, brand: str, state: _BrandState, at: datetime) -> Alert | None:
+    def _check_open(
+        self, brand: str, state: _BrandState, at: datetime, doc_id: str
+    ) -> Alert | None:
         count = len(state.window)
         state.peak = max(state.peak, count)
         if state.open_since is not None or count < self.settings.min_volume:
@@ -206,6 +285,7 @@ class IncidentDetector:
             created_at=at,
             brand=brand,
             priority=priority,
+            doc_id=doc_id,
             title=f"Incident bij {brand}: {count} klachten in {minutes} min",
             reasons=[
                 f"{count} klachten in {minutes} min, normaal {expected:.1f}".replace(".", ","),

@@ -159,7 +159,12 @@ def _replay(path: Path, settings: Settings, *, speed: float | None, quiet: bool)
         )
         alerts = None if quiet else ConsoleAlerts(progress.console)
         outputs = with_elasticsearch(EmbeddedOutputs(db, dead, alerts), settings)
-        source = JsonlReplay(path, speed=speed, batch_size=settings.pipeline.batch_size)
+        source = JsonlReplay(
+            path,
+            speed=speed,
+            batch_size=settings.pipeline.batch_size,
+            max_post_bytes=settings.listen.max_post_bytes,
+        )
         with progress:
             task = progress.add_task("replay", total=total, rate="")
 
@@ -365,7 +370,7 @@ def _listen_embedded(
         )
 
         def publish(batch: Sequence[Record]) -> None:
-            run_embedded([batch], pipeline, outputs)
+            run_embedded([batch], pipeline, outputs, end_of_input=False)
 
         return run_listen(
             source,

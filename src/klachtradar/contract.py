@@ -22,6 +22,8 @@ Why it looks like this:
 from __future__ import annotations
 
 import base64
+import hashlib
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -288,7 +290,9 @@ class Alert(_Model):
     risk: int | None = Field(default=None, ge=0, le=100)
     title: str
     reasons: list[str] = Field(default_factory=list)
-    doc_id: str | None = Field(default=None, description="The post, for kind=post.")
+    doc_id: str | None = Field(
+        default=None, description="The post, for kind=post; the opening post, for incident."
+    )
     examples: list[str] = Field(default_factory=list, description="Example doc ids (incidents).")
     top_terms: list[str] = Field(default_factory=list)
     post_count: int | None = None
@@ -313,6 +317,19 @@ class DeadLetter(_Model):
         ge=1,
         description="How often this input failed: 1, plus one per DLQ replay that failed again.",
     )
+    raw_size: int | None = Field(
+        default=None,
+        ge=0,
+        description="Bytes of the original input when ``raw`` keeps only a prefix (too large).",
+    )
+    raw_sha256: str | None = Field(
+        default=None, description="SHA-256 (hex) of the whole original input, with raw_size."
+    )
+
+    @property
+    def truncated(self) -> bool:
+        """Whether ``raw`` is only the start of the input (an oversized post)."""
+        return self.raw_size is not None
 
 
 NOT_UTF8 = "not UTF-8"
@@ -340,6 +357,84 @@ def raw_fields(data: str | bytes) -> tuple[str, str | None]:
     if utf8_error(data) is None:
         return data.decode("utf-8"), None
     return data.decode("utf-8", errors="replace"), base64.b64encode(data).decode("ascii")
+
+
+DEFAULT_MAX_POST_BYTES = 64 * 1024
+"""``[listen] max_post_bytes``: the largest post (its JSON, in bytes) any intake accepts."""
+
+TOO_LARGE = "post too large"
+"""How every intake's error for an oversized post begins."""
+
+KEPT_PREFIX_BYTES = 4096
+"""How much of an oversized input its dead letter keeps (plus its size and SHA-256)."""
+
+
+def too_large_error(size: int, limit: int) -> str:
+    """``"post too large: 2097152 bytes > max_post_bytes 65536"``."""
+    return f"{TOO_LARGE}: {size} bytes > max_post_bytes {limit}"
+
+
+def oversized_letter(origin: str, position: str, stage: str, data: bytes, limit: int) -> DeadLetter:
+    """The dead letter of an input larger than ``limit``: a prefix, its size and hash.
+
+    Why not the whole input: the letter itself must fit the DLQ topic (the broker's
+    message limit, 1 MiB by default), and a stream of huge posts must not blow up
+    the DLQ. The size and SHA-256 identify the original; a truncated letter is not
+    re-driven by ``dlq replay`` (the bytes to re-drive are gone).
+    """
+    error = too_large_error(len(data), limit)
+    return limited_letter(origin, position, stage, error, data, KEPT_PREFIX_BYTES)
+
+
+def limited_letter(
+    origin: str, position: str, stage: str, error: str, data: bytes, keep: int
+) -> DeadLetter:
+    """A dead letter keeping at most ``keep`` bytes of ``data`` (then with size and hash)."""
+    if len(data) <= keep:
+        raw, raw_base64 = raw_fields(data)
+        return DeadLetter(
+            origin=origin,
+            position=position,
+            stage=stage,
+            error=error,
+            raw=raw,
+            raw_base64=raw_base64,
+        )
+    prefix = data[:keep]
+    if utf8_error(data) is None:  # cut on a character boundary: raw stays exact text
+        raw, raw_base64 = prefix.decode("utf-8", errors="ignore"), None
+    else:
+        raw, raw_base64 = raw_fields(prefix)
+    return DeadLetter(
+        origin=origin,
+        position=position,
+        stage=stage,
+        error=error,
+        raw=raw,
+        raw_base64=raw_base64,
+        raw_size=len(data),
+        raw_sha256=hashlib.sha256(data).hexdigest(),
+    )
+
+
+def limit_post_sizes(
+    records: Sequence[RawPost | DeadLetter], limit: int, *, stage: str = "validate"
+) -> list[RawPost | DeadLetter]:
+    """The records with every post whose JSON exceeds ``limit`` bytes dead-lettered.
+
+    The guard for intakes that build posts from an API's payload (X, Bluesky,
+    Mastodon, the webhook): they have no line of bytes to measure, so the post's own
+    wire form (what the raw topic would carry) is measured.
+    """
+    out: list[RawPost | DeadLetter] = []
+    for record in records:
+        if isinstance(record, RawPost):
+            data = record.model_dump_json().encode("utf-8")
+            if len(data) > limit:
+                out.append(oversized_letter(record.source, record.doc_id, stage, data, limit))
+                continue
+        out.append(record)
+    return out
 
 
 def parse_raw_post(data: str | bytes) -> RawPost:

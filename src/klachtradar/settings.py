@@ -25,7 +25,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -35,7 +35,7 @@ from pydantic_settings import (
 )
 
 from klachtradar import settings_env
-from klachtradar.contract import Priority
+from klachtradar.contract import DEFAULT_MAX_POST_BYTES, Priority
 from klachtradar.errors import ConfigError, did_you_mean
 
 CONFIG_ENV = "KLACHTRADAR_CONFIG"
@@ -175,6 +175,12 @@ class IncidentSettings(BaseModel):
     baseline_halflife_hours: float = Field(default=24.0, gt=0)
     baseline_floor_per_hour: float = Field(default=0.5, ge=0)
     cooldown_minutes: float = Field(default=30.0, ge=0)
+    allowed_lateness_seconds: float = Field(
+        default=120.0,
+        ge=0,
+        description="How far out of event-time order a complaint may arrive and still be "
+        "counted in order; alerts wait this much event time (the watermark).",
+    )
 
 
 class DemoSettings(BaseModel):
@@ -277,6 +283,12 @@ class ListenSettings(BaseModel):
     flush_interval_seconds: float = Field(default=1.0, gt=0)
     idle_tick_seconds: float = Field(default=0.5, gt=0)
     prefilter: bool = True
+    max_post_bytes: int = Field(
+        default=DEFAULT_MAX_POST_BYTES,
+        ge=1024,
+        description="Largest post (its JSON, bytes) any intake accepts; larger ones become "
+        "dead letters. Kept well below the broker's message limit ([kafka] max_request_bytes).",
+    )
     x: XListenSettings = XListenSettings()
     bluesky: BlueskyListenSettings = BlueskyListenSettings()
     mastodon: MastodonListenSettings = MastodonListenSettings()
@@ -330,6 +342,12 @@ class KafkaSettings(BaseModel):
     ssl_check_hostname: bool = True
     batch_size: int = Field(default=500, ge=1, description="Records per consumer poll.")
     producer_batch_bytes: int = Field(default=262_144, ge=1)
+    max_request_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        description="The producer's max_request_size; keep it at or below the broker's "
+        "message.max.bytes. [listen] max_post_bytes must stay at most half of it.",
+    )
     linger_ms: int = Field(default=5, ge=0)
     max_poll_interval_ms: int = Field(default=300_000, ge=1_000)
     session_timeout_ms: int = Field(default=10_000, ge=1_000)
@@ -394,6 +412,17 @@ class Settings(BaseSettings):
         if toml_file is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
         return tuple(sources)
+
+    @model_validator(mode="after")
+    def _posts_fit_the_broker(self) -> Settings:
+        """A post that passed the intake must fit a Kafka message, wrapped as a scored post
+        (the raw post plus its judgement): half the request limit leaves that room."""
+        if self.listen.max_post_bytes > self.kafka.max_request_bytes // 2:
+            raise ValueError(
+                f"listen.max_post_bytes {self.listen.max_post_bytes} must be at most half of "
+                f"kafka.max_request_bytes {self.kafka.max_request_bytes}"
+            )
+        return self
 
     def resolve(self, path: Path) -> Path:
         """A settings path made absolute against the project root."""

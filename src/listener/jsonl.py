@@ -1,7 +1,9 @@
 """JSONL replay: a file of posts (one JSON object per line) played back as a stream.
 
 Every line is either a valid :class:`RawPost` or a :class:`DeadLetter` naming the
-file, the line and the field that was wrong; a bad line never stops the replay.
+file, the line and the field that was wrong; a bad line never stops the replay. A
+line longer than ``max_post_bytes`` is dead-lettered unparsed (a prefix, its size and
+SHA-256 kept: see :func:`klachtradar.contract.oversized_letter`).
 Pacing follows the posts' ``created_at``: ``speed=60`` plays an hour in a minute,
 ``speed=None`` (``--fast``) plays as fast as the pipeline takes it.
 """
@@ -14,14 +16,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from klachtradar.contract import DeadLetter, RawPost, parse_raw_post, raw_fields
+from klachtradar.contract import (
+    DEFAULT_MAX_POST_BYTES,
+    DeadLetter,
+    RawPost,
+    oversized_letter,
+    parse_raw_post,
+    raw_fields,
+)
 from klachtradar.errors import ContractError, SourceError
 
 Record = RawPost | DeadLetter
 
 
-def read_jsonl(path: Path) -> Iterator[Record]:
-    """Parse a JSONL file line by line; blank lines are skipped, bad ones dead-lettered."""
+def read_jsonl(path: Path, *, max_post_bytes: int = DEFAULT_MAX_POST_BYTES) -> Iterator[Record]:
+    """Parse a JSONL file line by line; blank lines are skipped, bad or oversized ones
+    dead-lettered."""
     try:
         handle = path.open("rb")
     except FileNotFoundError as exc:
@@ -36,11 +46,13 @@ def read_jsonl(path: Path) -> Iterator[Record]:
         for number, raw in enumerate(handle, start=1):
             if not raw.strip():
                 continue
-            yield _parse_line(path, number, raw)
+            yield _parse_line(path, number, raw, max_post_bytes)
 
 
-def _parse_line(path: Path, number: int, raw: bytes) -> Record:
+def _parse_line(path: Path, number: int, raw: bytes, max_post_bytes: int) -> Record:
     line = raw.rstrip(b"\r\n")
+    if len(line) > max_post_bytes:
+        return oversized_letter(str(path), f"line {number}", "validate", line, max_post_bytes)
     try:
         return parse_raw_post(line)  # refuses bytes that are not UTF-8
     except ContractError as exc:
@@ -70,6 +82,7 @@ class JsonlReplay:
     path: Path
     speed: float | None = None
     batch_size: int = 256
+    max_post_bytes: int = DEFAULT_MAX_POST_BYTES
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     _first_event: datetime | None = field(default=None, init=False)
@@ -78,7 +91,7 @@ class JsonlReplay:
     def batches(self) -> Iterator[list[Record]]:
         """Yield lists of at most ``batch_size`` records, each when its time has come."""
         batch: list[Record] = []
-        for record in read_jsonl(self.path):
+        for record in read_jsonl(self.path, max_post_bytes=self.max_post_bytes):
             if isinstance(record, RawPost) and self.speed is not None:
                 delay = self._delay(record.created_at)
                 if delay > 0:

@@ -44,6 +44,7 @@ def run_listen(
             checkpoints,
             batch_size=settings.listen.batch_size,
             flush_interval_s=settings.listen.flush_interval_seconds,
+            max_post_bytes=settings.listen.max_post_bytes,
         )
         timer = threading.Timer(seconds, stop.set) if seconds else None
         if timer is not None:

@@ -2,7 +2,8 @@
 
 The commit path is :meth:`ListenLoop._flush`, and its order is the invariant:
 
-1. publish the pending records (transport produce + flush, or print in --dry-run);
+1. publish the pending records (transport produce + flush, or print in --dry-run),
+   posts larger than ``max_post_bytes`` turned into dead letters first;
 2. only then save the source's checkpoint, which covers exactly those records.
 
 A crash between 1 and 2 re-reads a little on restart (ids make that harmless); the
@@ -25,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
 
-from klachtradar.contract import RawPost
+from klachtradar.contract import DEFAULT_MAX_POST_BYTES, RawPost, limit_post_sizes
 from listener.checkpoint import CheckpointStore
 from listener.source import AcknowledgedSource, Record, Source
 
@@ -54,6 +55,9 @@ class ListenLoop:
     checkpoints: CheckpointStore | None
     batch_size: int = 100
     flush_interval_s: float = 1.0
+    max_post_bytes: int = DEFAULT_MAX_POST_BYTES
+    """Posts whose JSON is larger become dead letters here, before publishing: one limit
+    for every source, so no transport ever sees a post it would refuse."""
     monotonic: Callable[[], float] = time.monotonic
     stats: ListenStats = field(default_factory=ListenStats)
     _pending: list[Record] = field(default_factory=list, init=False)
@@ -91,7 +95,7 @@ class ListenLoop:
         read again after a restart) and no later flush of this run may move it. An
         acknowledged source is told instead, and the run goes on: its senders resend.
         """
-        batch, self._pending = self._pending, []
+        batch, self._pending = limit_post_sizes(self._pending, self.max_post_bytes), []
         acked = self.source if isinstance(self.source, AcknowledgedSource) else None
         if batch:
             try:

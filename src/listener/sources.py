@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from klachtradar.contract import DEFAULT_MAX_POST_BYTES
 from klachtradar.errors import ConfigError
 from klachtradar.settings import Settings
 from klachtradar.watchlist import load_watchlist
@@ -27,12 +28,16 @@ class JsonlSource:
 
     path: Path
     batch_size: int = 256
+    max_post_bytes: int = DEFAULT_MAX_POST_BYTES
     name: str = "jsonl"
 
     def chunks(self, stop: threading.Event) -> Iterator[list[Record]]:
         from listener.jsonl import JsonlReplay
 
-        for batch in JsonlReplay(self.path, batch_size=self.batch_size).batches():
+        replay = JsonlReplay(
+            self.path, batch_size=self.batch_size, max_post_bytes=self.max_post_bytes
+        )
+        for batch in replay.batches():
             yield list(batch)
             if stop.is_set():
                 return
@@ -128,5 +133,9 @@ def build_source(
     if name == "jsonl":
         if file is None:
             raise ConfigError("--source jsonl needs --file PATH")
-        return JsonlSource(file, batch_size=settings.pipeline.batch_size)
+        return JsonlSource(
+            file,
+            batch_size=settings.pipeline.batch_size,
+            max_post_bytes=settings.listen.max_post_bytes,
+        )
     raise ConfigError(f"unknown source {name!r}; choose one of: {', '.join(SOURCES)}")

@@ -102,7 +102,10 @@ class DemoFeed:
                 span = time_span_seconds(path)
                 speed = span / self.duration_s if self.duration_s > 0 and span > 0 else None
                 source = JsonlReplay(
-                    path, speed=speed, batch_size=self.settings.pipeline.batch_size
+                    path,
+                    speed=speed,
+                    batch_size=self.settings.pipeline.batch_size,
+                    max_post_bytes=self.settings.listen.max_post_bytes,
                 )
                 self.pipeline.run(self._locked(source.batches()), outputs)
             store.close()

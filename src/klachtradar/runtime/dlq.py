@@ -17,6 +17,8 @@ A letter is skipped (and counted by reason) when
 * its bytes are not valid UTF-8: they can never become a post, so re-driving them
   would only dead-letter them once more (and an old letter without ``raw_base64``
   holds only a lossy U+FFFD copy, which must never be "repaired" into a document);
+* it keeps only a prefix of its input (an oversized post: ``raw_size`` and
+  ``raw_sha256`` name the original, which the letter does not hold);
 * it is not a dead letter at all (a foreign message in the topic).
 """
 
@@ -143,6 +145,7 @@ class SkipReason(StrEnum):
     STAGE = "stage filter"
     MAX_ATTEMPTS = "max attempts reached"
     INVALID_BYTES = "invalid bytes"
+    TRUNCATED = "only a prefix kept"
     NOT_A_LETTER = "not a dead letter"
 
 
@@ -158,6 +161,8 @@ def skip_reason(
         return SkipReason.NOT_A_LETTER
     if stages and letter.stage not in stages:
         return SkipReason.STAGE
+    if letter.truncated:  # an oversized post: the bytes to re-drive are not in the letter
+        return SkipReason.TRUNCATED
     if has_invalid_bytes(letter):
         return SkipReason.INVALID_BYTES
     if letter.attempts > max_attempts:

@@ -6,19 +6,28 @@ worker process while the main process scores and stores batch *n*, as spaCy's
 ``n_process`` does for its pure components. Only strings go to the worker and only
 small :class:`~classify.base.Prediction` objects come back.
 
-Used for unpaced replays (``klachtradar replay --fast``); a paced or live run judges
-in-process, so no batch ever waits for the next one to arrive.
+Used for unpaced replays (``klachtradar replay --fast``) and by ``process --judges N``.
+
+A worker that dies (killed, out of memory) breaks its pool; :class:`JudgePool` notices
+at once (it waits on the workers' sentinels), logs ``judge worker died, restarting``
+and builds a new pool in the background. Until that one has loaded its models, every
+batch submitted fails fast, and the callers judge it in-process: slower for a few
+seconds, never stopped, never for good.
 """
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
-from collections.abc import Sequence
+import multiprocessing.connection
+import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from classify.base import Prediction, TextClassifier
+from klachtradar.backoff import Backoff
 from klachtradar.contract import ModelRef, RawPost
 from klachtradar.runtime.gc_policy import settle_after_start
 from klachtradar.settings import Settings
@@ -37,6 +46,12 @@ class Judgement:
 
 
 _WORKER: dict[str, Any] = {}
+
+log = logging.getLogger("klachtradar.judging")
+
+
+class JudgesRestartingError(RuntimeError):
+    """No judge pool is available right now (a worker died; a new pool is starting)."""
 
 
 def _init_worker(settings_json: str, parent_pid: int) -> None:
@@ -125,40 +140,149 @@ def exit_with(pid: int) -> None:
 
 class JudgePool:
     """Worker processes that judge batches; build it before timing anything (start-up
-    loads the models in every worker)."""
+    loads the models in every worker). A dead worker is replaced (see the module doc).
 
-    def __init__(self, settings: Settings, processes: int = 1) -> None:
+    ``on_restart`` is called once per restart begun (the ``process`` command counts
+    them in ``klachtradar_judge_restarts_total``).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        processes: int = 1,
+        *,
+        on_restart: Callable[[], None] | None = None,
+        restart_backoff: Backoff | None = None,
+    ) -> None:
         import os
 
-        context = multiprocessing.get_context("forkserver")
-        payload = settings.model_dump_json()
-        self._pool = ProcessPoolExecutor(
-            max_workers=processes,
-            mp_context=context,
-            initializer=_init_worker,
-            initargs=(payload, os.getpid()),
-        )
+        self._context = multiprocessing.get_context("forkserver")
+        self._payload = settings.model_dump_json()
+        self._owner = os.getpid()
         self.processes = processes
-        for future in [self._pool.submit(_judge, ["ok"], ["nl"]) for _ in range(processes)]:
-            future.result()  # wait until every worker has loaded its models
+        self.restarts = 0
+        self._on_restart = on_restart or (lambda: None)
+        self._backoff = restart_backoff or Backoff(initial_s=0.5, maximum_s=10.0)
+        self._lock = threading.Lock()
+        self._closing = threading.Event()
+        self._pool: ProcessPoolExecutor | None = self._started_pool()
+        self._watcher = threading.Thread(target=self._watch, name="judge-watch", daemon=True)
+        self._watcher.start()
+
+    def _started_pool(self) -> ProcessPoolExecutor:
+        """A new pool whose every worker has loaded its models (this takes seconds)."""
+        pool = ProcessPoolExecutor(
+            max_workers=self.processes,
+            mp_context=self._context,
+            initializer=_init_worker,
+            initargs=(self._payload, self._owner),
+        )
+        try:
+            for future in [pool.submit(_judge, ["ok"], ["nl"]) for _ in range(self.processes)]:
+                future.result()  # wait until every worker has loaded its models
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        return pool
+
+    @property
+    def available(self) -> bool:
+        """Whether batches go to workers now (False while a new pool starts)."""
+        return self._pool is not None
 
     def submit(self, posts: Sequence[RawPost]) -> Future[Judgement]:
         """Judge a batch in a worker (language, classification, brand mentions); the
-        future's result feeds ``Pipeline.process``."""
-        return self._pool.submit(
-            _judge,
-            [p.text for p in posts],
-            [p.lang for p in posts],
-            [list(p.mentions) for p in posts],
-            [list(p.hashtags) for p in posts],
+        future's result feeds ``Pipeline.process``.
+
+        Never raises: without a working pool the future fails at once
+        (:class:`JudgesRestartingError`), and the caller judges the batch in-process.
+        """
+        pool = self._pool
+        try:
+            if pool is None:
+                raise JudgesRestartingError("judge workers are restarting")
+            return pool.submit(
+                _judge,
+                [p.text for p in posts],
+                [p.lang for p in posts],
+                [list(p.mentions) for p in posts],
+                [list(p.hashtags) for p in posts],
+            )
+        except Exception as exc:  # BrokenProcessPool: the watcher restarts it
+            failed: Future[Judgement] = Future()
+            failed.set_exception(exc)
+            return failed
+
+    def _watch(self) -> None:
+        """Wait on the workers' sentinels; when one ends (and we are not closing), restart."""
+        while not self._closing.is_set():
+            pool = self._pool
+            sentinels = _sentinels(pool) if pool is not None else []
+            if not sentinels:
+                self._closing.wait(0.5)
+                continue
+            ended = multiprocessing.connection.wait(sentinels, timeout=0.5)
+            if ended and not self._closing.is_set():
+                self._restart(pool)
+
+    def _restart(self, broken: ProcessPoolExecutor | None) -> None:
+        """Replace a pool whose worker died; keep trying (with backoff) until it starts."""
+        with self._lock:
+            if self._pool is not broken:
+                return
+            self._pool = None
+        self.restarts += 1
+        log.warning(
+            "judge worker died, restarting",
+            extra={"fields": {"restarts": self.restarts, "processes": self.processes}},
         )
+        self._on_restart()
+        if broken is not None:
+            broken.shutdown(wait=False, cancel_futures=True)
+        while not self._closing.is_set():
+            try:
+                pool = self._started_pool()
+            except Exception as exc:
+                delay = self._backoff.delay()
+                log.error(
+                    "judge workers did not start, retrying",
+                    extra={
+                        "fields": {"error": f"{type(exc).__name__}: {exc}", "retry_in_s": delay}
+                    },
+                )
+                self._closing.wait(delay)
+                continue
+            self._backoff.reset()
+            with self._lock:
+                if self._closing.is_set():
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    return
+                self._pool = pool
+            log.info("judge workers restarted", extra={"fields": {"restarts": self.restarts}})
+            return
 
     def close(self) -> None:
-        """Stop the workers."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        """Stop the workers (and the watcher: a worker ending now is no death)."""
+        self._closing.set()
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+        if self._watcher is not threading.current_thread():
+            self._watcher.join(timeout=5)
 
     def __enter__(self) -> JudgePool:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _sentinels(pool: ProcessPoolExecutor) -> list[int]:
+    """The sentinels of a pool's worker processes (readable once a worker has ended).
+
+    ``_processes`` is private to ``concurrent.futures``, but it is the only handle on
+    the workers a pool offers; its shape (pid → Process) has been stable since 3.3.
+    """
+    processes = getattr(pool, "_processes", None) or {}
+    return [p.sentinel for p in list(processes.values())]

@@ -35,7 +35,13 @@ from kafka.producer.future import FutureRecordMetadata
 from kafka.structs import OffsetAndMetadata
 
 from klachtradar.errors import TransportError, UnsafeCommitError
-from klachtradar.runtime.transport import Message, OutgoingMessage, Topics
+from klachtradar.runtime.transport import (
+    Message,
+    OutgoingMessage,
+    RecordsRejectedError,
+    Rejected,
+    Topics,
+)
 from klachtradar.settings import KafkaSettings
 
 log = logging.getLogger("klachtradar.kafka")
@@ -93,13 +99,35 @@ _FATAL = (
 )
 
 
+_RECORD_REJECTED = (
+    kafka_errors.MessageSizeTooLargeError,
+    kafka_errors.RecordListTooLargeError,
+    kafka_errors.InvalidTopicError,
+    kafka_errors.InvalidRecordError,
+    kafka_errors.InvalidTimestampError,
+)
+"""Errors about one record (or its topic) that the same bytes will always get again."""
+
+
+def rejects_record(exc: BaseException | None) -> bool:
+    """Whether a produce error refuses the record itself, so retrying cannot help.
+
+    These are not fatal to the process (the other records are fine) and not worth a
+    retry (which would re-send every earlier record of the batch): the record is
+    dead-lettered instead (see :class:`~klachtradar.runtime.transport.RecordsRejectedError`).
+    """
+    return isinstance(exc, _RECORD_REJECTED)
+
+
 def _kafka_error(action: str, exc: Exception) -> TransportError:
     """A kafka-python error as ours: retryable unless retrying cannot help.
 
-    Credentials, authorisation and configuration errors stop the process; everything
-    else (timeouts, lost connections, a rebalance in the way) is worth a backoff.
+    Credentials, authorisation and configuration errors stop the process, and so do
+    the record-level refusals (:func:`rejects_record`) when they reach here outside
+    a produce; everything else (timeouts, lost connections, a rebalance in the way)
+    is worth a backoff.
     """
-    retryable = not isinstance(exc, _FATAL)
+    retryable = not isinstance(exc, _FATAL) and not rejects_record(exc)
     return TransportError(f"{action}: {type(exc).__name__}: {exc}", retryable=retryable)
 
 
@@ -401,6 +429,7 @@ def _message(tp: TopicPartition, record: Any) -> Message:
         value=record.value if record.value is not None else b"",
         position=format_position(tp.partition, record.offset),
         headers=headers,
+        timestamp=record.timestamp / 1000 if getattr(record, "timestamp", -1) >= 0 else None,
     )
 
 
@@ -426,8 +455,8 @@ class KafkaTransport:
         self._on_assigned = on_assigned or (lambda topic, group, partitions: None)
         self._on_produced = on_produced or (lambda topic, count: None)
         self._producer: KafkaProducer | None = None
-        self._pending: list[FutureRecordMetadata] = []
-        self._pending_per_topic: dict[str, int] = {}
+        self._pending: list[tuple[str, OutgoingMessage, FutureRecordMetadata]] = []
+        self._rejected: list[Rejected] = []
         self._members: dict[tuple[str, str], GroupConsumer] = {}
 
     # -- topics --------------------------------------------------------------------------
@@ -478,6 +507,7 @@ class KafkaTransport:
                     acks="all",
                     linger_ms=s.linger_ms,
                     batch_size=s.producer_batch_bytes,
+                    max_request_size=s.max_request_bytes,
                     max_block_ms=int(s.retry_backoff_max_s * 1000),
                     request_timeout_ms=max(5_000, int(s.retry_backoff_max_s * 1000)),
                     delivery_timeout_ms=max(30_000, int(s.retry_backoff_max_s * 3000)),
@@ -487,49 +517,68 @@ class KafkaTransport:
         return self._producer
 
     def produce(self, topic: str, messages: Sequence[OutgoingMessage]) -> None:
-        """Queue messages; nothing is safe until :meth:`flush` returned."""
+        """Queue messages; nothing is safe until :meth:`flush` returned.
+
+        A message the producer refuses outright (larger than ``max_request_bytes``) is
+        set aside as rejected, and the others are still queued.
+        """
         producer = self.producer
-        if messages:
-            self._pending_per_topic[topic] = self._pending_per_topic.get(topic, 0) + len(messages)
-        try:
-            for m in messages:
-                self._pending.append(
-                    producer.send(
-                        topic,
-                        value=m.value,
-                        key=m.key.encode("utf-8") if m.key is not None else None,
-                        headers=[(k, v.encode("utf-8")) for k, v in m.headers.items()],
-                    )
+        for m in messages:
+            try:
+                future = producer.send(
+                    topic,
+                    value=m.value,
+                    key=m.key.encode("utf-8") if m.key is not None else None,
+                    headers=[(k, v.encode("utf-8")) for k, v in m.headers.items()],
                 )
-        except KafkaError as exc:
-            raise _kafka_error(f"produce to {topic}", exc) from exc
+            except KafkaError as exc:
+                if not rejects_record(exc):
+                    raise _kafka_error(f"produce to {topic}", exc) from exc
+                self._rejected.append(Rejected(topic, m, f"{type(exc).__name__}: {exc}"))
+                continue
+            self._pending.append((topic, m, future))
 
     def flush(self) -> None:
         """Block until every queued message is acknowledged; any failure raises.
 
         kafka-python's ``flush`` returns when every send *completed*, failed ones
-        included, so each future is checked: one failed send fails the whole batch,
-        which is then redone (duplicates are absorbed by ids; losses are not).
+        included, so each future is checked. A send that failed for a reason that may
+        pass (a timeout, a lost leader) fails the whole batch, which is then redone
+        (duplicates are absorbed by ids; losses are not). Sends refused for good
+        (:func:`rejects_record`) raise :class:`RecordsRejectedError` once every other
+        message is acknowledged, so the caller dead-letters just those.
         """
-        if not self._pending:
-            return
         pending, self._pending = self._pending, []
-        per_topic, self._pending_per_topic = self._pending_per_topic, {}
+        rejected, self._rejected = self._rejected, []
+        if not pending and not rejected:
+            return
         try:
             self.producer.flush(timeout=self.settings.retry_backoff_max_s * 3)
         except KafkaError as exc:
             raise _kafka_error("flush", exc) from exc
-        failed = [f.exception for f in pending if f.failed()]
-        not_done = sum(1 for f in pending if not f.is_done)
-        if failed or not_done:
-            first = failed[0] if failed else None
+        failed: list[BaseException | None] = []
+        acknowledged: dict[str, int] = {}
+        for topic, message, future in pending:
+            if not future.is_done:
+                failed.append(None)
+            elif not future.failed():
+                acknowledged[topic] = acknowledged.get(topic, 0) + 1
+            elif rejects_record(future.exception):
+                reason = f"{type(future.exception).__name__}: {future.exception}"
+                rejected.append(Rejected(topic, message, reason))
+            else:
+                failed.append(future.exception)
+        if failed:
+            first = next((f for f in failed if f is not None), None)
             raise TransportError(
-                f"{len(failed) + not_done} of {len(pending)} messages not acknowledged"
+                f"{len(failed)} of {len(pending)} messages not acknowledged"
                 + (f": {type(first).__name__}: {first}" if first else ""),
                 retryable=True,
             )
-        for topic, count in per_topic.items():
+        for topic, count in acknowledged.items():
             self._on_produced(topic, count)
+        if rejected:
+            raise RecordsRejectedError(rejected)
 
     @property
     def unacknowledged(self) -> int:
@@ -578,7 +627,7 @@ class KafkaTransport:
     def rewind(self, topic: str, group: str) -> None:
         """After a failed batch: drop unflushed output, read the batch again."""
         self._pending.clear()
-        self._pending_per_topic.clear()
+        self._rejected.clear()
         if (topic, group) in self._members:
             self._members[(topic, group)].rewind()
 

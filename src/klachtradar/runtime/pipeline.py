@@ -116,6 +116,11 @@ class Pipeline:
             return self._finish(scored, dead)
         return self._finish(scored, [])
 
+    def end_of_input(self) -> PipelineOutput:
+        """A finite input (a file) has ended: the incident alerts its last complaints
+        still owed (they waited for the event-time watermark; see :mod:`enrich.incidents`)."""
+        return PipelineOutput(scored=[], alerts=self.incidents.flush(), dead_letters=[])
+
     def _between_batches(self) -> None:
         """State I/O at the batch edge: watchlist changes, triage resolutions."""
         interval = self.settings.enrich.watchlist_check_seconds

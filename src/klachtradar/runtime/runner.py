@@ -20,12 +20,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from klachtradar.contract import (
+    DEFAULT_MAX_POST_BYTES,
+    KEPT_PREFIX_BYTES,
     NOT_UTF8,
     Alert,
     AlertKind,
     DeadLetter,
     RawPost,
     ScoredPost,
+    limited_letter,
+    oversized_letter,
     parse_raw_post,
     raw_fields,
     utf8_error,
@@ -39,6 +43,8 @@ if TYPE_CHECKING:
 from klachtradar.runtime.transport import (
     Message,
     OutgoingMessage,
+    RecordsRejectedError,
+    Rejected,
     Topics,
     Transport,
     dead_letter_message,
@@ -91,6 +97,7 @@ def run_embedded(
     *,
     on_batch: Callable[[RunStats], None] | None = None,
     judges: JudgePool | None = None,
+    end_of_input: bool = True,
 ) -> RunStats:
     """Process every batch of a source in-process.
 
@@ -99,6 +106,10 @@ def run_embedded(
       2. run the pipeline on the posts (poison posts become dead letters there);
       3. hand the combined output to ``outputs`` (store first, then alerts);
       4. count, and report progress.
+
+    With ``end_of_input`` (the batches are the whole input, e.g. a file) the incident
+    alerts still waiting for the event-time watermark are written at the end; a caller
+    feeding one batch of a live stream at a time passes False.
 
     With ``judges`` (worker processes, for unpaced replays) step 2's pure stages run
     one batch ahead in a worker: batch *n + 1* is being judged while batch *n* is
@@ -129,6 +140,10 @@ def run_embedded(
                 finish(*_judged_output(pipeline, *pending.popleft()))
         while pending:
             finish(*_judged_output(pipeline, *pending.popleft()))
+    if end_of_input:
+        tail = pipeline.end_of_input()
+        if tail.alerts:
+            finish([], tail, [])
     stats.elapsed_s = time.perf_counter() - started
     return stats
 
@@ -171,13 +186,15 @@ def new_trace_id() -> str:
 def listen_step(records: Sequence[Record], transport: Transport, topics: Topics) -> None:
     """Publish a source batch: posts to the raw topic (keyed by author), bad input to the DLQ.
 
-    Every message carries a ``source`` and a fresh ``trace_id`` header.
+    Every message carries a ``source``, its ``doc_id`` and a fresh ``trace_id`` header.
+    A post the broker refuses for good (too large) becomes a dead letter; the rest of
+    the batch is published once, never re-sent (see :func:`flush_or_dead_letter`).
     """
     posts = [
         OutgoingMessage(
             key=r.author.id,
             value=encode(r),
-            headers={"source": r.source, TRACE_HEADER: new_trace_id()},
+            headers={"source": r.source, "doc_id": r.doc_id, TRACE_HEADER: new_trace_id()},
         )
         for r in records
         if isinstance(r, RawPost)
@@ -185,23 +202,64 @@ def listen_step(records: Sequence[Record], transport: Transport, topics: Topics)
     dead = [dead_letter_message(r) for r in records if isinstance(r, DeadLetter)]
     transport.produce(topics.raw, posts)
     transport.produce(topics.dlq, dead)
-    transport.flush()
+    flush_or_dead_letter(transport, topics, stage="publish")
 
 
-def decode_posts(messages: Sequence[Message]) -> tuple[list[RawPost], list[DeadLetter]]:
-    """Raw-topic messages to posts; undecodable or invalid ones to dead letters."""
-    posts, dead, _ = _decode(messages)
+def flush_or_dead_letter(transport: Transport, topics: Topics, *, stage: str) -> None:
+    """Flush; messages the broker refuses for good become dead letters, acknowledged too.
+
+    A refused message is not retried: its bytes would be refused again, and a retry
+    of the batch would re-send every message already acknowledged. When the DLQ itself
+    refuses a letter there is nowhere left to put it, and the error propagates.
+    """
+    try:
+        transport.flush()
+    except RecordsRejectedError as exc:
+        if any(r.topic == topics.dlq for r in exc.rejected):
+            raise
+        letters = [rejected_letter(r, stage) for r in exc.rejected]
+        transport.produce(topics.dlq, [dead_letter_message(d) for d in letters])
+        transport.flush()
+
+
+def rejected_letter(rejected: Rejected, stage: str) -> DeadLetter:
+    """The dead letter of a message the broker refused: where it was going, and why.
+
+    A large message keeps a prefix, its size and hash only, so the letter fits the DLQ.
+    """
+    message = rejected.message
+    position = message.headers.get("doc_id") or message.key or ""
+    return limited_letter(
+        rejected.topic, position, stage, rejected.reason, message.value, KEPT_PREFIX_BYTES
+    )
+
+
+def decode_posts(
+    messages: Sequence[Message], *, max_post_bytes: int = DEFAULT_MAX_POST_BYTES
+) -> tuple[list[RawPost], list[DeadLetter]]:
+    """Raw-topic messages to posts; undecodable, invalid or oversized ones to dead letters."""
+    posts, dead, _ = _decode(messages, max_post_bytes)
     return posts, dead
 
 
 def _decode(
-    messages: Sequence[Message],
+    messages: Sequence[Message], max_post_bytes: int = DEFAULT_MAX_POST_BYTES
 ) -> tuple[list[RawPost], list[DeadLetter], dict[str, Message]]:
-    """:func:`decode_posts`, plus which message each post came from (by doc id)."""
+    """:func:`decode_posts`, plus which message each post came from (by doc id).
+
+    The raw topic is an intake too (any producer may write to it), so the size limit
+    every listener applies holds here as well.
+    """
     posts: list[RawPost] = []
     dead: list[DeadLetter] = []
     by_doc: dict[str, Message] = {}
     for message in messages:
+        if len(message.value) > max_post_bytes:
+            letter = oversized_letter(
+                message.topic, message.position, "decode", message.value, max_post_bytes
+            )
+            dead.append(letter.model_copy(update={"attempts": failed_attempts(message.headers)}))
+            continue
         try:
             post = parse_raw_post(message.value)
         except ContractError as exc:
@@ -244,6 +302,10 @@ def failed_attempts(headers: Mapping[str, str]) -> int:
     return int(value) + 1 if value.isdigit() and int(value) >= 1 else 1
 
 
+AlertLatency = Callable[[str, float], None]
+"""Told ``(alert kind, seconds from the post's arrival to the alert produced)``."""
+
+
 def process_step(
     transport: Transport,
     pipeline: Pipeline,
@@ -252,6 +314,8 @@ def process_step(
     group: str = "klachtradar-process",
     max_records: int = 500,
     timeout_s: float = 1.0,
+    max_post_bytes: int = DEFAULT_MAX_POST_BYTES,
+    on_alert_latency: AlertLatency | None = None,
 ) -> int:
     """One poll of the raw topic through the pipeline; returns messages handled.
 
@@ -264,8 +328,9 @@ def process_step(
     messages = transport.poll(topics.raw, group, max_records=max_records, timeout_s=timeout_s)
     if not messages:
         return 0
-    posts, dead, by_doc = _decode(messages)
-    return _deliver(transport, topics, group, messages, pipeline.process(posts), dead, by_doc)
+    posts, dead, by_doc = _decode(messages, max_post_bytes)
+    output = pipeline.process(posts)
+    return _deliver(transport, topics, group, messages, output, dead, by_doc, on_alert_latency)
 
 
 def _deliver(
@@ -276,6 +341,7 @@ def _deliver(
     output: PipelineOutput,
     dead: list[DeadLetter],
     by_doc: dict[str, Message],
+    on_alert_latency: AlertLatency | None = None,
 ) -> int:
     """Produce a processed batch's output, wait for the broker, then commit the batch."""
     output.dead_letters[:0] = dead
@@ -284,9 +350,38 @@ def _deliver(
     transport.produce(topics.scored, [_keyed(p, traces) for p in output.scored])
     transport.produce(topics.alerts, [_alert_message(a, traces) for a in output.alerts])
     transport.produce(topics.dlq, [dead_letter_message(d) for d in output.dead_letters])
-    transport.flush()
+    flush_or_dead_letter(transport, topics, stage="produce")
+    if on_alert_latency is not None:
+        observe_arrival_to_alert(output, by_doc, on_alert_latency)
     transport.commit(topics.raw, group, messages)
     return len(messages)
+
+
+def observe_arrival_to_alert(
+    output: PipelineOutput,
+    by_doc: Mapping[str, Message],
+    observe: AlertLatency,
+    *,
+    now: float | None = None,
+) -> None:
+    """Time from each alerted post's arrival to now, when its alert has been produced.
+
+    Arrival is the post's ``received_at`` (the listener's clock), else the raw
+    message's broker timestamp. An alert whose post is not in this batch (an incident
+    the watermark released later) is not timed here: its arrival is not known.
+    """
+    now = time.time() if now is None else now
+    received = {
+        p.doc_id: p.post.received_at.timestamp() for p in output.scored if p.post.received_at
+    }
+    for alert in output.alerts:
+        if alert.doc_id is None:
+            continue
+        arrived = received.get(alert.doc_id)
+        if arrived is None and (message := by_doc.get(alert.doc_id)) is not None:
+            arrived = message.timestamp
+        if arrived is not None:
+            observe(alert.kind.value, max(0.0, now - arrived))
 
 
 @dataclass
@@ -325,8 +420,12 @@ class LookaheadProcessStep:
         group: str = "klachtradar-process",
         max_records: int = 500,
         timeout_s: float = 1.0,
+        max_post_bytes: int = DEFAULT_MAX_POST_BYTES,
+        on_alert_latency: AlertLatency | None = None,
     ) -> None:
         self.transport = transport
+        self.max_post_bytes = max_post_bytes
+        self.on_alert_latency = on_alert_latency
         self.pipeline = pipeline
         self.topics = topics
         self.judges = judges
@@ -367,7 +466,7 @@ class LookaheadProcessStep:
         )
         if not messages:
             return None
-        posts, dead, by_doc = _decode(messages)
+        posts, dead, by_doc = _decode(messages, self.max_post_bytes)
         try:
             judgement = self.judges.submit(posts)
         except Exception as exc:  # a broken pool: this batch is judged here (see _finish)
@@ -388,6 +487,7 @@ class LookaheadProcessStep:
             output,
             batch.dead,
             batch.by_doc,
+            self.on_alert_latency,
         )
 
     def _drop(self) -> None:

@@ -31,7 +31,10 @@ def jsonl_source(settings: Settings, options: Mapping[str, str]) -> Batches:
         raise ConfigError("source jsonl needs a file: klachtradar listen --source jsonl --file F")
     speed = float(options["speed"]) if options.get("speed") else None
     replay = JsonlReplay(
-        Path(options["file"]), speed=speed, batch_size=settings.pipeline.batch_size
+        Path(options["file"]),
+        speed=speed,
+        batch_size=settings.pipeline.batch_size,
+        max_post_bytes=settings.listen.max_post_bytes,
     )
     return replay.batches()
 

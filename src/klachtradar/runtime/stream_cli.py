@@ -210,7 +210,7 @@ def process(
     # The group join waits seconds on the broker; the model and the workers load
     # meanwhile, so start-up costs the longer of the two, not their sum.
     with ThreadPoolExecutor(1, thread_name_prefix="load") as loader:
-        loading = loader.submit(_load_judging, settings, workers, readiness)
+        loading = loader.submit(_load_judging, settings, workers, readiness, metrics)
         try:
             _join_early(transport, topics.raw, group, stop)
         finally:
@@ -219,6 +219,8 @@ def process(
         "group": group,
         "max_records": settings.kafka.batch_size,
         "timeout_s": settings.kafka.poll_timeout_s,
+        "max_post_bytes": settings.listen.max_post_bytes,
+        "on_alert_latency": metrics.observe_arrival_to_alert,
     }
     if pool is None:
 
@@ -245,7 +247,7 @@ def process(
 
 
 def _load_judging(
-    settings: Settings, workers: int, readiness: Readiness
+    settings: Settings, workers: int, readiness: Readiness, metrics: StreamMetrics
 ) -> tuple[Pipeline, JudgePool | None]:
     """The pipeline and, with ``workers``, the judge pool whose workers hold the model.
 
@@ -262,7 +264,8 @@ def _load_judging(
     from classify.deferred import DeferredClassifier
     from klachtradar.runtime.judging import JudgePool
 
-    pool = JudgePool(settings, processes=workers)  # returns once each worker has its model
+    # returns once each worker has its model; a worker that dies later is replaced
+    pool = JudgePool(settings, processes=workers, on_restart=metrics.judge_restarts.inc)
     readiness.mark("judges started")
     deferred = DeferredClassifier(
         lambda: configured_classifier(settings), name=settings.pipeline.classifier

@@ -63,6 +63,19 @@ class StreamMetrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=r,
         )
+        self.judge_restarts = Counter(
+            "klachtradar_judge_restarts",
+            "Judge worker pools rebuilt after a worker died",
+            registry=r,
+        )
+        self.arrival_to_alert = Histogram(
+            "klachtradar_arrival_to_alert_seconds",
+            "From a post's arrival (received_at, else the raw message's timestamp) to its "
+            "alert being produced",
+            ["kind"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900),
+            registry=r,
+        )
         self.lag = Gauge(
             "klachtradar_consumer_lag",
             "Messages behind the end of a partition",
@@ -77,6 +90,10 @@ class StreamMetrics:
     def on_commit(self, topic: str, group: str, partitions: int) -> None:
         """Hook for :class:`~klachtradar.runtime.kafka_transport.KafkaTransport` commits."""
         self.commits.labels(topic, group).inc(partitions)
+
+    def observe_arrival_to_alert(self, kind: str, seconds: float) -> None:
+        """Hook for ``process``: one alert produced, ``seconds`` after its post arrived."""
+        self.arrival_to_alert.labels(kind).observe(seconds)
 
     def set_lag(self, topic: str, group: str, lag: dict[int, int]) -> None:
         """Replace the lag of the partitions this process owns."""

@@ -92,8 +92,11 @@ def run_listen(
 ) -> LoopStats:
     """Publish a source's batches to the raw topic until it ends or ``stop`` is set.
 
-    A batch whose publication fails is published again after a backoff (its messages
-    may then reach the topic twice — harmless, ids are deterministic).
+    A batch whose publication fails for a reason that may pass (the broker is away)
+    is published again after a backoff (its messages may then reach the topic twice —
+    harmless, ids are deterministic). Records the broker refuses for good are
+    dead-lettered by :func:`listen_step` without a retry; any other non-retryable
+    error (bad credentials, the DLQ refusing a letter) ends the loop with it.
     """
     backoff = backoff or Backoff()
     stats = LoopStats()
@@ -104,6 +107,8 @@ def run_listen(
                 listen_step(batch, transport, topics)
                 break
             except TransportError as exc:
+                if not exc.retryable:
+                    raise
                 _back_off("listen", exc, transport, topics.raw, "", stop, backoff, stats, metrics)
         if stop.is_set():
             break

@@ -22,6 +22,7 @@ from typing import Protocol
 from pydantic import BaseModel
 
 from klachtradar.contract import DeadLetter
+from klachtradar.errors import TransportError
 
 DEFAULT_PREFIX = "klachtradar"
 
@@ -58,6 +59,8 @@ class Message:
     value: bytes
     position: str
     headers: dict[str, str] = field(default_factory=dict)
+    timestamp: float | None = None
+    """When the broker (or its producer) stamped the message, Unix seconds, if known."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +70,29 @@ class OutgoingMessage:
     key: str | None
     value: bytes
     headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A message the broker will never take (too large, an invalid topic), and why."""
+
+    topic: str
+    message: OutgoingMessage
+    reason: str
+
+
+class RecordsRejectedError(TransportError):
+    """Some messages of a flush can never be written; every other one was acknowledged.
+
+    Retrying cannot help (the same bytes are refused again) and must not happen: a
+    retry would send the acknowledged messages once more. The caller dead-letters
+    :attr:`rejected` and goes on.
+    """
+
+    def __init__(self, rejected: Sequence[Rejected]) -> None:
+        first = rejected[0].reason if rejected else ""
+        super().__init__(f"{len(rejected)} message(s) rejected: {first}", retryable=False)
+        self.rejected = list(rejected)
 
 
 def encode(model: BaseModel) -> bytes:
@@ -87,7 +113,11 @@ class Transport(Protocol):
         ...
 
     def flush(self) -> None:
-        """Block until every produced message is acknowledged."""
+        """Block until every produced message is acknowledged.
+
+        Raises :class:`RecordsRejectedError` (after the others are acknowledged) for
+        messages the broker can never take, retryable :class:`TransportError` otherwise.
+        """
         ...
 
     def poll(self, topic: str, group: str, *, max_records: int, timeout_s: float) -> list[Message]:
@@ -115,19 +145,30 @@ class InMemoryTransport:
 
     One partition per topic; each group has a committed offset and a read cursor.
     ``rewind`` simulates a consumer crash: the cursor goes back to the committed
-    offset, so uncommitted messages are delivered again.
+    offset, so uncommitted messages are delivered again. ``max_message_bytes`` plays
+    the broker's message limit: a larger message is rejected at the next flush.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_message_bytes: int | None = None) -> None:
         self._logs: dict[str, list[OutgoingMessage]] = defaultdict(list)
         self._committed: dict[tuple[str, str], int] = defaultdict(int)
         self._cursor: dict[tuple[str, str], int] = {}
+        self.max_message_bytes = max_message_bytes
+        self._rejected: list[Rejected] = []
 
     def produce(self, topic: str, messages: Sequence[OutgoingMessage]) -> None:
-        self._logs[topic].extend(messages)
+        limit = self.max_message_bytes
+        for m in messages:
+            if limit is not None and len(m.value) > limit:
+                reason = f"MessageSizeTooLargeError: {len(m.value)} bytes > {limit}"
+                self._rejected.append(Rejected(topic, m, reason))
+            else:
+                self._logs[topic].append(m)
 
     def flush(self) -> None:
-        return None
+        rejected, self._rejected = self._rejected, []
+        if rejected:
+            raise RecordsRejectedError(rejected)
 
     def poll(
         self, topic: str, group: str, *, max_records: int, timeout_s: float = 0.0
@@ -152,6 +193,7 @@ class InMemoryTransport:
 
     def rewind(self, topic: str, group: str) -> None:
         """Forget uncommitted progress, as a restarted consumer would."""
+        self._rejected.clear()
         self._cursor.pop((topic, group), None)
 
     def messages(self, topic: str) -> list[OutgoingMessage]:
