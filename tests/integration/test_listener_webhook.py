@@ -370,3 +370,46 @@ def test_posts_answered_202_survive_a_sigkill_right_after_the_answer(
     assert response.status_code == 202 and response.json()["accepted"] == 50
     on_topic = set(topic_doc_ids(settings, Topics(prefix).raw))
     assert {f"crm:kill-{i:02d}" for i in range(50)} <= on_topic
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _push_unauthenticated(url: str, size: int, answers: list[int]) -> None:
+    """Headers with a wrong key, then ``size`` bytes of body as fast as the server takes
+    them; records the status the server answered with (0: none)."""
+    parts = urlsplit(url)
+    chunk = b"x" * (1 << 20)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(head("X-API-Key: guess", f"Content-Length: {size}").encode("latin-1"))
+        sock.sendall(chunk)
+        answer = sock.recv(4096)
+        answers.append(int(answer.split()[1]) if answer else 0)
+        sent = len(chunk)
+        try:
+            while sent < size:
+                sock.sendall(chunk)
+                sent += len(chunk)
+        except OSError:  # the server closed: it is not reading the body
+            pass
+
+
+def test_three_unauthenticated_150_mib_bodies_are_refused_without_being_buffered(
+    intake: WebhookSource,
+) -> None:
+    before = _rss_mb()
+    answers: list[int] = []
+    senders = [
+        threading.Thread(target=_push_unauthenticated, args=(intake.url, 150 << 20, answers))
+        for _ in range(3)
+    ]
+    for sender in senders:
+        sender.start()
+    for sender in senders:
+        sender.join(timeout=60)
+    assert answers == [401, 401, 401]
+    assert _rss_mb() - before < 20, "the server buffered unauthenticated bodies"
