@@ -350,8 +350,13 @@ class KafkaSettings(BaseModel):
     )
     linger_ms: int = Field(default=5, ge=0)
     max_poll_interval_ms: int = Field(default=300_000, ge=1_000)
-    session_timeout_ms: int = Field(default=10_000, ge=1_000)
-    heartbeat_interval_ms: int = Field(default=3_000, ge=100)
+    session_timeout_ms: int = Field(
+        default=6_000,
+        ge=1_000,
+        description="How long a silent member stays in its group: a SIGKILLed process's "
+        "partitions move after this (Kafka's group.min.session.timeout.ms is 6000).",
+    )
+    heartbeat_interval_ms: int = Field(default=2_000, ge=100)
     judge_workers: int = Field(
         default=1,
         ge=0,
