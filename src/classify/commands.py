@@ -209,8 +209,17 @@ def evaluate_command(
     update_cards: Annotated[
         bool, typer.Option("--update-cards", help="With --suite: write each row into its card.")
     ] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict", help="Refuse to score a model on data it was trained on (exit 2)."
+        ),
+    ] = False,
 ) -> None:
-    """Per-class P/R/F1, macro-F1, confusion matrix, ECE; HTML report with plots."""
+    """Per-class P/R/F1, macro-F1, confusion matrix, ECE; HTML report with plots.
+
+    Warns when the evaluation posts overlap a model's training data (by id or text).
+    """
     from classify.corpus import read_labelled, split_by_language
 
     if suite:
@@ -226,7 +235,9 @@ def evaluate_command(
     specs = [model] + ([compare] if compare else [])
     reports = []
     externals: list[dict[str, Any]] = []
+    overlaps: dict[str, dict[str, Any]] = {}
     for spec in specs:
+        overlaps[spec] = _check_overlap(spec, root, records, strict=strict)
         classifier = _open_model(spec, root)
         reports.append(evaluate(classifier, records, data_name=str(data)))
         externals.append(
@@ -237,6 +248,7 @@ def evaluate_command(
     if as_json:
         payload: dict[str, Any] = reports[0].as_dict()
         payload["external"] = externals[0]
+        payload["training_overlap"] = overlaps[model]
         payload["other_languages_excluded"] = len(other)
         if compare:
             payload = {
@@ -257,6 +269,39 @@ def evaluate_command(
 
     write_html_report(reports, path, externals=externals)
     typer.echo(f"report: {path}", err=True)
+
+
+def _check_overlap(spec: str, models_dir: Path, records: Any, *, strict: bool) -> dict[str, Any]:
+    """Warn (or, ``strict``, stop) when ``records`` overlap the model's training data."""
+    from classify.model_store import CARD, ModelStore
+    from classify.overlap import training_overlap
+    from klachtradar.errors import ConfigError
+    from klachtradar.settings import project_root
+
+    path = Path(spec)
+    if (path / CARD).is_file():
+        card = json.loads((path / CARD).read_text(encoding="utf-8"))
+    elif spec == "lexicon":
+        return {"posts": 0, "of": len(records), "checked": "no training data"}
+    else:
+        name, _, version = spec.partition("@")
+        try:
+            card = ModelStore(models_dir).get(name, version or None).card
+        except ConfigError:
+            return {"posts": 0, "of": len(records), "checked": "no model card"}
+    found = training_overlap(card, records, project_root())
+    for missing in found.unreadable:
+        typer.echo(f"{spec}: training file {missing} not readable: overlap not checked", err=True)
+    if found.posts:
+        typer.echo(
+            f"WARNING: {found.posts} of {found.of} evaluation posts ({found.share:.0%}) are "
+            f"in {spec}'s training data (same id or text): its scores are inflated",
+            err=True,
+        )
+        if strict:
+            typer.echo(f"{spec}: refused by --strict", err=True)
+            raise typer.Exit(2)
+    return {"posts": found.posts, "of": found.of, "unreadable": found.unreadable}
 
 
 def _shown_path(path: Path) -> str:

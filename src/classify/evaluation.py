@@ -36,10 +36,13 @@ class TaskReport:
     confusion: list[list[int]]
     ece: float
     reliability: list[tuple[float, float, int]] = field(default_factory=list)
+    macro_excluded: list[str] = field(default_factory=list)
+    """Labels left out of ``macro_f1``: neither in the gold labels nor predicted."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "macro_f1": self.macro_f1,
+            "macro_excluded": self.macro_excluded,
             "accuracy": self.accuracy,
             "ece": self.ece,
             "per_class": {
@@ -107,7 +110,13 @@ class EvaluationReport:
 def task_report(
     gold: Sequence[int] | NDArray[np.int_], proba: FloatArray, labels: Sequence[str]
 ) -> TaskReport:
-    """Metrics of one task from gold class indices and predicted probabilities."""
+    """Metrics of one task from gold class indices and predicted probabilities.
+
+    ``macro_f1`` averages over the labels that occur in the gold labels or the
+    predictions (as scikit-learn does): a label absent from both has no F1 to speak of,
+    and counting it as 0 would mark perfect predictions on a set without, say, any
+    ``vraag`` down to 0.75. The labels left out are listed in ``macro_excluded``.
+    """
     y = np.asarray(gold, dtype=int)
     pred = proba.argmax(axis=1) if len(y) else np.zeros(0, dtype=int)
     k = len(labels)
@@ -123,17 +132,19 @@ def task_report(
         precision.append(float(p_c))
         recall.append(float(r_c))
         f1.append(float(2 * p_c * r_c / (p_c + r_c)) if p_c + r_c else 0.0)
+    present = [c for c in range(k) if confusion[c, :].sum() or confusion[:, c].sum()]
     return TaskReport(
         labels=list(labels),
         precision=precision,
         recall=recall,
         f1=f1,
         support=[int(s) for s in confusion.sum(axis=1)],
-        macro_f1=float(np.mean(f1)),
+        macro_f1=float(np.mean([f1[c] for c in present])) if present else 0.0,
         accuracy=float((pred == y).mean()) if len(y) else 0.0,
         confusion=confusion.tolist(),
         ece=expected_calibration_error(proba, y),
         reliability=reliability_curve(proba, y),
+        macro_excluded=[labels[c] for c in range(k) if c not in present],
     )
 
 

@@ -66,6 +66,11 @@ def _task_table(title: str, task: TaskReport) -> Table:
             str(task.support[i]),
         )
     table.add_row("macro", "", "", _fmt(task.macro_f1), str(sum(task.support)))
+    if task.macro_excluded:
+        table.caption = (
+            f"macro-F1 leaves out {', '.join(task.macro_excluded)}: "
+            "not in the gold labels and never predicted"
+        )
     return table
 
 

@@ -290,3 +290,22 @@ def test_train_takes_several_files_and_a_later_label_of_the_same_post_wins(
     card = json.loads((models / "linear" / "v1" / "card.json").read_text())
     assert [f["path"] for f in card["data"]["train"]["files"]] == [str(first), str(second)]
     assert card["data"]["train"]["relabelled"] == 1 and len(card["data"]["train"]["sha256"]) == 64
+
+
+def test_evaluating_a_model_on_its_own_training_data_warns_with_the_count_and_strict_refuses(
+    workspace: dict[str, Path], tmp_path: Path
+) -> None:
+    models = ["--models-dir", str(workspace["models"])]
+    base = ["evaluate", "--model", "linear@v1", "--no-external", "--json",
+            "--report", str(tmp_path / "r.html"), *models]  # fmt: skip
+    own = runner.invoke(app, [*base, "--data", str(workspace["train"])])
+    assert own.exit_code == 0, own.output
+    payload = json.loads(own.stdout.splitlines()[0])
+    overlap = payload["training_overlap"]
+    assert overlap["posts"] == overlap["of"] > 0
+    assert f"WARNING: {overlap['posts']} of {overlap['of']} evaluation posts" in own.stderr
+    clean = runner.invoke(app, [*base, "--data", str(workspace["test"])])
+    assert "WARNING" not in clean.stderr
+    assert json.loads(clean.stdout.splitlines()[0])["training_overlap"]["posts"] == 0
+    refused = runner.invoke(app, [*base, "--data", str(workspace["train"]), "--strict"])
+    assert refused.exit_code == 2 and "refused by --strict" in refused.stderr

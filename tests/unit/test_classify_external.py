@@ -98,3 +98,18 @@ def test_writing_the_suite_into_a_card_keeps_what_people_wrote_and_replaces_the_
     twice = with_evaluation_section(once, card)
     assert twice.count("## Evaluation") == 1 and "macro-F1: 0.700" in twice
     assert with_evaluation_section(twice, card) == twice
+
+
+def test_a_label_absent_from_gold_and_predictions_is_left_out_of_macro_f1() -> None:
+    import numpy as np
+
+    from classify.evaluation import task_report
+
+    gold = [0, 1, 1, 0]
+    proba = np.array([[0.9, 0.1, 0.0], [0.1, 0.8, 0.1], [0.2, 0.7, 0.1], [0.6, 0.3, 0.1]])
+    report = task_report(gold, proba, ["a", "b", "c"])
+    assert report.macro_f1 == 1.0, "perfect on the labels that occur"
+    assert report.macro_excluded == ["c"]
+    proba[0] = [0.1, 0.1, 0.8]  # now "c" is predicted once (wrongly): it counts
+    wrong = task_report(gold, proba, ["a", "b", "c"])
+    assert wrong.macro_excluded == [] and wrong.macro_f1 < 0.7
