@@ -245,29 +245,36 @@ def evaluate_command(
             if external
             else {spec.name: {"skipped": "--no-external"} for spec in EXTERNAL_SETS}
         )
+    from classify.comparison import compare as compare_reports
+
+    paired = compare_reports(reports[0], reports[1]) if compare else None
     if as_json:
         payload: dict[str, Any] = reports[0].as_dict()
         payload["external"] = externals[0]
         payload["training_overlap"] = overlaps[model]
         payload["other_languages_excluded"] = len(other)
-        if compare:
+        if paired is not None:
             payload = {
                 "models": [
-                    r.as_dict() | {"external": e} for r, e in zip(reports, externals, strict=True)
+                    r.as_dict() | {"external": e, "training_overlap": overlaps[s]}
+                    for r, e, s in zip(reports, externals, specs, strict=True)
                 ],
+                "comparison": paired.as_dict(),
                 "other_languages_excluded": len(other),
             }
         typer.echo(json.dumps(payload, ensure_ascii=False))
     else:
-        from classify.evaluation_view import print_reports
+        from classify.evaluation_view import print_comparison, print_reports
 
         print_reports(reports, externals, excluded=len(other))
+        if paired is not None:
+            print_comparison(paired)
     path = report or _project_path(Path("var/reports")) / (
         "eval-" + "-vs-".join(r.model.replace("@", "_") for r in reports) + ".html"
     )
     from classify.evaluation_html import write_html_report
 
-    write_html_report(reports, path, externals=externals)
+    write_html_report(reports, path, externals=externals, comparison=paired)
     typer.echo(f"report: {path}", err=True)
 
 

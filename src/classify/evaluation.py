@@ -67,6 +67,18 @@ class ErrorCase:
     confidence: float
 
 
+@dataclass(frozen=True, slots=True)
+class PostVerdict:
+    """One evaluated post: gold and predicted class indices per task."""
+
+    id: str
+    text: str
+    sentiment_gold: int
+    sentiment_pred: int
+    intent_gold: int
+    intent_pred: int
+
+
 @dataclass
 class EvaluationReport:
     """Everything ``klachtradar evaluate`` prints, plots and writes as JSON."""
@@ -81,6 +93,8 @@ class EvaluationReport:
     posts_per_second: float
     worst_errors: list[ErrorCase]
     curves: dict[str, Any] = field(default_factory=dict)
+    posts: list[PostVerdict] = field(default_factory=list)
+    """Every post's gold and predicted labels, in order: what a comparison pairs up."""
 
     def summary(self) -> dict[str, float]:
         """The headline numbers, one row of the comparison table."""
@@ -205,6 +219,17 @@ def evaluate(
         cues=cues,
         posts_per_second=rate,
         worst_errors=_worst_errors(records, sent_proba, int_proba, worst),
+        posts=[
+            PostVerdict(r.id, r.text, sg, int(sp), ig, int(ip))
+            for r, sg, sp, ig, ip in zip(
+                records,
+                sent_gold,
+                sent_proba.argmax(axis=1) if len(records) else [],
+                int_gold,
+                int_proba.argmax(axis=1) if len(records) else [],
+                strict=True,
+            )
+        ],
         curves={
             "complaint_scores": int_proba[:, klacht].tolist(),
             "complaint_gold": [g == klacht for g in int_gold],

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from classify.comparison import Comparison
 from classify.evaluation import EvaluationReport, TaskReport
 from classify.external import EXTERNAL_SETS, headline
 
@@ -26,6 +27,7 @@ def write_html_report(
     path: Path,
     *,
     externals: Sequence[dict[str, Any]] = (),
+    comparison: Comparison | None = None,
 ) -> Path:
     """Write the report for one model, or several side by side; returns ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -40,6 +42,7 @@ def write_html_report(
         f"<p>Data: <code>{html.escape(reports[0].data)}</code>, "
         f"{reports[0].n} Nederlandse posts.</p>",
         _summary_table(reports, externals),
+        _comparison_section(comparison) if comparison is not None else "",
     ]
     plotting = _matplotlib()
     for report in reports:
@@ -71,6 +74,34 @@ def _matplotlib() -> Any:
     except ImportError:
         return None
     return plt
+
+
+def _comparison_section(paired: Comparison) -> str:
+    """Deltas with 95 % intervals, McNemar, and the flipped posts (both ways)."""
+    rows = "".join(
+        f"<tr><td>{html.escape(d.title)}</td><td>{_fmt(d.first)}</td><td>{_fmt(d.second)}</td>"
+        f"<td>{d.difference:+.3f}</td><td>[{d.low:+.3f}, {d.high:+.3f}]</td></tr>"
+        for d in paired.deltas
+    )
+    flipped = "".join(
+        f"<h3>{html.escape(title)} ({len(posts)})</h3><table class='err'>"
+        + "".join(
+            f"<tr><td>{html.escape(p.id)}</td><td>{html.escape(p.text)}</td></tr>" for p in posts
+        )
+        + "</table>"
+        for title, posts in (
+            (f"Nu een klacht volgens {paired.second}", paired.became_complaint),
+            (f"Geen klacht meer volgens {paired.second}", paired.stopped_being_complaint),
+        )
+    )
+    first, second = html.escape(paired.first), html.escape(paired.second)
+    return (
+        f"<h2>{second} − {first}</h2><table><tr><th>metric</th><th>{first}</th>"
+        f"<th>{second}</th><th>verschil</th><th>95%-interval (bootstrap)</th></tr>{rows}"
+        f"</table><p>Klachtoordelen, McNemar (exact): alleen {first} goed bij "
+        f"{paired.only_first_right} posts, alleen {second} goed bij "
+        f"{paired.only_second_right}; p = {paired.mcnemar_p:.3f}.</p>{flipped}"
+    )
 
 
 def _summary_table(reports: Sequence[EvaluationReport], externals: Sequence[dict[str, Any]]) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from classify.comparison import Comparison
 from classify.evaluation import EvaluationReport, TaskReport
 from classify.external import EXTERNAL_SETS, headline
 
@@ -88,3 +89,31 @@ def _fmt(value: object) -> str:
     if isinstance(value, float):
         return f"{value:,.0f}" if value > 100 else f"{value:.3f}"
     return "—" if value is None else str(value)
+
+
+def print_comparison(
+    paired: Comparison, *, console: Console | None = None, shown: int = 10
+) -> None:
+    """Deltas with intervals, McNemar on complaint verdicts, and the flipped posts."""
+    console = console or Console()
+    table = Table(title=f"{paired.second} − {paired.first} (paired bootstrap, 95 % interval)")
+    for column in ("metric", paired.first, paired.second, "difference", "95 % interval"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for d in paired.deltas:
+        table.add_row(
+            d.title, _fmt(d.first), _fmt(d.second), f"{d.difference:+.3f}",
+            f"[{d.low:+.3f}, {d.high:+.3f}]",
+        )  # fmt: skip
+    console.print(table)
+    console.print(
+        f"complaint verdicts, McNemar exact test: only {paired.first} right on "
+        f"{paired.only_first_right} posts, only {paired.second} right on "
+        f"{paired.only_second_right}; p = {paired.mcnemar_p:.3f}"
+    )
+    for title, posts in (
+        (f"now a complaint for {paired.second}", paired.became_complaint),
+        (f"no longer a complaint for {paired.second}", paired.stopped_being_complaint),
+    ):
+        console.print(f"{title}: {len(posts)}")
+        for post in posts[:shown]:
+            console.print(f"  {post.id}: {post.text[:100]}", markup=False, highlight=False)

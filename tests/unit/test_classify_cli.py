@@ -127,6 +127,19 @@ def test_evaluate_compare_puts_two_models_side_by_side(
     assert result.exit_code == 0, result.output
     both = json.loads(result.stdout.splitlines()[0])
     assert [m["model"] for m in both["models"]] == ["linear@v1", "lexicon@1.1.0"]
+    paired = both["comparison"]
+    for delta in paired["deltas"]:
+        low, high = delta["ci95"]
+        assert low <= delta["difference"] <= high, delta
+    assert delta["difference"] == pytest.approx(delta["second"] - delta["first"])
+    mcnemar = paired["complaint_mcnemar"]
+    assert 0.0 <= mcnemar["p_value"] <= 1.0
+    flipped = paired["flipped"]
+    assert len(flipped["became_complaint"]) + len(flipped["stopped_being_complaint"]) == (
+        mcnemar["only_first_right"] + mcnemar["only_second_right"]
+    ), "a verdict flips exactly where one model alone is right"
+    html_report = (tmp_path / "r.html").read_text()
+    assert "95%-interval (bootstrap)" in html_report and "McNemar" in html_report
 
 
 def test_evaluate_skips_external_data_with_a_clear_message_when_absent(

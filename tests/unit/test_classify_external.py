@@ -113,3 +113,12 @@ def test_a_label_absent_from_gold_and_predictions_is_left_out_of_macro_f1() -> N
     proba[0] = [0.1, 0.1, 0.8]  # now "c" is predicted once (wrongly): it counts
     wrong = task_report(gold, proba, ["a", "b", "c"])
     assert wrong.macro_excluded == [] and wrong.macro_f1 < 0.7
+
+
+def test_mcnemar_exact_is_a_two_sided_binomial_test() -> None:
+    from classify.comparison import mcnemar_exact
+
+    assert mcnemar_exact(0, 0) == 1.0
+    assert mcnemar_exact(5, 5) == 1.0
+    assert mcnemar_exact(0, 6) == pytest.approx(2 / 64)  # all six discordant posts one way
+    assert mcnemar_exact(1, 9) == pytest.approx(2 * 11 / 1024)
