@@ -390,21 +390,13 @@ def limited_letter(
     origin: str, position: str, stage: str, error: str, data: bytes, keep: int
 ) -> DeadLetter:
     """A dead letter keeping at most ``keep`` bytes of ``data`` (then with size and hash)."""
-    if len(data) <= keep:
+    whole = len(data) <= keep
+    if whole:
         raw, raw_base64 = raw_fields(data)
-        return DeadLetter(
-            origin=origin,
-            position=position,
-            stage=stage,
-            error=error,
-            raw=raw,
-            raw_base64=raw_base64,
-        )
-    prefix = data[:keep]
-    if utf8_error(data) is None:  # cut on a character boundary: raw stays exact text
-        raw, raw_base64 = prefix.decode("utf-8", errors="ignore"), None
+    elif utf8_error(data) is None:  # cut on a character boundary: raw stays exact text
+        raw, raw_base64 = data[:keep].decode("utf-8", errors="ignore"), None
     else:
-        raw, raw_base64 = raw_fields(prefix)
+        raw, raw_base64 = raw_fields(data[:keep])
     return DeadLetter(
         origin=origin,
         position=position,
@@ -412,8 +404,8 @@ def limited_letter(
         error=error,
         raw=raw,
         raw_base64=raw_base64,
-        raw_size=len(data),
-        raw_sha256=hashlib.sha256(data).hexdigest(),
+        raw_size=None if whole else len(data),
+        raw_sha256=None if whole else hashlib.sha256(data).hexdigest(),
     )
 
 
