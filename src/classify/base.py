@@ -48,8 +48,13 @@ class TextClassifier(Protocol):
         ...
 
 
-def to_classification(prediction: Prediction, model: ModelRef) -> Classification:
-    """Turn probabilities into the contract's labelled result (argmax, cue threshold)."""
+def to_classification(
+    prediction: Prediction, model: ModelRef, *, fallback: bool = False
+) -> Classification:
+    """Turn probabilities into the contract's labelled result (argmax, cue threshold).
+
+    ``fallback``: the verdict came from the overload cascade's fast model.
+    """
     sentiment = max(prediction.sentiment, key=prediction.sentiment.__getitem__)
     intent = max(prediction.intent, key=prediction.intent.__getitem__)
     cues = [cue for cue in _CUES if prediction.cues.get(cue, 0.0) >= CUE_THRESHOLD]
@@ -62,4 +67,5 @@ def to_classification(prediction: Prediction, model: ModelRef) -> Classification
         cue_proba=prediction.cues,
         model=model,
         evidence=prediction.evidence,
+        fallback=fallback,
     )

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from classify.augment import plain_text
 from classify.base import Prediction
 from classify.e5_import import FastE5Tokenizer, import_e5, load_tokenizer
 from klachtradar.contract import Cue, Intent, ModelRef, Sentiment
@@ -61,6 +62,10 @@ class E5TrainConfig:
     cue_loss_weight: float = 0.5
     patience: int = 2
     seed: int = 13
+    plain_rate: float = 0.0
+    """Share of training posts shown each epoch as plain text (no emoji, handles, marks;
+    lower case; see ``classify.augment``), redrawn per epoch so it costs no extra steps.
+    Real Dutch text mostly lacks the marks our corpus carries its sentiment in."""
 
 
 @dataclass
@@ -379,9 +384,13 @@ def train_e5(
         len(train) / (len(INTENTS) * np.maximum(intent_counts, 1)), dtype=torch.float32
     )
 
-    def encode(batch: Sequence[Example]) -> Any:
+    def encode(batch: Sequence[Example], *, augment: bool = False) -> Any:
+        texts = [
+            plain_text(e.text) or e.text if augment and rng.random() < cfg.plain_rate else e.text
+            for e in batch
+        ]
         return tokenizer(
-            [PREFIX + e.text for e in batch],
+            [PREFIX + text for text in texts],
             padding=True,
             truncation=True,
             max_length=cfg.max_length,
@@ -418,7 +427,7 @@ def train_e5(
         batches = _length_batches(lengths, cfg.batch_size, rng)
         for step, idx in enumerate(batches, 1):
             batch = [train[k] for k in idx]
-            s, i, c = forward(encode(batch))
+            s, i, c = forward(encode(batch, augment=True))
             loss = (
                 torch.nn.functional.cross_entropy(s, torch.tensor([e.sentiment for e in batch]))
                 + torch.nn.functional.cross_entropy(

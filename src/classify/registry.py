@@ -7,17 +7,23 @@ Accepted names:
 * ``NAME@VERSION`` — exactly that version, never swapped.
 
 If a learned model cannot run because its optional libraries are missing (a minimal
-install), the pipeline falls back to the lexicon and says so in the log, instead of
-refusing to start.
+install), the pipeline falls back to ``[classify] fallback_model`` (the fast linear
+model; the lexicon when that is empty or cannot load either) and says so in the log,
+instead of refusing to start. The same fast model takes over under overload
+(:func:`configured_cascade`).
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from classify.base import TextClassifier
 from klachtradar.settings import Settings
+
+if TYPE_CHECKING:
+    from classify.cascade import Cascade
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +34,13 @@ def load_classifier(
     models_dir: Path | None = None,
     check_seconds: float = 1.0,
     int8: bool = False,
+    fallback: str = "",
 ) -> TextClassifier:
-    """The classifier called ``name``; unknown names raise :class:`ConfigError`."""
+    """The classifier called ``name``; unknown names raise :class:`ConfigError`.
+
+    ``fallback``: the model to serve instead when ``name`` needs a library that is not
+    installed (else, and when that fails too, the lexicon).
+    """
     if name == "lexicon":
         from classify.lexicon import LexiconClassifier
 
@@ -46,15 +57,15 @@ def load_classifier(
             return load_version(store.get(model_name, version), int8=int8)
         return PromotedClassifier(store, model_name, check_seconds=check_seconds, int8=int8)
     except ImportError as exc:
+        instead = fallback if fallback and fallback != name else "lexicon"
         log.warning(
-            "classifier %r needs an optional dependency (%s); falling back to the lexicon "
-            "backend. Install klachtradar with its extras to use it.",
+            "classifier %r needs an optional dependency (%s); serving %r instead. "
+            "Install klachtradar with its extras to use it.",
             name,
             exc,
+            instead,
         )
-        from classify.lexicon import LexiconClassifier
-
-        return LexiconClassifier()
+        return load_classifier(instead, models_dir=models_dir, check_seconds=check_seconds)
 
 
 def _default_models_dir() -> Path:
@@ -70,4 +81,40 @@ def configured_classifier(settings: Settings) -> TextClassifier:
         models_dir=settings.resolve(settings.classify.models_dir),
         check_seconds=settings.classify.reload_check_seconds,
         int8=settings.classify.transformer_int8,
+        fallback=settings.classify.fallback_model,
+    )
+
+
+def cascade_fallback(settings: Settings) -> str | None:
+    """The fast model's name when the overload cascade applies, else ``None``.
+
+    It applies when a fallback is configured and differs from the served model (a
+    stream served by the linear model has nothing faster to fall back to).
+    """
+    fast = settings.classify.fallback_model
+    served = settings.pipeline.classifier.partition("@")[0]
+    if not fast or fast.partition("@")[0] == served or served == "lexicon":
+        return None
+    return fast
+
+
+def configured_cascade(settings: Settings, primary: TextClassifier) -> Cascade | None:
+    """The overload cascade around ``primary`` (see :mod:`classify.cascade`), if it applies."""
+    from classify.cascade import Cascade, LagGate, OverloadPolicy
+
+    fast = cascade_fallback(settings)
+    if fast is None:
+        return None
+    policy = OverloadPolicy(
+        settings.classify.overload_lag_seconds, settings.classify.resume_lag_seconds
+    )
+    return Cascade(primary, fast_classifier(settings), LagGate(policy))
+
+
+def fast_classifier(settings: Settings) -> TextClassifier:
+    """The fast fallback model, loaded as the registry loads any model."""
+    return load_classifier(
+        settings.classify.fallback_model or "lexicon",
+        models_dir=settings.resolve(settings.classify.models_dir),
+        check_seconds=settings.classify.reload_check_seconds,
     )

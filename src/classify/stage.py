@@ -17,12 +17,16 @@ def classify_batch(
     classifier: TextClassifier,
     *,
     languages: Collection[str] = ("nl",),
+    fallback: bool = False,
 ) -> list[ClassifiedPost]:
-    """Classify the supported-language posts of a batch in one backend call."""
+    """Classify the supported-language posts of a batch in one backend call.
+
+    ``fallback``: ``classifier`` is the overload cascade's fast model (:mod:`classify.cascade`).
+    """
     predictions = predict_batch(
         [p.text for p in posts], [p.lang for p in posts], classifier, languages=languages
     )
-    return assemble(posts, predictions, classifier.model_ref)
+    return assemble(posts, predictions, classifier.model_ref, fallback=fallback)
 
 
 def predict_batch(
@@ -46,14 +50,20 @@ def predict_batch(
 
 
 def assemble(
-    posts: Sequence[RawPost], predictions: Sequence[Prediction | None], model: ModelRef
+    posts: Sequence[RawPost],
+    predictions: Sequence[Prediction | None],
+    model: ModelRef,
+    *,
+    fallback: bool = False,
 ) -> list[ClassifiedPost]:
     """Classified posts from posts and their predictions (``None``: not judged)."""
     return [
         ClassifiedPost(
             post=post,
             lang=post.lang,
-            classification=None if prediction is None else to_classification(prediction, model),
+            classification=None
+            if prediction is None
+            else to_classification(prediction, model, fallback=fallback),
         )
         for post, prediction in zip(posts, predictions, strict=True)
     ]

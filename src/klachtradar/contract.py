@@ -200,6 +200,11 @@ class Classification(_Model):
     evidence: list[str] = Field(
         default_factory=list, description="Words or rules that decided, for explanations."
     )
+    fallback: bool = Field(
+        default=False,
+        description="Made by the fast fallback model while the stream was overloaded "
+        "(see classify.cascade); the triage card shows it as 'snel model'.",
+    )
 
     @property
     def complaint_probability(self) -> float:

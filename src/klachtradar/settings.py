@@ -75,6 +75,20 @@ class ClassifySettings(BaseModel):
     transformer_int8: bool = False
     e5_cache: Path = Path("var/cache/e5")
     """Where `klachtradar models import-e5` puts the converted multilingual-e5-small."""
+    fallback_model: str = "linear"
+    """The fast model: serves where the configured one cannot load (its libraries are
+    missing), and takes over batches under overload (see :mod:`classify.cascade`).
+    Empty: no fallback (the lexicon backend where a model cannot load)."""
+    overload_lag_seconds: float = Field(default=2.0, gt=0)
+    """A batch whose oldest post was received longer ago than this goes to the fast model."""
+    resume_lag_seconds: float = Field(default=0.5, ge=0)
+    """Back to the configured model once a batch's lag is under this again."""
+
+    @model_validator(mode="after")
+    def _resume_below_overload(self) -> ClassifySettings:
+        if self.resume_lag_seconds > self.overload_lag_seconds:
+            raise ValueError("resume_lag_seconds must not exceed overload_lag_seconds")
+        return self
 
 
 class StoreSettings(BaseModel):

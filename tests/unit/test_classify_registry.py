@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -124,7 +125,28 @@ def test_missing_optional_library_falls_back_to_the_lexicon(
     monkeypatch.setattr("classify.hot_swap.PromotedClassifier", missing)
     clf = load_classifier("fake", models_dir=tmp_path)
     assert clf.model_ref.name == "lexicon"
-    assert "falling back to the lexicon" in caplog.text
+    assert "serving 'lexicon' instead" in caplog.text
+
+
+def test_missing_optional_library_serves_the_fallback_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Where torch is missing, the fast linear model serves, not the lexicon."""
+    from classify import hot_swap
+
+    _store_with_versions(tmp_path, "v1")
+    shutil.copytree(Path(__file__).resolve().parents[2] / "models" / "linear", tmp_path / "linear")
+    real = hot_swap.PromotedClassifier
+
+    def needs_torch(store: object, name: str, **kwargs: object) -> object:
+        if name == "fake":
+            raise ImportError("No module named 'torch'")
+        return real(store, name, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("classify.hot_swap.PromotedClassifier", needs_torch)
+    clf = load_classifier("fake", models_dir=tmp_path, fallback="linear")
+    assert clf.model_ref.name == "linear"
+    assert "serving 'linear' instead" in caplog.text
 
 
 def test_the_shipped_default_model_loads_and_classifies() -> None:

@@ -43,6 +43,8 @@ class Judgement:
     model: ModelRef
     brands: list[list[tuple[str, str, str]]] | None = None
     watchlist: str = ""
+    fallback: bool = False
+    """Judged by the fast model (the overload cascade, :mod:`classify.cascade`)."""
 
 
 _WORKER: dict[str, Any] = {}
@@ -63,7 +65,7 @@ def _init_worker(settings_json: str, parent_pid: int) -> None:
     1.85 GB of orphans after four kills).
     """
     exit_with(parent_pid)
-    from classify.registry import configured_classifier
+    from classify.registry import cascade_fallback, configured_classifier, fast_classifier
     from enrich.brand_match import BrandMatcher
     from enrich.language import tagger
 
@@ -76,6 +78,7 @@ def _init_worker(settings_json: str, parent_pid: int) -> None:
         settings.resolve(settings.watchlist.path), backend=settings.enrich.brand_backend
     )
     _WORKER["classifier"] = configured_classifier(settings)
+    _WORKER["fast"] = fast_classifier(settings) if cascade_fallback(settings) else None
     settle_after_start()
 
 
@@ -84,25 +87,29 @@ def _judge(
     given: list[str | None],
     handles: list[list[str]] | None = None,
     hashtags: list[list[str]] | None = None,
+    fast: bool = False,
 ) -> Judgement:
     from classify.stage import predict_batch
 
     settings: Settings = _WORKER["settings"]
-    classifier: TextClassifier = _WORKER["classifier"]
+    fast = fast and _WORKER.get("fast") is not None
+    classifier: TextClassifier = _WORKER["fast" if fast else "classifier"]
     identify = _WORKER["tagger"]
     langs = [lang or identify(text) or "nl" for text, lang in zip(texts, given, strict=True)]
     predictions = predict_batch(
         texts, langs, classifier, languages=settings.pipeline.supported_languages
     )
     if handles is None or hashtags is None:
-        return Judgement(langs, predictions, classifier.model_ref)
+        return Judgement(langs, predictions, classifier.model_ref, fallback=fast)
     matcher = _WORKER["matcher"]
     matcher.reload_if_changed()
     brands = [
         [(m.brand, m.matched, m.kind) for m in matcher.match_fields(text, at, tags)]
         for text, at, tags in zip(texts, handles, hashtags, strict=True)
     ]
-    return Judgement(langs, predictions, classifier.model_ref, brands, matcher.version)
+    return Judgement(
+        langs, predictions, classifier.model_ref, brands, matcher.version, fallback=fast
+    )
 
 
 def exit_with(pid: int) -> None:
@@ -190,9 +197,10 @@ class JudgePool:
         """Whether batches go to workers now (False while a new pool starts)."""
         return self._pool is not None
 
-    def submit(self, posts: Sequence[RawPost]) -> Future[Judgement]:
+    def submit(self, posts: Sequence[RawPost], *, fast: bool = False) -> Future[Judgement]:
         """Judge a batch in a worker (language, classification, brand mentions); the
-        future's result feeds ``Pipeline.process``.
+        future's result feeds ``Pipeline.process``. ``fast``: with the overload
+        cascade's fast model (``Pipeline.overloaded`` decides).
 
         Never raises: without a working pool the future fails at once
         (:class:`JudgesRestartingError`), and the caller judges the batch in-process.
@@ -207,6 +215,7 @@ class JudgePool:
                 [p.lang for p in posts],
                 [list(p.mentions) for p in posts],
                 [list(p.hashtags) for p in posts],
+                fast,
             )
         except Exception as exc:  # BrokenProcessPool: the watcher restarts it
             failed: Future[Judgement] = Future()

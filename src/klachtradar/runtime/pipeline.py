@@ -20,7 +20,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from classify.base import TextClassifier
-from classify.registry import configured_classifier
+from classify.cascade import Cascade, batch_lag_seconds
+from classify.registry import configured_cascade, configured_classifier
 from classify.stage import assemble, classify_batch
 from enrich.alerts import post_alerts
 from enrich.brand_match import BrandMatcher
@@ -59,6 +60,8 @@ class Pipeline:
     history: AuthorHistory
     incidents: IncidentDetector
     engagement: EngagementTracker = field(default_factory=EngagementTracker)
+    cascade: Cascade | None = None
+    """The fast model and the lag gate for overload (``None``: always ``classifier``)."""
     _watchlist_checked: float = 0.0
 
     @classmethod
@@ -78,9 +81,11 @@ class Pipeline:
             spec.name: {spec.name.lower(), *spec.aliases, *spec.ambiguous, *spec.handles}
             for spec in matcher.watchlist.brands
         }
+        classifier = classifier or configured_classifier(settings)
         return cls(
             settings=settings,
-            classifier=classifier or configured_classifier(settings),
+            classifier=classifier,
+            cascade=configured_cascade(settings, classifier),
             matcher=matcher,
             risk_model=RiskModel(settings.risk, settings.priority),
             history=AuthorHistory(
@@ -115,6 +120,19 @@ class Pipeline:
                     dead.append(_dead_letter(post, exc))
             return self._finish(scored, dead)
         return self._finish(scored, [])
+
+    def overloaded(self, posts: Sequence[RawPost]) -> bool:
+        """Observe this batch's arrival lag; whether it goes to the fast model.
+
+        Called once per batch, by :meth:`process` or, when a worker judges the batch,
+        by the caller before it submits (the worker then uses its fast model). The
+        lag is wall-clock time since the listener received the oldest post, whatever
+        clock ``process(now=…)`` scores on.
+        """
+        if self.cascade is None:
+            return False
+        lag = batch_lag_seconds([p.received_at for p in posts], utc_now())
+        return self.cascade.gate.observe(lag)
 
     def end_of_input(self) -> PipelineOutput:
         """A finite input (a file) has ended: the incident alerts its last complaints
@@ -157,8 +175,13 @@ class Pipeline:
             backend=self.settings.enrich.language_backend,
             candidates=self.settings.enrich.language_candidates,
         )
+        fast = self.overloaded(posts)
+        classifier = self.cascade.fast if fast and self.cascade is not None else self.classifier
         return classify_batch(
-            tagged, self.classifier, languages=self.settings.pipeline.supported_languages
+            tagged,
+            classifier,
+            languages=self.settings.pipeline.supported_languages,
+            fallback=fast,
         )
 
     def _brands_found(self, judged: Judgement | None) -> list[list[BrandMention]] | None:
@@ -175,7 +198,7 @@ class Pipeline:
             post if post.lang == lang else post.model_copy(update={"lang": lang})
             for post, lang in zip(posts, judged.langs, strict=True)
         ]
-        return assemble(tagged, judged.predictions, judged.model)
+        return assemble(tagged, judged.predictions, judged.model, fallback=judged.fallback)
 
     def _finish(self, scored: list[ScoredPost], dead: list[DeadLetter]) -> PipelineOutput:
         alerts = post_alerts(scored, min_priority=self.settings.alerts.min_priority)

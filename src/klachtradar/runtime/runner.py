@@ -135,7 +135,8 @@ def run_embedded(
         pending = deque()
         for batch in batches:
             posts, dead = _split(batch)
-            pending.append((batch, posts, dead, judges.submit(posts)))
+            judging = judges.submit(posts, fast=pipeline.overloaded(posts))
+            pending.append((batch, posts, dead, judging))
             if len(pending) > judges.processes:
                 finish(*_judged_output(pipeline, *pending.popleft()))
         while pending:
@@ -468,7 +469,7 @@ class LookaheadProcessStep:
             return None
         posts, dead, by_doc = _decode(messages, self.max_post_bytes)
         try:
-            judgement = self.judges.submit(posts)
+            judgement = self.judges.submit(posts, fast=self.pipeline.overloaded(posts))
         except Exception as exc:  # a broken pool: this batch is judged here (see _finish)
             judgement = Future()
             judgement.set_exception(exc)

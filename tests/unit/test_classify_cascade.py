@@ -1,0 +1,160 @@
+"""The overload cascade: a stream that falls behind goes to the fast model until it catches up."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from classify.base import Prediction, TextClassifier
+from classify.cascade import LagGate, OverloadPolicy, batch_lag_seconds
+from classify.lexicon import LexiconClassifier
+from klachtradar.contract import Author, ModelRef, RawPost, utc_now
+from klachtradar.errors import ConfigError
+from klachtradar.ports import PipelineOutput
+from klachtradar.runtime.judging import Judgement
+from klachtradar.runtime.pipeline import Pipeline
+from klachtradar.runtime.runner import run_embedded
+from klachtradar.settings import load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class SlowClassifier:
+    """The lexicon's verdicts, ``seconds_per_post`` late: an encoder on a busy CPU."""
+
+    def __init__(self, seconds_per_post: float) -> None:
+        self.seconds_per_post = seconds_per_post
+        self.judged = 0
+        self._inner = LexiconClassifier()
+
+    @property
+    def model_ref(self) -> ModelRef:
+        return ModelRef(name="traag", version="v1")
+
+    def predict_proba(self, texts: Sequence[str]) -> list[Prediction]:
+        time.sleep(self.seconds_per_post * len(texts))
+        self.judged += len(texts)
+        return self._inner.predict_proba(texts)
+
+
+def _post(n: int, received_at: datetime | None) -> RawPost:
+    return RawPost(
+        source="x",
+        post_id=str(n),
+        text=f"@KPN al {n} dagen geen internet, belachelijk",
+        created_at=datetime(2026, 11, 23, 12, 0, tzinfo=UTC),
+        received_at=received_at,
+        author=Author(id=f"a{n}", handle=f"klant{n}"),
+    )
+
+
+def _pipeline(primary: TextClassifier, *, overload: float, resume: float) -> Pipeline:
+    settings = load_settings(
+        pipeline={"classifier": "e5"},
+        classify={
+            "models_dir": str(ROOT / "models"),
+            "fallback_model": "linear",
+            "overload_lag_seconds": overload,
+            "resume_lag_seconds": resume,
+        },
+        history={"backend": "memory"},
+    )
+    return Pipeline.from_settings(settings, classifier=primary)
+
+
+def test_gate_switches_with_hysteresis() -> None:
+    gate = LagGate(OverloadPolicy(max_lag_seconds=2.0, resume_lag_seconds=0.5))
+    lags = [0.1, 1.9, 2.5, 1.0, 0.6, 0.4, 1.5, 2.1]
+    assert [gate.observe(lag) for lag in lags] == [
+        False,  # keeping up
+        False,  # under the limit
+        True,  # behind: the fast model takes over
+        True,  # catching up, not yet under the resume mark
+        True,
+        False,  # caught up: the primary model again
+        False,  # under the limit again: no flapping back
+        True,
+    ]
+    assert gate.switches == 3
+
+
+def test_policy_refuses_a_resume_mark_above_the_limit() -> None:
+    with pytest.raises(ValueError, match="resume_lag_seconds"):
+        OverloadPolicy(max_lag_seconds=1.0, resume_lag_seconds=2.0)
+    with pytest.raises(ConfigError, match="resume_lag_seconds"):
+        load_settings(classify={"overload_lag_seconds": 1.0, "resume_lag_seconds": 2.0})
+
+
+def test_lag_is_the_oldest_received_post_and_replays_have_none() -> None:
+    now = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+    assert batch_lag_seconds([now - timedelta(seconds=3), now, None], now) == 3.0
+    assert batch_lag_seconds([None, None], now) == 0.0
+
+
+def test_a_stream_behind_goes_to_the_fast_model_and_back() -> None:
+    """An artificially slow primary model (1 s per batch) and a burst of 120 posts: the
+    first batch is judged by it; the batches that waited meanwhile go to the fast
+    model, marked as fallback; fresh posts after the burst go to the primary again."""
+    slow = SlowClassifier(seconds_per_post=0.05)
+    pipeline = _pipeline(slow, overload=0.3, resume=0.1)
+    arrived = utc_now()
+    burst = [_post(n, arrived) for n in range(120)]
+
+    def batches() -> Iterator[list[RawPost]]:
+        for start in range(0, len(burst), 20):
+            yield burst[start : start + 20]
+        yield [_post(1000 + n, utc_now()) for n in range(20)]  # arrives after the burst
+
+    outputs: list[PipelineOutput] = []
+
+    class Collect:
+        def write(self, output: PipelineOutput) -> None:
+            outputs.append(output)
+
+    run_embedded(batches(), pipeline, Collect())
+
+    verdicts = [
+        (p.post.post_id, p.classification.model.name, p.classification.fallback)
+        for output in outputs
+        for p in output.scored
+        if p.classification is not None
+    ]
+    assert len(verdicts) == 140 and len({v[0] for v in verdicts}) == 140
+    by_batch = [
+        {(name, fallback) for _, name, fallback in verdicts[i : i + 20]} for i in range(0, 140, 20)
+    ]
+    assert by_batch[0] == {("traag", False)}
+    assert all(batch == {("linear", True)} for batch in by_batch[1:6]), by_batch
+    assert by_batch[6] == {("traag", False)}
+    assert slow.judged == 40
+    assert pipeline.cascade is not None and pipeline.cascade.gate.switches == 2
+
+
+def test_a_worker_verdict_by_the_fast_model_is_marked_fallback() -> None:
+    """With judge workers the caller decides (``Pipeline.overloaded``) and the worker's
+    :class:`Judgement` says it used the fast model; the verdict carries that."""
+    pipeline = _pipeline(LexiconClassifier(), overload=0.3, resume=0.1)
+    behind = [_post(1, utc_now() - timedelta(seconds=5))]
+    assert pipeline.overloaded(behind) is True
+    fast = pipeline.cascade.fast if pipeline.cascade else None
+    assert fast is not None
+    judged = Judgement(["nl"], fast.predict_proba([behind[0].text]), fast.model_ref, fallback=True)
+    [scored] = pipeline.process(behind, judged=judged).scored
+    assert scored.classification is not None
+    assert scored.classification.fallback is True
+    assert scored.classification.model.name == "linear"
+
+
+def test_no_cascade_when_the_served_model_is_the_fast_one() -> None:
+    settings = load_settings(
+        pipeline={"classifier": "linear"},
+        classify={"models_dir": str(ROOT / "models")},
+        history={"backend": "memory"},
+    )
+    pipeline = Pipeline.from_settings(settings)
+    assert pipeline.cascade is None
+    assert pipeline.overloaded([_post(1, utc_now() - timedelta(hours=1))]) is False
