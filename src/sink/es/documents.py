@@ -106,6 +106,7 @@ def post_document(scored: ScoredPost) -> dict[str, Any]:
         "negativity": cls.negativity if cls else None,
         "model": cls.model.model_dump(mode="json") if cls else None,
         "evidence": list(cls.evidence) if cls else [],
+        "model_fallback": cls.fallback if cls else False,
         "risk": scored.risk.score,
         "priority": scored.risk.priority.value,
         "reasons": list(scored.risk.reasons),
@@ -189,6 +190,7 @@ def scored_post_from_document(source: dict[str, Any]) -> ScoredPost:
             cue_proba=source.get("cue_proba") or {},
             model=ModelRef.model_validate(source["model"]),
             evidence=source.get("evidence") or [],
+            fallback=bool(source.get("model_fallback")),
         )
     return ScoredPost(
         schema_version=source.get("schema_version") or "1.0",
