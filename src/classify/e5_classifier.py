@@ -32,6 +32,7 @@ import numpy as np
 from classify.augment import plain_text
 from classify.base import Prediction
 from classify.e5_import import FastE5Tokenizer, import_e5, load_tokenizer
+from classify.lexicon_blend import blend, fit_weight
 from klachtradar.contract import Cue, Intent, ModelRef, Sentiment
 
 SENTIMENTS: tuple[Sentiment, ...] = tuple(Sentiment)
@@ -62,6 +63,8 @@ class E5TrainConfig:
     cue_loss_weight: float = 0.5
     patience: int = 2
     seed: int = 13
+    lexicon_blend: bool = True
+    """Fit the lexicon blend weight on dev (:mod:`classify.lexicon_blend`); 0 keeps it off."""
     plain_rate: float = 0.0
     """Share of training posts shown each epoch as plain text (no emoji, handles, marks;
     lower case; see ``classify.augment``), redrawn per epoch so it costs no extra steps.
@@ -187,6 +190,9 @@ class E5Classifier:
     _encoder: Any = None
     _heads: Any = None
     _temperatures: dict[str, float] = field(default_factory=dict)
+    lexicon_weight: float = 0.0
+    """Blend with the lexicon (:mod:`classify.lexicon_blend`); fitted on dev, in the card."""
+    _lexicon: Any = None
 
     @property
     def model_ref(self) -> ModelRef:
@@ -252,6 +258,7 @@ class E5Classifier:
             _encoder=encoder,
             _heads=heads,
             _temperatures=card.get("temperatures", {}),
+            lexicon_weight=float(card.get("lexicon_weight", 0.0)),
         )
 
     def logits(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -284,20 +291,46 @@ class E5Classifier:
     def predict_proba(self, texts: Sequence[str]) -> list[Prediction]:
         if not texts:
             return []
-        s, i, c = self.logits(texts)
-        t = self._temperatures
-        ps = _softmax(s / t.get("sentiment", 1.0))
-        pi = _softmax(i / t.get("intent", 1.0))
-        pc = 1.0 / (1.0 + np.exp(-c / t.get("cues", 1.0)))
+        ps, pi, pc = self.probabilities(texts)
+        evidence = [f"e5-lora:{self.version}"]
         return [
             Prediction(
                 sentiment={lab: float(ps[k, j]) for j, lab in enumerate(SENTIMENTS)},
                 intent={lab: float(pi[k, j]) for j, lab in enumerate(INTENTS)},
                 cues={lab: float(pc[k, j]) for j, lab in enumerate(CUES)},
-                evidence=[f"e5-lora:{self.version}"],
+                evidence=evidence,
             )
             for k in range(len(texts))
         ]
+
+    def probabilities(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Calibrated sentiment, intent and cue probabilities, blended with the lexicon
+        at the card's ``lexicon_weight`` (cues are the encoder's alone)."""
+        s, i, c = self.logits(texts)
+        t = self._temperatures
+        ps = _softmax(s / t.get("sentiment", 1.0))
+        pi = _softmax(i / t.get("intent", 1.0))
+        pc = 1.0 / (1.0 + np.exp(-c / t.get("cues", 1.0)))
+        if self.lexicon_weight > 0:
+            ls, li = lexicon_probabilities(self._lexicon_classifier(), texts)
+            ps = blend(ps, ls, self.lexicon_weight)
+            pi = blend(pi, li, self.lexicon_weight)
+        return ps, pi, pc
+
+    def _lexicon_classifier(self) -> Any:
+        if self._lexicon is None:
+            from classify.lexicon import LexiconClassifier
+
+            self._lexicon = LexiconClassifier()
+        return self._lexicon
+
+
+def lexicon_probabilities(lexicon: Any, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The lexicon's sentiment and intent probabilities, in this module's label order."""
+    predictions = lexicon.predict_proba(list(texts))
+    sentiment = np.array([[p.sentiment.get(x, 0.0) for x in SENTIMENTS] for p in predictions])
+    intent = np.array([[p.intent.get(x, 0.0) for x in INTENTS] for p in predictions])
+    return sentiment.reshape(len(texts), len(SENTIMENTS)), intent.reshape(len(texts), len(INTENTS))
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
@@ -478,6 +511,10 @@ def train_e5(
         "intent": fit_temperature(i, np.array([e.intent for e in dev])),
         "cues": fit_temperature(c, np.array([e.cues for e in dev]), binary=True),
     }
+    lexicon_weight, blend_scores = 0.0, dict[str, float]()
+    if cfg.lexicon_blend:
+        lexicon_weight, blend_scores = fit_lexicon_weight(s, i, c, dev, temperatures)
+        progress(f"lexicon blend weight {lexicon_weight} (dev scores {blend_scores})")
     version = version or time.strftime("%Y%m%d-%H%M%S")
     model_dir = model_dir or out_dir / name / version
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -502,6 +539,8 @@ def train_e5(
             "cues": [x.value for x in CUES],
         },
         "temperatures": temperatures,
+        "lexicon_weight": lexicon_weight,
+        "lexicon_blend_dev": blend_scores,
         "data": data_files or {},
         "label_counts": {"train": len(train), "dev": len(dev)},
         "dev_history": history,
@@ -510,6 +549,30 @@ def train_e5(
     }
     (model_dir / CARD_FILE).write_text(json.dumps(card, indent=2), encoding="utf-8")
     return model_dir
+
+
+def fit_lexicon_weight(
+    s: np.ndarray,
+    i: np.ndarray,
+    c: np.ndarray,
+    dev: Sequence[Example],
+    temperatures: dict[str, float],
+) -> tuple[float, dict[str, float]]:
+    """The lexicon blend weight that maximises complaint F1 + both macro-F1s on dev.
+
+    Takes the dev logits the temperatures were fitted on; the external sets are never
+    seen here (see :mod:`classify.external`).
+    """
+    from classify.lexicon import LexiconClassifier
+
+    ps = _softmax(s / temperatures["sentiment"])
+    pi = _softmax(i / temperatures["intent"])
+    ls, li = lexicon_probabilities(LexiconClassifier(), [e.text for e in dev])
+
+    def score(weight: float) -> float:
+        return sum(dev_metrics(blend(ps, ls, weight), blend(pi, li, weight), c, dev).values())
+
+    return fit_weight(score)
 
 
 def dev_metrics(

@@ -128,3 +128,52 @@ def test_temperature_scaling_softens_overconfident_logits() -> None:
     logits[np.arange(400), targets] += 1.0
     assert fit_temperature(logits * 6, targets) > 3.0
     assert fit_temperature(logits, targets) == pytest.approx(1.0, rel=0.5)
+
+
+def test_the_card_records_a_lexicon_weight_fitted_on_dev(trained: tuple[Path, Path, Path]) -> None:
+    """The blend weight comes from the grid, with every dev score beside it."""
+    from classify.lexicon_blend import WEIGHTS
+
+    model_dir, _, _ = trained
+    card = json.loads((model_dir / CARD_FILE).read_text())
+    assert card["lexicon_weight"] in WEIGHTS
+    assert set(card["lexicon_blend_dev"]) == {str(w) for w in WEIGHTS}
+    best = max(card["lexicon_blend_dev"].values())
+    assert card["lexicon_blend_dev"][str(card["lexicon_weight"])] == best
+
+
+def test_the_lexicon_blend_moves_the_verdict_towards_the_lexicon(
+    trained: tuple[Path, Path, Path],
+) -> None:
+    from classify.lexicon import LexiconClassifier
+
+    model_dir, cache, source = trained
+    clf = E5Classifier.load(model_dir, cache_dir=cache, base_source=source)
+    text = ["@KPN waardeloos, al drie dagen geen internet, ik ben er klaar mee 😡"]
+    clf.lexicon_weight = 0.0
+    [alone] = clf.predict_proba(text)
+    clf.lexicon_weight = 1.0
+    [blended] = clf.predict_proba(text)
+    [lexicon] = LexiconClassifier().predict_proba(text)
+    for label in Sentiment:
+        low, high = sorted((alone.sentiment[label], lexicon.sentiment[label]))
+        assert low - 0.05 <= blended.sentiment[label] <= high + 0.05
+    assert blended.sentiment[Sentiment.NEGATIEF] != pytest.approx(
+        alone.sentiment[Sentiment.NEGATIEF]
+    )
+
+
+def test_blend_is_a_renormalised_weighted_geometric_mean() -> None:
+    from classify.lexicon_blend import blend, fit_weight
+
+    p = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]])
+    q = np.array([[0.1, 0.8, 0.1], [0.1, 0.1, 0.8]])
+    assert blend(p, q, 0.0) is p
+    mixed = blend(p, q, 0.5)
+    assert np.allclose(mixed.sum(axis=1), 1.0)
+    expected = (p * q**0.5) ** (1 / 1.5)
+    assert np.allclose(mixed, expected / expected.sum(axis=1, keepdims=True), atol=1e-4)
+    weight, scores = fit_weight(lambda w: 1.0 - (w - 0.5) ** 2)
+    assert weight == 0.5 and len(scores) == 5
+    tie, _ = fit_weight(lambda w: 1.0)
+    assert tie == 0.0
