@@ -45,7 +45,7 @@ from pathlib import Path
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.structs import OffsetAndMetadata
 
-from klachtradar.contract import RawPost
+from klachtradar.contract import RawPost, utc_now
 from klachtradar.runtime.gc_policy import streaming_gc
 from klachtradar.runtime.judging import JudgePool
 from klachtradar.runtime.kafka_transport import KafkaTransport, client_config
@@ -196,7 +196,15 @@ def alerting_templates(templates: list[RawPost]) -> list[RawPost]:
     return [p.post for p in output.scored if p.brands and p.risk.score >= margin]
 
 
-def latency(broker: LocalBroker, rate: float, seconds: float, templates: list[RawPost]) -> None:
+def latency(
+    broker: LocalBroker,
+    rate: float,
+    seconds: float,
+    templates: list[RawPost],
+    classifier: str = "",
+) -> None:
+    """Produce → alert latency of a real ``process``; each post is stamped ``received_at``
+    when it is sent, as a listener stamps it, so the overload cascade sees the true lag."""
     settings = kafka_settings(broker, f"benchlat{os.getpid()}")
     KafkaTransport(settings).ensure_topics()
     env = dict(os.environ)
@@ -205,6 +213,8 @@ def latency(broker: LocalBroker, rate: float, seconds: float, templates: list[Ra
         env[f"KLACHTRADAR_KAFKA__{key.upper()}"] = str(value)
     env["KLACHTRADAR_KAFKA__LINGER_MS"] = "0"
     env["KLACHTRADAR_HISTORY__BACKEND"] = "memory"  # never the repo's store
+    if classifier:
+        env["KLACHTRADAR_PIPELINE__CLASSIFIER"] = classifier
     log_path = Path(tempfile.gettempdir()) / f"bench-process-{os.getpid()}.log"
     with log_path.open("wb") as log:  # the child keeps its own handle
         proc = subprocess.Popen(
@@ -249,10 +259,11 @@ def latency(broker: LocalBroker, rate: float, seconds: float, templates: list[Ra
         if pause > 0:
             time.sleep(pause)
         sent[post.doc_id] = time.time()
+        stamped = post.model_copy(update={"received_at": utc_now()})
         producer.send(
             f"{settings.topic_prefix}.posts.raw",
             key=post.author.id.encode(),
-            value=post.model_dump_json().encode(),
+            value=stamped.model_dump_json().encode(),
         )
     producer.flush()
     deadline = time.time() + 10
@@ -271,6 +282,13 @@ def latency(broker: LocalBroker, rate: float, seconds: float, templates: list[Ra
     print(f"latency @ {rate:.0f} posts/s for {seconds:.0f} s: {len(lat)} alerts, {missing} missing")
     print(f"  p50 {p50 * 1000:.0f} ms   p99 {p99 * 1000:.0f} ms   max {lat[-1] * 1000:.0f} ms")
     print(f"  target p99 <= 1000 ms: {'met' if p99 <= 1.0 and not missing else 'NOT met'}")
+    log_text = log_path.read_text(encoding="utf-8", errors="replace")
+    served = classifier or "the configured default"
+    print(
+        f"  classifier: {served}; overload cascade switched "
+        f"{log_text.count('fast model takes over')}× to the fast model, "
+        f"{log_text.count('back to the primary model')}× back (log: {log_path})"
+    )
 
 
 BARE_JOIN = """
@@ -443,7 +461,7 @@ def main() -> None:
         help="run only these sections (repeatable; default: all)",
     )  # fmt: skip
     parser.add_argument(
-        "--classifier", default="", help="classifier `process` serves in the start-up run"
+        "--classifier", default="", help="classifier `process` serves (start-up, latency runs)"
     )
     args = parser.parse_args()
     sections = set(args.only or ["throughput", "startup", "latency"])
@@ -458,7 +476,9 @@ def main() -> None:
             if "startup" in sections:
                 startup_and_memory(broker, templates, args.posts, args.repeat, args.classifier)
             if "latency" in sections:
-                latency(broker, args.rate, args.seconds, alerting_templates(templates))
+                latency(
+                    broker, args.rate, args.seconds, alerting_templates(templates), args.classifier
+                )
             if "throughput" not in sections:
                 return
             settings = kafka_settings(broker, f"benchtp{os.getpid()}")

