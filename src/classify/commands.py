@@ -174,6 +174,9 @@ def train(
     metrics = model.card.get("metrics_dev", {})
     summary = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if k != "posts_per_second")
     typer.echo(f"wrote {model.path}" + (f" (dev: {summary})" if summary else ""))
+    if relabelled := model.card.get("data", {}).get("train", {}).get("relabelled"):
+        plural = "s" if relabelled != 1 else ""
+        typer.echo(f"{relabelled} record{plural} relabelled by a later --data file (its label won)")
     if promote:
         typer.echo(f"promoted {model.name} {model.version}")
 
