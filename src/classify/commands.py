@@ -50,9 +50,17 @@ def _project_path(path: Path) -> Path:
 
 
 def _existing(path: Path) -> Path:
-    """``path`` as given when it exists, else under the project root (the defaults are
-    project paths, so ``train`` works from any working directory)."""
-    return path if path.exists() or path.is_absolute() else _project_path(path)
+    """``path`` made absolute: against the working directory when it exists there, else
+    against the project root, as ``top`` resolves ``[store] path``.
+
+    The defaults (``data/corpus/…``) are project paths, so ``train`` and ``evaluate``
+    work from any working directory, while a file the user names beside them still
+    wins. Absolute, because the card records where the data was (relative to the
+    project when inside it, see :func:`classify.training.card_path`).
+    """
+    if path.is_absolute():
+        return path
+    return path.resolve() if path.exists() else _project_path(path)
 
 
 def _open_model(spec: str, models_dir: Path) -> Any:
@@ -226,7 +234,7 @@ def evaluate_command(
     from classify.corpus import read_labelled, split_by_language
 
     if suite:
-        _evaluate_suite(_project_path(data), _models_dir(models_dir), update_cards, as_json)
+        _evaluate_suite(_existing(data), _models_dir(models_dir), update_cards, as_json)
         return
     if model is None:
         raise typer.BadParameter("give --model (or --suite)", param_hint="--model")
@@ -234,6 +242,7 @@ def evaluate_command(
     from classify.external import EXTERNAL_SETS, evaluate_external
 
     root = _models_dir(models_dir)
+    data = _existing(data)
     records, other = split_by_language(read_labelled(data))
     specs = [model] + ([compare] if compare else [])
     reports = []
@@ -242,7 +251,7 @@ def evaluate_command(
     for spec in specs:
         overlaps[spec] = _check_overlap(spec, root, records, strict=strict)
         classifier = _open_model(spec, root)
-        reports.append(evaluate(classifier, records, data_name=str(data)))
+        reports.append(evaluate(classifier, records, data_name=_shown_path(data)))
         externals.append(
             evaluate_external(classifier)
             if external

@@ -39,11 +39,15 @@ def _lines(source: Path, target: Path, n: int) -> Path:
 
 
 def test_train_takes_corpus_extra_and_a_feedback_export_and_reports_the_relabels(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Run from a temp working directory: files named relative to it are read from it
+    (the project defaults from anywhere: ``test_classify_paths``)."""
+    monkeypatch.delenv("KLACHTRADAR_HOME", raising=False)
+    monkeypatch.chdir(tmp_path)
     corpus = _lines(ROOT / "data/corpus/train.jsonl", tmp_path / "train.jsonl", 150)
     extra = _lines(ROOT / "data/corpus/registers/terse.jsonl", tmp_path / "extra.jsonl", 20)
-    dev = _lines(ROOT / "data/corpus/dev.jsonl", tmp_path / "dev.jsonl", 40)
+    _lines(ROOT / "data/corpus/dev.jsonl", tmp_path / "dev.jsonl", 40)
     rows = [json.loads(line) for line in corpus.read_text(encoding="utf-8").splitlines()]
     seen = next(r for r in rows if r["id"].startswith("x:") and r["intent"] == "klacht")
     store = tmp_path / "kr.db"
@@ -76,8 +80,8 @@ def test_train_takes_corpus_extra_and_a_feedback_export_and_reports_the_relabels
     models = tmp_path / "models"
     result = runner.invoke(
         app,
-        ["train", "--backend", "linear", "--data", str(corpus), "--data", str(extra),
-         "--data", str(exported), "--dev", str(dev), "--models-dir", str(models)],
+        ["train", "--backend", "linear", "--data", "train.jsonl", "--data", "extra.jsonl",
+         "--data", "feedback.jsonl", "--dev", "dev.jsonl", "--models-dir", str(models)],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "1 record relabelled by a later --data file" in result.output
@@ -85,6 +89,7 @@ def test_train_takes_corpus_extra_and_a_feedback_export_and_reports_the_relabels
     train = card["data"]["train"]
     assert [f["path"] for f in train["files"]] == [str(corpus), str(extra), str(exported)]
     assert train["relabelled"] == 1
+    assert card["data"]["dev"]["path"] == str(tmp_path / "dev.jsonl")
     dutch = [split_by_language(read_labelled(p))[0] for p in (corpus, extra)]
     assert train["records"] == len(dutch[0]) + len(dutch[1]) + 1, "new post in, German out"
     assert card["label_counts"]["intent"]["vraag"] >= 2
