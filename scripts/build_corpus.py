@@ -190,14 +190,26 @@ def read_parts(parts: Path) -> list[dict[str, Any]]:
             if line.strip():
                 try:
                     record = json.loads(line)
-                    if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-                        raise ValueError("needs a JSON object with a string 'text'")
+                    check_record(record)
                 except ValueError as exc:
                     sys.exit(f"{path}:{number}: not a parts record ({exc})")
                 record["_part"] = f"{path.name}:{number}"
                 record["_demo"] = path.name in DEMO_PARTS
                 records.append(record)
     return records
+
+
+def check_record(record: Any) -> None:
+    """Raise ``ValueError`` naming the first field a parts record lacks (LABELS.md)."""
+    if not isinstance(record, dict):
+        raise ValueError("not a JSON object")
+    for key in ("text", "sentiment", "intent"):
+        if not isinstance(record.get(key), str) or not record[key]:
+            raise ValueError(f"field {key!r} must be a non-empty string")
+    if not isinstance(record.get("cues"), list):
+        raise ValueError("field 'cues' must be a list (may be empty)")
+    if "id" in record and not isinstance(record["id"], str):
+        raise ValueError("field 'id' must be a string")
 
 
 def stable_id(text: str, digits: int) -> str:

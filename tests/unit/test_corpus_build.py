@@ -144,3 +144,16 @@ def test_a_partial_previous_split_stops_the_build(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match=r"dev\.jsonl missing"):
         _script().main(["--root", str(root)])
     assert (root / "data/corpus/test.jsonl").read_bytes() == (ROOT / GENERATED[2]).read_bytes()
+
+
+def test_a_bad_parts_line_is_refused_naming_file_line_and_field(tmp_path: Path) -> None:
+    root = _copy(tmp_path)
+    good = {"text": "NS weer te laat", "sentiment": "negatief", "intent": "klacht", "cues": []}
+    bad = {"text": "KPN kapot", "sentiment": "negatief", "cues": []}
+    (root / "data/corpus/parts/80_mine.jsonl").write_text(
+        json.dumps(good) + "\n" + json.dumps(bad) + "\n", encoding="utf-8"
+    )
+    with pytest.raises(SystemExit, match=r"80_mine\.jsonl:2: .*'intent'"):
+        _script().main(["--root", str(root)])
+    for name in (*GENERATED, DEMO):
+        assert (root / name).read_bytes() == (ROOT / name).read_bytes(), "nothing written"
