@@ -182,11 +182,41 @@ def train(
     metrics = model.card.get("metrics_dev", {})
     summary = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if k != "posts_per_second")
     typer.echo(f"wrote {model.path}" + (f" (dev: {summary})" if summary else ""))
+    _warn_held_out_overlap(model.card, [p for p in (request.dev, _TEST_SPLIT) if p])
     if relabelled := model.card.get("data", {}).get("train", {}).get("relabelled"):
         plural = "s" if relabelled != 1 else ""
         typer.echo(f"{relabelled} record{plural} relabelled by a later --data file (its label won)")
     if promote:
         typer.echo(f"promoted {model.name} {model.version}")
+
+
+_TEST_SPLIT = Path("data/corpus/test.jsonl")
+
+
+def _warn_held_out_overlap(card: dict[str, Any], held_out: list[Path]) -> None:
+    """Say at once when the new model was trained on dev or test posts.
+
+    The usual way in is the feedback export: the demo stream holds every corpus post,
+    so an agent's correction of a test post lands in training, and every later test
+    score of this model is inflated. ``evaluate`` warns too; this says it before
+    anyone compares or promotes.
+    """
+    from classify.corpus import read_labelled, split_by_language
+    from classify.overlap import training_overlap
+    from klachtradar.settings import project_root
+
+    for path in dict.fromkeys(_existing(p) for p in held_out):
+        if not path.is_file():
+            continue
+        records, _ = split_by_language(read_labelled(path))
+        found = training_overlap(card, records, project_root())
+        if found.posts:
+            typer.echo(
+                f"WARNING: {found.posts} of {found.of} posts of {_shown_path(path)} are in "
+                "this model's training data (same id or text): its scores there are "
+                "inflated; drop them from the --data files (e.g. the feedback export)",
+                err=True,
+            )
 
 
 # -- evaluate ------------------------------------------------------------------------------

@@ -2,8 +2,8 @@
 
 Corpus train file, an extra file and the agents' corrections, in that order: a
 correction of a corpus post replaces its corpus label (same id), a correction of a new
-post adds it, and a non-Dutch post stays out of the Dutch model (the export carries
-the stored language). Real store, real pipeline, real CLI, linear backend on small data.
+post adds it, a non-Dutch post stays out of the Dutch model (the export carries
+the stored language), and a corrected test-split post is named at once. Real store, real pipeline, real CLI, linear backend on small data.
 """
 
 from __future__ import annotations
@@ -50,6 +50,8 @@ def test_train_takes_corpus_extra_and_a_feedback_export_and_reports_the_relabels
     _lines(ROOT / "data/corpus/dev.jsonl", tmp_path / "dev.jsonl", 40)
     rows = [json.loads(line) for line in corpus.read_text(encoding="utf-8").splitlines()]
     seen = next(r for r in rows if r["id"].startswith("x:") and r["intent"] == "klacht")
+    test_split = (ROOT / "data/corpus/test.jsonl").read_text(encoding="utf-8").splitlines()
+    held_out = next(r for r in map(json.loads, test_split) if r["id"].startswith("x:"))
     store = tmp_path / "kr.db"
     fill_store(
         store,
@@ -57,13 +59,14 @@ def test_train_takes_corpus_extra_and_a_feedback_export_and_reports_the_relabels
             raw_post(seen["id"].removeprefix("x:"), seen["text"], handle="anna"),
             raw_post("900001", NEW_POST, handle="bram"),
             raw_post("900002", GERMAN, handle="claus"),
+            raw_post(held_out["id"].removeprefix("x:"), held_out["text"], handle="dirk"),
         ],
     )
     database = TriageDatabase(store)
     clock = FixedClock(T0)
     workflow = Workflow(database, clock, SlaPolicy.from_settings(TriageSettings()))
     feedback = FeedbackStore(database, clock)
-    for doc_id in (seen["id"], "x:900001", "x:900002"):
+    for doc_id in (seen["id"], "x:900001", "x:900002", held_out["id"]):
         feedback.correct(
             workflow, doc_id, "agent", sentiment=Sentiment.NEUTRAAL, intent=Intent.VRAAG, cues=[]
         )
@@ -91,5 +94,8 @@ def test_train_takes_corpus_extra_and_a_feedback_export_and_reports_the_relabels
     assert train["relabelled"] == 1
     assert card["data"]["dev"]["path"] == str(tmp_path / "dev.jsonl")
     dutch = [split_by_language(read_labelled(p))[0] for p in (corpus, extra)]
-    assert train["records"] == len(dutch[0]) + len(dutch[1]) + 1, "new post in, German out"
+    assert train["records"] == len(dutch[0]) + len(dutch[1]) + 2, "new posts in, German out"
+    assert "WARNING: 1 of 252 posts of data/corpus/test.jsonl are in this model's" in (
+        result.stderr
+    ), "a corrected test post in the export is named before anyone compares"
     assert card["label_counts"]["intent"]["vraag"] >= 2
