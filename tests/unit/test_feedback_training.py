@@ -3,7 +3,8 @@
 Corpus train file, an extra file and the agents' corrections, in that order: a
 correction of a corpus post replaces its corpus label (same id), a correction of a new
 post adds it, a non-Dutch post stays out of the Dutch model (the export carries
-the stored language), and a corrected test-split post is named at once. Real store, real pipeline, real CLI, linear backend on small data.
+the stored language), and a corrected test-split post is named at once. Real store,
+real pipeline, real CLI, linear backend on small data.
 """
 
 from __future__ import annotations
