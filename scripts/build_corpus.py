@@ -7,25 +7,64 @@ seed, places the scripted stories on the timeline, appends deliberately malforme
 lines, and writes:
 
 * ``data/demo/stream.jsonl``        contract ``RawPost`` lines in time order (+ bad lines)
-* ``data/corpus/{train,dev,test}.jsonl``  LABELS.md records, stratified 70/15/15
+* ``data/corpus/{train,dev,test}.jsonl``  LABELS.md records, about 70/15/15
 
-Run: ``python scripts/build_corpus.py`` (deterministic: same parts → same files).
+**A post keeps its split forever.** The shipped models were trained on ``train.jsonl``
+and scored on ``test.jsonl``; if a rebuild moved a test post into train, every score
+taken since would silently become a score on training data (issue 22: a reshuffle
+after adding one parts file put 183 of 264 new test posts in v1's training data). So:
+
+1. The previous assignment is read from the current ``train/dev/test.jsonl``
+   themselves (:func:`previous_splits`): they are committed, they are exactly what the
+   models saw, and a separate manifest could drift from them. A post found there keeps
+   its split — looked up by id, and by normalised text when its id changed (an edited
+   shipped part shifts the seeded platforms and with them the ids that follow). With
+   none of the three files the build starts fresh; with only some it stops, since a
+   partial record would let posts move.
+2. A post not seen before is placed by a hash of its id (:func:`hash_split`): 15 % test,
+   15 % dev, 70 % train, the same on every machine and every run, whatever else is
+   added. (The very first split was stratified by intent from a seeded shuffle; that
+   assignment lives on in the files.)
+3. The demo stream is built only from the shipped parts (:data:`DEMO_PARTS`), so a
+   user's parts file adds labelled records and leaves the stream, and the ids in it,
+   byte-for-byte alone. Records of other parts files carry their own ``id`` or get
+   ``corpus:<hash of the text>``.
+
+An unchanged checkout rebuilds all four files byte-identical.
+
+Run: ``python scripts/build_corpus.py [--root DIR]`` (deterministic: same parts and
+same previous split → same files).
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import math
 import random
 import re
+import sys
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-PARTS = ROOT / "data" / "corpus" / "parts"
+SPLITS = ("train", "dev", "test")
+DEMO_PARTS = (
+    "10_telecom.jsonl",
+    "20_transport.jsonl",
+    "30_finance.jsonl",
+    "40_energy_food.jsonl",
+    "50_retail.jsonl",
+    "60_hard_cases.jsonl",
+    "70_stories.jsonl",
+)
+"""The shipped parts: the demo stream is built from these, in this order, and no other."""
+TEST_SHARE = 0.15
+DEV_SHARE = 0.15
 SEED = 20261123
 START = datetime(2026, 9, 28, 6, 0, tzinfo=UTC)  # a Monday; six weeks follow
 DAYS = 42
@@ -143,16 +182,34 @@ FOLLOWERS = {  # (median, sigma, low, high) of a log-normal per author kind
 VERIFIED_SHARE = {"bekend": 0.9, "nieuws": 0.8, "merk": 0.95, "zakelijk": 0.15}
 
 
-def read_parts() -> list[dict[str, Any]]:
+def read_parts(parts: Path) -> list[dict[str, Any]]:
     """All hand-written records, in part order, with their origin."""
     records = []
-    for path in sorted(PARTS.glob("*.jsonl")):
+    for path in sorted(parts.glob("*.jsonl")):
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             if line.strip():
-                record = json.loads(line)
+                try:
+                    record = json.loads(line)
+                    check_record(record)
+                except ValueError as exc:
+                    sys.exit(f"{path}:{number}: not a parts record ({exc})")
                 record["_part"] = f"{path.name}:{number}"
+                record["_demo"] = path.name in DEMO_PARTS
                 records.append(record)
     return records
+
+
+def check_record(record: Any) -> None:
+    """Raise ``ValueError`` naming the first field a parts record lacks (LABELS.md)."""
+    if not isinstance(record, dict):
+        raise ValueError("not a JSON object")
+    for key in ("text", "sentiment", "intent"):
+        if not isinstance(record.get(key), str) or not record[key]:
+            raise ValueError(f"field {key!r} must be a non-empty string")
+    if not isinstance(record.get("cues"), list):
+        raise ValueError("field 'cues' must be a list (may be empty)")
+    if "id" in record and not isinstance(record["id"], str):
+        raise ValueError("field 'id' must be a string")
 
 
 def stable_id(text: str, digits: int) -> str:
@@ -333,70 +390,138 @@ MALFORMED: list[bytes] = [
 ]
 
 
-def stratified_split(records: list[dict[str, Any]], rng: random.Random) -> dict[str, list]:
-    by_intent: dict[str, list[dict[str, Any]]] = defaultdict(list)
+def normalised(text: str) -> str:
+    """Lower case, white space folded: how a post is recognised when its id changed."""
+    return " ".join(text.lower().split())
+
+
+def previous_splits(corpus: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """The split every post had in the last build: ``(by id, by normalised text)``.
+
+    Read from ``corpus/{train,dev,test}.jsonl``. None of them: a fresh build (empty
+    maps). Some but not all: an error, as the missing file's posts could move.
+    """
+    present = [name for name in SPLITS if (corpus / f"{name}.jsonl").is_file()]
+    if not present:
+        return {}, {}
+    if len(present) < len(SPLITS):
+        missing = ", ".join(f"{n}.jsonl" for n in SPLITS if n not in present)
+        sys.exit(
+            f"{corpus}: {missing} missing; the previous split is read from all three "
+            "(restore it with git checkout, or remove all three for a fresh split)"
+        )
+    by_id: dict[str, str] = {}
+    by_text: dict[str, str] = {}
+    for name in SPLITS:
+        path = corpus / f"{name}.jsonl"
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                post_id, text = str(row["id"]), str(row["text"])
+            except (ValueError, KeyError, TypeError) as exc:
+                sys.exit(f"{path}:{number}: not a split record ({exc})")
+            by_id.setdefault(post_id, name)
+            by_text.setdefault(normalised(text), name)
+    return by_id, by_text
+
+
+def hash_split(post_id: str) -> str:
+    """The split of a post never seen before: a stable hash of its id, 15/15/70."""
+    digest = hashlib.sha256(f"klachtradar-split:{post_id}".encode()).digest()
+    share = int.from_bytes(digest[:8], "big") / 2**64
+    if share < TEST_SHARE:
+        return "test"
+    return "dev" if share < TEST_SHARE + DEV_SHARE else "train"
+
+
+def assign_splits(
+    records: Sequence[dict[str, Any]], by_id: dict[str, str], by_text: dict[str, str]
+) -> dict[str, list[dict[str, Any]]]:
+    """Every record in the split it had before (by id, then text), else by its id's hash."""
+    splits: dict[str, list[dict[str, Any]]] = {name: [] for name in SPLITS}
     for record in records:
-        by_intent[record["intent"]].append(record)
-    splits: dict[str, list[dict[str, Any]]] = {"train": [], "dev": [], "test": []}
-    for intent in sorted(by_intent):
-        group = sorted(by_intent[intent], key=lambda r: r["id"])
-        rng.shuffle(group)
-        n_test = round(len(group) * 0.15)
-        n_dev = round(len(group) * 0.15)
-        splits["test"] += group[:n_test]
-        splits["dev"] += group[n_test : n_test + n_dev]
-        splits["train"] += group[n_test + n_dev :]
+        name = (
+            by_id.get(record["id"])
+            or by_text.get(normalised(record["text"]))
+            or hash_split(record["id"])
+        )
+        splits[name].append(record)
     return {name: sorted(rows, key=lambda r: r["id"]) for name, rows in splits.items()}
 
 
-def main() -> None:
+def labelled_record(record: dict[str, Any], post_id: str) -> dict[str, Any]:
+    """The LABELS.md record of one parts record."""
+    return {
+        "id": post_id,
+        "text": record["text"],
+        "sentiment": record["sentiment"],
+        "intent": record["intent"],
+        "cues": record["cues"],
+        "brand": record.get("brand"),
+        "lang": record.get("lang", "nl"),
+        "author_kind": record.get("author_kind"),
+        "story": record.get("story"),
+    }
+
+
+def demo_post(record: dict[str, Any], rng: random.Random, authors: Authors) -> dict[str, Any]:
+    """The contract ``RawPost`` a listener would have seen for one shipped record."""
+    if "story" in record:
+        return story_post(record, rng)
+    kind = record.get("author_kind", "consument")
+    author = authors.pick(kind, record.get("brand"))
+    platform = rng.choices([p for p, _ in PLATFORMS], [w for _, w in PLATFORMS])[0]
+    return raw_post(
+        record,
+        author,
+        platform,
+        random_time(rng),
+        engagement_for(author["followers"], record["intent"], rng),
+        rng,
+    )
+
+
+def build(root: Path) -> None:
+    """Write the demo stream and the three splits under ``root``."""
+    corpus = root / "data" / "corpus"
+    by_id, by_text = previous_splits(corpus)
     rng = random.Random(SEED)
     authors = Authors(rng)
     posts: list[dict[str, Any]] = []
     labelled: list[dict[str, Any]] = []
-    for record in read_parts():
-        if "story" in record:
-            post = story_post(record, rng)
+    for record in read_parts(corpus / "parts"):
+        if record["_demo"]:
+            post = demo_post(record, rng, authors)
+            posts.append(post)
+            post_id = f"{post['source']}:{post['post_id']}"
         else:
-            kind = record.get("author_kind", "consument")
-            author = authors.pick(kind, record.get("brand"))
-            platform = rng.choices([p for p, _ in PLATFORMS], [w for _, w in PLATFORMS])[0]
-            post = raw_post(
-                record,
-                author,
-                platform,
-                random_time(rng),
-                engagement_for(author["followers"], record["intent"], rng),
-                rng,
-            )
-        posts.append(post)
-        labelled.append(
-            {
-                "id": f"{post['source']}:{post['post_id']}",
-                "text": record["text"],
-                "sentiment": record["sentiment"],
-                "intent": record["intent"],
-                "cues": record["cues"],
-                "brand": record.get("brand"),
-                "lang": record.get("lang", "nl"),
-                "author_kind": record.get("author_kind"),
-                "story": record.get("story"),
-            }
-        )
+            post_id = str(record.get("id") or "corpus:" + stable_id(normalised(record["text"]), 16))
+        labelled.append(labelled_record(record, post_id))
     posts.sort(key=lambda p: (p["created_at"], p["post_id"]))
     lines = [json.dumps(p, ensure_ascii=False).encode("utf-8") for p in posts]
     for i, bad in enumerate(MALFORMED):  # spread the bad lines through the stream
         lines.insert((i + 1) * len(lines) // (len(MALFORMED) + 1), bad)
-    demo = ROOT / "data" / "demo" / "stream.jsonl"
+    demo = root / "data" / "demo" / "stream.jsonl"
     demo.parent.mkdir(parents=True, exist_ok=True)
     demo.write_bytes(b"\n".join(lines) + b"\n")
-    for name, rows in stratified_split(labelled, rng).items():
-        out = ROOT / "data" / "corpus" / f"{name}.jsonl"
+    for name, rows in assign_splits(labelled, by_id, by_text).items():
+        out = corpus / f"{name}.jsonl"
         out.write_text(
             "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
         )
-        print(f"{out.relative_to(ROOT)}: {len(rows)} records")
-    print(f"{demo.relative_to(ROOT)}: {len(posts)} posts + {len(MALFORMED)} malformed lines")
+        kept = sum(1 for r in rows if r["id"] in by_id or normalised(r["text"]) in by_text)
+        print(f"{out.relative_to(root)}: {len(rows)} records ({len(rows) - kept} new)")
+    print(f"{demo.relative_to(root)}: {len(posts)} posts + {len(MALFORMED)} malformed lines")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
+    parser.add_argument(
+        "--root", type=Path, default=ROOT, help="project folder (default: this checkout)"
+    )
+    build(parser.parse_args(argv).root)
 
 
 if __name__ == "__main__":

@@ -50,9 +50,17 @@ def _project_path(path: Path) -> Path:
 
 
 def _existing(path: Path) -> Path:
-    """``path`` as given when it exists, else under the project root (the defaults are
-    project paths, so ``train`` works from any working directory)."""
-    return path if path.exists() or path.is_absolute() else _project_path(path)
+    """``path`` made absolute: against the working directory when it exists there, else
+    against the project root, as ``top`` resolves ``[store] path``.
+
+    The defaults (``data/corpus/…``) are project paths, so ``train`` and ``evaluate``
+    work from any working directory, while a file the user names beside them still
+    wins. Absolute, because the card records where the data was (relative to the
+    project when inside it, see :func:`classify.training.card_path`).
+    """
+    if path.is_absolute():
+        return path
+    return path.resolve() if path.exists() else _project_path(path)
 
 
 def _open_model(spec: str, models_dir: Path) -> Any:
@@ -174,8 +182,41 @@ def train(
     metrics = model.card.get("metrics_dev", {})
     summary = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if k != "posts_per_second")
     typer.echo(f"wrote {model.path}" + (f" (dev: {summary})" if summary else ""))
+    _warn_held_out_overlap(model.card, [p for p in (request.dev, _TEST_SPLIT) if p])
+    if relabelled := model.card.get("data", {}).get("train", {}).get("relabelled"):
+        plural = "s" if relabelled != 1 else ""
+        typer.echo(f"{relabelled} record{plural} relabelled by a later --data file (its label won)")
     if promote:
         typer.echo(f"promoted {model.name} {model.version}")
+
+
+_TEST_SPLIT = Path("data/corpus/test.jsonl")
+
+
+def _warn_held_out_overlap(card: dict[str, Any], held_out: list[Path]) -> None:
+    """Say at once when the new model was trained on dev or test posts.
+
+    The usual way in is the feedback export: the demo stream holds every corpus post,
+    so an agent's correction of a test post lands in training, and every later test
+    score of this model is inflated. ``evaluate`` warns too; this says it before
+    anyone compares or promotes.
+    """
+    from classify.corpus import read_labelled, split_by_language
+    from classify.overlap import training_overlap
+    from klachtradar.settings import project_root
+
+    for path in dict.fromkeys(_existing(p) for p in held_out):
+        if not path.is_file():
+            continue
+        records, _ = split_by_language(read_labelled(path))
+        found = training_overlap(card, records, project_root())
+        if found.posts:
+            typer.echo(
+                f"WARNING: {found.posts} of {found.of} posts of {_shown_path(path)} are in "
+                "this model's training data (same id or text): its scores there are "
+                "inflated; drop them from the --data files (e.g. the feedback export)",
+                err=True,
+            )
 
 
 # -- evaluate ------------------------------------------------------------------------------
@@ -223,7 +264,7 @@ def evaluate_command(
     from classify.corpus import read_labelled, split_by_language
 
     if suite:
-        _evaluate_suite(_project_path(data), _models_dir(models_dir), update_cards, as_json)
+        _evaluate_suite(_existing(data), _models_dir(models_dir), update_cards, as_json)
         return
     if model is None:
         raise typer.BadParameter("give --model (or --suite)", param_hint="--model")
@@ -231,6 +272,7 @@ def evaluate_command(
     from classify.external import EXTERNAL_SETS, evaluate_external
 
     root = _models_dir(models_dir)
+    data = _existing(data)
     records, other = split_by_language(read_labelled(data))
     specs = [model] + ([compare] if compare else [])
     reports = []
@@ -239,7 +281,7 @@ def evaluate_command(
     for spec in specs:
         overlaps[spec] = _check_overlap(spec, root, records, strict=strict)
         classifier = _open_model(spec, root)
-        reports.append(evaluate(classifier, records, data_name=str(data)))
+        reports.append(evaluate(classifier, records, data_name=_shown_path(data)))
         externals.append(
             evaluate_external(classifier)
             if external

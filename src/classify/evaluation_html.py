@@ -96,11 +96,13 @@ def _comparison_section(paired: Comparison) -> str:
     )
     first, second = html.escape(paired.first), html.escape(paired.second)
     return (
-        f"<h2>{second} − {first}</h2><table><tr><th>metric</th><th>{first}</th>"
+        f"<section id='comparison'><h2>{second} − {first}</h2>"
+        f"<table class='deltas'><tr><th>metric</th><th>{first}</th>"
         f"<th>{second}</th><th>verschil</th><th>95%-interval (bootstrap)</th></tr>{rows}"
         f"</table><p>Klachtoordelen, McNemar (exact): alleen {first} goed bij "
         f"{paired.only_first_right} posts, alleen {second} goed bij "
-        f"{paired.only_second_right}; p = {paired.mcnemar_p:.3f}.</p>{flipped}"
+        f"{paired.only_second_right}; p = {paired.mcnemar_p:.3f}.</p>"
+        f"<div id='flipped'>{flipped}</div></section>"
     )
 
 

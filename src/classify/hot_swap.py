@@ -6,7 +6,8 @@ the pointer (one ``stat`` and a tiny read, at most every ``check_seconds``) and,
 the version changed, loads the new one and swaps it in. A batch is always judged by
 one model, and every result names the model that judged it. If the new version
 cannot be loaded, the old one keeps serving and the failure is logged: a bad
-promotion must never stop the stream.
+promotion must never stop the stream. A swap logs exactly one INFO line,
+``hot swap: linear@v1 → linear@v2``.
 """
 
 from __future__ import annotations
@@ -69,11 +70,16 @@ class PromotedClassifier:
                 exc,
             )
             return False
-        log.info(
-            "model %s: now serving %s (was %s)",
-            self.name,
+        old = self._current.model_ref
+        log.info(  # the one line an operator greps for: which model, from what to what
+            "hot swap: %s@%s → %s@%s",
+            old.name,
+            old.version,
+            model.model_ref.name,
             model.model_ref.version,
-            self._current.model_ref.version,
+            extra={
+                "fields": {"model": self.name, "old": old.version, "new": model.model_ref.version}
+            },
         )
         self._current = model
         return True

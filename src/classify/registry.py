@@ -118,3 +118,27 @@ def fast_classifier(settings: Settings) -> TextClassifier:
         models_dir=settings.resolve(settings.classify.models_dir),
         check_seconds=settings.classify.reload_check_seconds,
     )
+
+
+def served_model(settings: Settings) -> str:
+    """``name@version`` of the model the pipeline serves now, without loading it.
+
+    The same resolution as :func:`configured_classifier`: ``lexicon``; ``NAME@VERSION``
+    as pinned; ``NAME`` → the version ``models/NAME/PROMOTED`` names (else the newest),
+    which is what :class:`~classify.hot_swap.PromotedClassifier` swaps to. Cheap (one
+    small file read), so a page can ask on every render. ``NAME@?`` when the registry
+    has no such model.
+    """
+    spec = settings.pipeline.classifier
+    if spec == "lexicon":
+        from classify.lexicon import LexiconClassifier
+
+        return f"{LexiconClassifier.name}@{LexiconClassifier.version}"
+    from classify.model_store import ModelStore
+
+    name, _, pinned = spec.partition("@")
+    if pinned:
+        return spec
+    store = ModelStore(settings.resolve(settings.classify.models_dir))
+    versions = store.versions(name)
+    return f"{name}@{store.promoted(name) or (versions[-1] if versions else '?')}"

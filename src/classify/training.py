@@ -233,7 +233,7 @@ def read_training_files(files: Sequence[Path]) -> tuple[list[LabelledPost], int]
 
 def _data_info(request: TrainRequest, n_train: int, n_dev: int, replaced: int) -> dict[str, Any]:
     files = train_files(request)
-    entries = [{"path": str(f), "sha256": file_sha256(f)} for f in files]
+    entries = [{"path": card_path(f), "sha256": file_sha256(f)} for f in files]
     combined = (
         entries[0]["sha256"]
         if len(entries) == 1
@@ -250,8 +250,23 @@ def _data_info(request: TrainRequest, n_train: int, n_dev: int, replaced: int) -
     }
     if request.dev is not None:
         info["dev"] = {
-            "path": str(request.dev),
+            "path": card_path(request.dev),
             "sha256": file_sha256(request.dev),
             "records": n_dev,
         }
     return info
+
+
+def card_path(path: Path) -> str:
+    """How a model card names a data file: relative to the project root when inside it.
+
+    A card is committed with its model, so it must not name one machine's checkout,
+    and :func:`classify.overlap.training_files` reads relative names against the
+    project root, from whatever working directory ``evaluate`` runs in.
+    """
+    from klachtradar.settings import project_root
+
+    try:
+        return str(path.resolve().relative_to(project_root().resolve()))
+    except ValueError:
+        return str(path)

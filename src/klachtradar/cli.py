@@ -473,11 +473,21 @@ class _DemoPipeline:
         self.pipeline.history.mark_resolved(doc_id)
 
 
+def _served_model(settings: Settings) -> str:
+    """``name@version`` the pipeline serves (the triage header; see ``classify.registry``)."""
+    from classify.registry import served_model
+
+    try:
+        return served_model(settings)
+    except OSError as exc:  # an unreadable registry must not break the triage page
+        return f"{settings.pipeline.classifier}@? ({exc.strerror})"
+
+
 def _register_triage_commands() -> None:
     """Top-level ``serve`` and ``report`` (the web app and the brand report)."""
     from triage import triage_cli
 
-    app.command("serve")(triage_cli.serve_command(_DemoPipeline))
+    app.command("serve")(triage_cli.serve_command(_DemoPipeline, _served_model))
     app.command("report")(triage_cli.report)
 
 

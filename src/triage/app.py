@@ -110,6 +110,7 @@ class TriageApp:
         on_startup: Callable[[], None] | None = None,
         on_shutdown: Callable[[], None] | None = None,
         notice: Callable[[], str | None] | None = None,
+        served_model: Callable[[], str] | None = None,
     ) -> None:
         self.settings = settings
         self.workflow = workflow
@@ -124,6 +125,8 @@ class TriageApp:
         self.on_startup = on_startup
         self.on_shutdown = on_shutdown
         self.notice = notice
+        self.served_model = served_model
+        """``name@version`` the pipeline serves, asked per page (a promotion shows on reload)."""
 
     def live_context(self, params: dict[str, str]) -> dict[str, Any]:
         flt = parse_filter(params, self.settings.queue_limit)
@@ -164,6 +167,7 @@ class TriageApp:
             "statuses": ["active", *STATUSES, "all"],
             "auth_mode": self.settings.auth,
             "demo": self.demo,
+            "served_model": self.served_model() if self.served_model is not None else None,
             "sla_rows": [
                 (p.value, format_duration(t) if (t := self.sla.target(None, p)) else "geen")
                 for p in Priority

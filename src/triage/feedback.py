@@ -7,7 +7,12 @@ latest correction per post and writes the training format of ``shared/LABELS.md`
      "cues": ["herhaald"], "brand": "KPN"}
 
 The post text is stored with the correction, so an export does not depend on the post
-still being in the store.
+still being in the store. The export is what ``klachtradar train --data`` reads
+(:func:`classify.corpus.read_labelled`): the ``id`` is the post's document id
+(``source:post_id``, as in the corpus), so a correction of a corpus post replaces the
+corpus label in training instead of adding a contradicting twin; and ``lang`` is the
+stored post's language when the store still holds it, so a relabelled German post is
+kept out of the Dutch models as the corpus's own non-Dutch records are.
 """
 
 from __future__ import annotations
@@ -150,9 +155,30 @@ class FeedbackStore:
     def export(self, out: Path) -> int:
         """Write the training JSONL; returns the number of records."""
         out.parent.mkdir(parents=True, exist_ok=True)
-        count = 0
+        corrections = list(self.latest())
+        languages = self._languages([c.doc_id for c in corrections])
         with out.open("w", encoding="utf-8") as handle:
-            for correction in self.latest():
-                handle.write(json.dumps(correction.training_record(), ensure_ascii=False) + "\n")
-                count += 1
-        return count
+            for correction in corrections:
+                record = correction.training_record()
+                if lang := languages.get(correction.doc_id):
+                    record["lang"] = lang
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        return len(corrections)
+
+    def _languages(self, doc_ids: Sequence[str]) -> dict[str, str]:
+        """The stored language of each of these posts the store still holds."""
+        with self.database.reading() as db:
+            if not db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'posts'"
+            ).fetchone():
+                return {}
+            found: dict[str, str] = {}
+            for start in range(0, len(doc_ids), 500):
+                chunk = list(doc_ids[start : start + 500])
+                rows = db.execute(
+                    f"SELECT doc_id, lang FROM posts WHERE lang IS NOT NULL "
+                    f"AND doc_id IN ({', '.join('?' * len(chunk))})",
+                    chunk,
+                ).fetchall()
+                found.update((doc_id, lang) for doc_id, lang in rows)
+            return found

@@ -20,6 +20,8 @@ from triage.sla import SlaPolicy
 from triage.workflow import Workflow
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from fastapi import FastAPI
 
     from triage.demo_feed import DemoPipelineFactory
@@ -71,11 +73,15 @@ def build_app(
     duration_s: float,
     backend: str = "auto",
     demo_pipeline: DemoPipelineFactory | None = None,
+    served_model: Callable[[Settings], str] | None = None,
 ) -> FastAPI:
     """The FastAPI app, wired from settings; a demo replay starts with the server.
 
     ``demo_pipeline`` builds the pipeline the replay runs through (the CLI passes the
-    runtime's); it is needed only with ``replay_files``.
+    runtime's); it is needed only with ``replay_files``. ``served_model`` names the model
+    the pipeline serves (``name@version``, from the registry as the pipeline reads it;
+    the CLI passes it, since this app does not import the classifiers): the page header
+    shows it.
     """
     from klachtradar.errors import KlachtradarError
     from sink.queries import uses_elasticsearch
@@ -135,6 +141,7 @@ def build_app(
         on_startup=on_startup,
         on_shutdown=loop.close if loop is not None else None,
         notice=loop.notice if loop is not None else None,
+        served_model=(lambda: served_model(settings)) if served_model is not None else None,
     )
     return create_app(triage)
 
@@ -148,6 +155,7 @@ def run_server(
     duration_s: float,
     backend: str = "auto",
     demo_pipeline: DemoPipelineFactory | None = None,
+    served_model: Callable[[Settings], str] | None = None,
 ) -> None:
     """Serve until interrupted; the demo replay (if any) starts once the server is up."""
     import uvicorn
@@ -158,6 +166,7 @@ def run_server(
         duration_s=duration_s,
         backend=backend,
         demo_pipeline=demo_pipeline,
+        served_model=served_model,
     )
     config = uvicorn.Config(
         app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2

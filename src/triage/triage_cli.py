@@ -42,9 +42,12 @@ def _settings(store: Path | None) -> Settings:
     return settings
 
 
-def serve_command(demo_pipeline: DemoPipelineFactory) -> Callable[..., None]:
+def serve_command(
+    demo_pipeline: DemoPipelineFactory, served_model: Callable[[Settings], str] | None = None
+) -> Callable[..., None]:
     """The ``serve`` command; ``--demo`` replays through the pipeline ``demo_pipeline``
-    builds (the CLI, the composition root, passes the runtime's)."""
+    builds (the CLI, the composition root, passes the runtime's); ``served_model`` names
+    the model the pipeline serves, for the page header."""
 
     def serve(
         host: Annotated[
@@ -90,6 +93,7 @@ def serve_command(demo_pipeline: DemoPipelineFactory) -> Callable[..., None]:
         run_server(
             settings,
             demo_pipeline=demo_pipeline,
+            served_model=served_model,
             host=host or settings.triage.host,
             port=settings.triage.port if port is None else port,
             replay_files=files,

@@ -200,6 +200,11 @@ def test_youp_like_card_reaches_the_top_within_a_second_of_arriving(page: Any) -
     page.youp = top["docId"]
 
 
+def test_the_header_names_the_model_the_pipeline_serves(page: Any) -> None:
+    promoted = (ROOT / "models" / "linear" / "PROMOTED").read_text(encoding="utf-8").strip()
+    assert page.locator("header #served-model").inner_text() == f"· model linear@{promoted}"
+
+
 def test_agent_claims_and_resolves_the_youp_card(page: Any, server: dict[str, Any]) -> None:
     doc_id = page.youp
     others = page.evaluate(
@@ -261,7 +266,8 @@ def test_agent_corrects_a_label_and_it_is_exported_for_training(
     assert record["intent"] == "klacht"
     assert sorted(record["cues"]) == ["churn", "media"]
     assert record["brand"] and record["text"]
-    assert set(record) == {"id", "text", "sentiment", "intent", "cues", "brand"}
+    assert set(record) == {"id", "text", "sentiment", "intent", "cues", "brand", "lang"}
+    assert record["lang"] == "nl", "the stored language, so train keeps other languages apart"
 
 
 def test_hostile_posts_from_the_pipeline_render_as_inert_text(

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
+from classify.hot_swap import PromotedClassifier
 from classify.model_store import ModelStore
 from klachtradar.contract import Author, RawPost
 from klachtradar.runtime.pipeline import Pipeline
@@ -25,14 +29,19 @@ def _post(n: int) -> RawPost:
     )
 
 
-def test_promotion_reaches_a_running_pipeline_between_batches(tmp_path: Path) -> None:
+def _two_versions(root: Path) -> ModelStore:
+    """A registry with the shipped linear model copied as v1 and v2."""
     shipped = ModelStore(ROOT / "models").get("linear")
     for version in ("v1", "v2"):
-        target = tmp_path / "linear" / version
+        target = root / "linear" / version
         shutil.copytree(shipped.path, target)
         card = json.loads((target / "card.json").read_text())
         (target / "card.json").write_text(json.dumps(card | {"version": version}))
-    store = ModelStore(tmp_path)
+    return ModelStore(root)
+
+
+def test_promotion_reaches_a_running_pipeline_between_batches(tmp_path: Path) -> None:
+    store = _two_versions(tmp_path)
     store.promote("linear", "v1")
     settings = load_settings(
         pipeline={"classifier": "linear"},
@@ -50,3 +59,19 @@ def test_promotion_reaches_a_running_pipeline_between_batches(tmp_path: Path) ->
     assert before.classification.model.version == "v1"
     assert after.classification.model.version == "v2"
     assert after.classification.intent.value == "klacht"
+
+
+def test_a_hot_swap_logs_one_info_line_naming_old_and_new_version(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = _two_versions(tmp_path)
+    store.promote("linear", "v1")
+    classifier = PromotedClassifier(store, "linear", check_seconds=0)
+    caplog.set_level(logging.DEBUG)
+    assert not classifier.refresh(force=True), "pointer unchanged: no swap"
+    store.promote("linear", "v2")
+    assert classifier.refresh(force=True)
+    assert not classifier.refresh(force=True)
+    info = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+    assert info == ["hot swap: linear@v1 → linear@v2"]
+    assert classifier.model_ref.version == "v2"

@@ -190,6 +190,7 @@ def test_label_corrections_are_exported_in_the_labels_format(
             "intent": "klacht",
             "cues": ["herhaald", "churn"],
             "brand": "KPN",
+            "lang": "nl",
         }
     ]
 
