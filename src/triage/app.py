@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
@@ -69,6 +70,18 @@ class FeedbackBody(BaseModel):
     sentiment: Sentiment
     intent: Intent
     cues: list[Cue] = Field(default_factory=list)
+
+
+def dutch_validation_error(errors: Sequence[Any]) -> str:
+    """A refused request body in words an agent reads: which field, not pydantic's
+    English ("Input should be …")."""
+    fields = sorted(
+        {
+            ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "verzoek"
+            for e in errors
+        }
+    )
+    return "ongeldig verzoek: controleer " + ", ".join(fields)
 
 
 def parse_filter(params: dict[str, str], limit: int) -> QueueFilter:
@@ -118,7 +131,7 @@ class TriageApp:
         self.clock = clock
         self.sla = workflow.sla
         self.auth = Authenticator(settings)
-        self.env = templates()
+        self.env = templates(settings.timezone)
         self.report_view = report_view
         self.demo = demo
         self.on_startup = on_startup
@@ -215,7 +228,9 @@ def create_app(triage: TriageApp) -> FastAPI:
             and path.startswith("/api/")
             and not request.headers.get(CSRF_HEADER)
         ):
-            response = JSONResponse({"error": "missing X-Klachtradar-Request header"}, 403)
+            response = JSONResponse(
+                {"error": "verzoek geweigerd: de X-Klachtradar-Request-header ontbreekt"}, 403
+            )
         else:
             request.state.identity = identity or Identity(None)
             response = await call_next(request)
@@ -230,12 +245,12 @@ def create_app(triage: TriageApp) -> FastAPI:
 def _unauthenticated(triage: TriageApp, request: Request) -> Response:
     if triage.auth.mode == "basic":
         return Response(
-            "authentication required",
+            "inloggen vereist",
             401,
             headers={"WWW-Authenticate": 'Basic realm="klachtradar", charset="UTF-8"'},
         )
     if request.url.path.startswith(("/api/", "/events", "/fragments/")):
-        return JSONResponse({"error": "authentication required"}, 401)
+        return JSONResponse({"error": "inloggen vereist"}, 401)
     return RedirectResponse("/login", 303)
 
 
@@ -259,7 +274,7 @@ def _page_routes(app: FastAPI, triage: TriageApp) -> None:
     @app.get("/report", response_class=HTMLResponse)
     def report(request: Request) -> str:
         if triage.report_view is None:
-            raise HTTPException(404, "report not available")
+            raise HTTPException(404, "geen rapport beschikbaar")
         return triage.report_view(dict(request.query_params))
 
     @app.get("/healthz")
@@ -317,11 +332,19 @@ def _page_routes(app: FastAPI, triage: TriageApp) -> None:
 def _api_routes(app: FastAPI, triage: TriageApp) -> None:
     def who(request: Request) -> str:
         if triage.settings.read_only:
-            raise HTTPException(403, "read-only mode")
+            raise HTTPException(403, "alleen lezen: acties staan uit")
         name = actor(request.state.identity, dict(request.headers))
         if name is None:
-            raise HTTPException(400, "who are you? fill in your name (top right)")
+            raise HTTPException(400, "vul eerst je naam in (rechtsboven, bij Agent)")
         return name
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        return JSONResponse({"error": str(exc.detail)}, exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"error": dutch_validation_error(exc.errors())}, 422)
 
     @app.exception_handler(WorkflowError)
     async def workflow_error(_: Request, exc: WorkflowError) -> JSONResponse:
@@ -348,7 +371,7 @@ def _api_routes(app: FastAPI, triage: TriageApp) -> None:
         elif action == "reopen":
             item = wf.reopen(body.doc_id, user)
         else:
-            raise HTTPException(404, f"unknown action {action!r}")
+            raise HTTPException(404, f"onbekende actie {action!r}")
         triage.feed.notify()
         return {"doc_id": body.doc_id, "status": item.status, "assignee": item.assignee}
 

@@ -18,7 +18,7 @@ from typing import Any
 from klachtradar.settings import TriageSettings
 from triage.clock import Clock
 from triage.report import BrandReport, build_report, parse_period
-from triage.templating import PACKAGE_DIR, templates
+from triage.templating import DEFAULT_ZONE, PACKAGE_DIR, templates
 from triage.views import safe_link
 
 _GREEN, _RED, _AMBER, _GREY, _BLUE = "#2e7d32", "#d32f2f", "#f0a000", "#b8c2d0", "#2457c5"
@@ -125,7 +125,13 @@ def plot_themes(report: BrandReport) -> str:
     return _svg(fig)
 
 
-def render_report(report: BrandReport, *, standalone: bool, since_label: str = "") -> str:
+def render_report(
+    report: BrandReport,
+    *,
+    standalone: bool,
+    since_label: str = "",
+    zone: str = DEFAULT_ZONE,
+) -> str:
     """The report page; ``standalone`` inlines the CSS (a file), else links it (served)."""
     css = (
         (PACKAGE_DIR / "static" / "report.css").read_text(encoding="utf-8") if standalone else None
@@ -145,7 +151,7 @@ def render_report(report: BrandReport, *, standalone: bool, since_label: str = "
         "standalone": standalone,
         "request_since": since_label,
     }
-    return templates().get_template("report.html").render(**context)
+    return templates(zone).get_template("report.html").render(**context)
 
 
 def report_view(
@@ -170,7 +176,9 @@ def report_view(
         since = params.get("since") or "7d"
         start, end = parse_period(since, params.get("until"), now=now)
         report = build_report(path, brand=brand, start=start, end=end, triage=settings, now=now)
-        return render_report(report, standalone=False, since_label=since)
+        return render_report(
+            report, standalone=False, since_label=since, zone=settings.timezone
+        )
 
     return view
 

@@ -64,6 +64,35 @@ def open_mirror(settings: Settings, database: TriageDatabase) -> EsMirror:
     return mirror
 
 
+def empty_store(path: Path) -> None:
+    """Remove a demo store and its journal files: the queue then fills as the replay
+    runs, instead of starting with the weeks of posts ``klachtradar demo`` wrote."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def demo_settings(settings: Settings, first_file: Path, duration_s: float) -> Settings:
+    """The pipeline's settings for a paced replay: the incident cool-down (event time)
+    stretched so a banner stays up ``[demo] incident_visible_seconds`` of wall time.
+
+    At six weeks in twenty seconds, 30 minutes of event time pass in 10 ms: the banner
+    would open and close between two refreshes of the page.
+    """
+    from listener.jsonl import time_span_seconds
+
+    span = time_span_seconds(first_file)
+    if duration_s <= 0 or span <= 0:
+        return settings
+    speed = span / duration_s  # event seconds per wall second
+    visible_minutes = settings.demo.incident_visible_seconds * speed / 60
+    incidents = settings.incidents
+    if visible_minutes <= incidents.cooldown_minutes:
+        return settings
+    scaled = incidents.model_copy(update={"cooldown_minutes": visible_minutes})
+    return settings.model_copy(update={"incidents": scaled})
+
+
 def build_app(
     settings: Settings,
     *,
@@ -93,6 +122,9 @@ def build_app(
     if replay_files and demo_pipeline is None:
         raise KlachtradarError("serve --demo needs the pipeline to replay through")
     path = settings.resolve(settings.store.path)
+    if replay_files:
+        empty_store(path)
+        print(f"demo: replaying onto a fresh store {path} (emptied at every start)", flush=True)
     database = TriageDatabase(path)
     feed = ChangeFeed(path)
     loop: MirrorLoop | None = None
@@ -111,7 +143,7 @@ def build_app(
             duration_s=duration_s,
             clock=stream_clock,
             feed=feed,
-            pipeline=demo_pipeline(settings),
+            pipeline=demo_pipeline(demo_settings(settings, replay_files[0], duration_s)),
         )
     else:
         clock = SystemClock()

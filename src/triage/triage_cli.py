@@ -87,6 +87,8 @@ def serve_command(demo_pipeline: DemoPipelineFactory) -> Callable[..., None]:
         )
         if files and not demo:
             raise KlachtradarError("--replay needs --demo")
+        if demo:  # its own store, emptied by run_server once the settings are checked
+            settings.store.path = store if store is not None else settings.demo.store
         run_server(
             settings,
             demo_pipeline=demo_pipeline,
@@ -128,7 +130,9 @@ def report(
         raise KlachtradarError(f"{path}: no store yet; run `klachtradar demo` first")
     data = build_report(path, brand=brand, start=start, end=end, triage=settings.triage)
     target = out or Path(f"report-{brand.replace('/', '_')}.html")
-    target.write_text(render_report(data, standalone=True), encoding="utf-8")
+    target.write_text(
+        render_report(data, standalone=True, zone=settings.triage.timezone), encoding="utf-8"
+    )
     typer.echo(
         f"wrote {target}: {data.complaints} klachten, {data.answered_share:.0%} beantwoord, "
         f"{data.sla_breaches} SLA-breuken"

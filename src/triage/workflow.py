@@ -33,6 +33,14 @@ Status = Literal["open", "claimed", "snoozed", "resolved", "not_complaint"]
 STATUSES: tuple[Status, ...] = ("open", "claimed", "snoozed", "resolved", "not_complaint")
 ACTIVE: tuple[Status, ...] = ("open", "claimed")
 """What an agent works on: the default status filter (expired snoozes count as open)."""
+STATUS_LABEL: dict[str, str] = {
+    "open": "open",
+    "claimed": "al opgepakt",
+    "snoozed": "gesnoozed",
+    "resolved": "al afgehandeld",
+    "not_complaint": "als geen klacht gemarkeerd",
+}
+"""A status as an agent reads it in a message ("deze post is al opgepakt")."""
 
 MAX_SNOOZE = timedelta(days=7)
 
@@ -200,7 +208,7 @@ class Workflow:
         with self.database.reading() as db:
             row = db.execute(sql, {"now": self.clock.now().isoformat(), "doc": doc_id}).fetchone()
         if row is None:
-            raise WorkflowError(f"unknown post {doc_id!r}", not_found=True)
+            raise WorkflowError(f"onbekende post {doc_id!r}", not_found=True)
         doc, status, assignee, claimed, snoozed, responded = row
         return QueueItem(
             ScoredPost.model_validate_json(doc),
@@ -318,9 +326,9 @@ class Workflow:
         now = self.clock.now()
         responded = responded_at or now
         if responded < item.post.post.created_at:
-            raise WorkflowError("responded time is before the post was written")
+            raise WorkflowError("het reactietijdstip ligt vóór het moment van de post")
         if responded > now + timedelta(minutes=1):
-            raise WorkflowError("responded time is in the future")
+            raise WorkflowError("het reactietijdstip ligt in de toekomst")
         detail: dict[str, object] = {"responded_at": responded.isoformat()}
         if note:
             detail["note"] = note[:2000]
@@ -343,7 +351,7 @@ class Workflow:
         """Hide a post until ``minutes`` from now; it comes back as open by itself."""
         self._require(doc_id, allowed=("open", "claimed", "snoozed"))
         if not 0 < minutes <= MAX_SNOOZE.total_seconds() / 60:
-            raise WorkflowError("snooze between 1 minute and 7 days")
+            raise WorkflowError("snooze kan van 1 minuut tot 7 dagen")
         now = self.clock.now()
         until = now + timedelta(minutes=minutes)
         self._apply(
@@ -384,7 +392,7 @@ class Workflow:
     def _require(self, doc_id: str, *, allowed: Sequence[Status]) -> QueueItem:
         item = self.item(doc_id)
         if item.status not in allowed:
-            raise WorkflowError(f"post is {item.status}; cannot do that now")
+            raise WorkflowError(f"deze post is {STATUS_LABEL[item.status]}; dat kan nu niet")
         return item
 
     def _apply(
