@@ -76,10 +76,7 @@ def dutch_validation_error(errors: Sequence[Any]) -> str:
     """A refused request body in words an agent reads: which field, not pydantic's
     English ("Input should be …")."""
     fields = sorted(
-        {
-            ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "verzoek"
-            for e in errors
-        }
+        {".".join(str(p) for p in e.get("loc", ()) if p != "body") or "verzoek" for e in errors}
     )
     return "ongeldig verzoek: controleer " + ", ".join(fields)
 

@@ -176,9 +176,7 @@ def report_view(
         since = params.get("since") or "7d"
         start, end = parse_period(since, params.get("until"), now=now)
         report = build_report(path, brand=brand, start=start, end=end, triage=settings, now=now)
-        return render_report(
-            report, standalone=False, since_label=since, zone=settings.timezone
-        )
+        return render_report(report, standalone=False, since_label=since, zone=settings.timezone)
 
     return view
 

@@ -121,7 +121,7 @@ def test_impossible_actions_are_refused_with_a_reason(
     with pytest.raises(WorkflowError, match="in de toekomst"):
         workflow.resolve("x:1", "anna", responded_at=clock.current + timedelta(hours=1))
     workflow.resolve("x:1", "anna")
-    with pytest.raises(WorkflowError, match="^deze post is al afgehandeld; dat kan nu niet$"):
+    with pytest.raises(WorkflowError, match=r"^deze post is al afgehandeld; dat kan nu niet$"):
         workflow.claim("x:1", "anna")
     assert workflow.reopen("x:1", "anna").status == "open"
 
