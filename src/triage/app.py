@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -129,6 +130,7 @@ class TriageApp:
         self.sla = workflow.sla
         self.auth = Authenticator(settings)
         self.env = templates(settings.timezone)
+        self.zone = ZoneInfo(settings.timezone)
         self.report_view = report_view
         self.demo = demo
         self.on_startup = on_startup
@@ -147,6 +149,7 @@ class TriageApp:
                 sla=self.sla,
                 arrived_ms=self.feed.arrival_ms(item.post.doc_id),
                 correction=corrections.get(item.post.doc_id),
+                zone=self.zone,
             )
             for item in items
         ]

@@ -19,12 +19,13 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
 from klachtradar.contract import Alert, Intent, Priority, ScoredPost
 from klachtradar.errors import KlachtradarError
+from sink.conversations import rank_key
 from triage.clock import Clock
 from triage.database import TriageDatabase
 from triage.sla import SlaPolicy
@@ -43,6 +44,8 @@ STATUS_LABEL: dict[str, str] = {
 """A status as an agent reads it in a message ("deze post is al opgepakt")."""
 
 MAX_SNOOZE = timedelta(days=7)
+MAX_OTHERS = 20
+"""A conversation card lists at most this many other posts (it counts them all)."""
 
 StatusHook = Callable[[sqlite3.Connection, str, str, datetime], None]
 """Called inside an action's transaction with (connection, doc id, new status, time):
@@ -79,6 +82,12 @@ class QueueItem:
     claimed_at: datetime | None
     snoozed_until: datetime | None
     responded_at: datetime | None
+    others: tuple[QueueItem, ...] = ()
+    """In the queue: the author's other posts about the brand (newest first)."""
+    also_open: int = 0
+    """In the queue: how many other posts the conversation has (``others`` may be cut)."""
+    conversation_since: datetime | None = None
+    """In the queue: when the oldest post of the conversation was written."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,30 +159,67 @@ class Workflow:
     # -- the queue ---------------------------------------------------------------------------
 
     def queue(self, flt: QueueFilter) -> tuple[list[QueueItem], int]:
-        """Posts matching the filter by priority, then risk, newest first; and the total."""
+        """One item per author and brand conversation matching the filter, the most
+        urgent first (:mod:`sink.conversations`); and how many conversations match.
+
+        Each item is the conversation's top post; its ``others`` are the author's other
+        matching posts about that brand, newest first (at most ``MAX_OTHERS`` loaded,
+        all of them counted in ``also_open``).
+        """
         where, params = self._where(flt)
         base = f"FROM posts p LEFT JOIN triage_state t ON t.doc_id = p.doc_id WHERE {where}"
-        select = (
-            "SELECT p.doc, " + _EFFECTIVE_STATUS + ", t.assignee, t.claimed_at, "
-            "t.snoozed_until, t.responded_at "
-            + base
-            + " ORDER BY p.priority ASC, p.risk DESC, p.created_at DESC LIMIT :limit"
+        ranking = (
+            "SELECT p.doc_id, p.author_id, coalesce(p.brand, ''), p.priority, p.risk, "
+            "json_extract(p.doc, '$.risk.features.total'), p.created_at " + base
         )
         with self.database.reading() as db:
-            total = int(db.execute("SELECT count(*) " + base, params).fetchone()[0])
-            rows = db.execute(select, {**params, "limit": flt.limit}).fetchall()
-        items = [
-            QueueItem(
-                post=ScoredPost.model_validate_json(doc),
-                status=status,
-                assignee=assignee,
-                claimed_at=_dt(claimed),
-                snoozed_until=_dt(snoozed),
-                responded_at=_dt(responded),
+            rows = db.execute(ranking, params).fetchall()
+        groups: dict[tuple[str, str], list[tuple[tuple[str, int, float, float], str, str]]] = {}
+        for doc_id, author, brand, priority, risk, raw, created in rows:
+            key = rank_key(priority, risk, raw, datetime.fromisoformat(created).timestamp())
+            groups.setdefault((author, brand), []).append((key, created, doc_id))
+        for members in groups.values():
+            members.sort()
+        ordered = sorted(groups.values(), key=lambda m: m[0][0])[: flt.limit]
+        wanted = [m[0][2] for m in ordered]
+        for members in ordered:
+            newest = sorted(members[1:], key=lambda m: m[1], reverse=True)
+            wanted.extend(m[2] for m in newest[:MAX_OTHERS])
+        loaded = self._items(wanted)
+        items = []
+        for members in ordered:
+            newest = sorted(members[1:], key=lambda m: m[1], reverse=True)
+            others = tuple(loaded[m[2]] for m in newest[:MAX_OTHERS] if m[2] in loaded)
+            head = loaded.get(members[0][2])
+            if head is not None:
+                since = datetime.fromisoformat(min(m[1] for m in members))
+                items.append(
+                    replace(
+                        head, others=others, also_open=len(members) - 1, conversation_since=since
+                    )
+                )
+        return items, len(groups)
+
+    def _items(self, doc_ids: Sequence[str]) -> dict[str, QueueItem]:
+        """Full rows for these posts (in chunks: SQLite limits the parameters)."""
+        out: dict[str, QueueItem] = {}
+        for start in range(0, len(doc_ids), 500):
+            chunk = list(doc_ids[start : start + 500])
+            marks = ", ".join("?" for _ in chunk)
+            sql = (
+                "SELECT p.doc, " + _EFFECTIVE_STATUS.replace(":now", "?") + ", t.assignee, "
+                "t.claimed_at, t.snoozed_until, t.responded_at "
+                "FROM posts p LEFT JOIN triage_state t ON t.doc_id = p.doc_id "
+                f"WHERE p.doc_id IN ({marks})"
             )
-            for doc, status, assignee, claimed, snoozed, responded in rows
-        ]
-        return items, total
+            with self.database.reading() as db:
+                rows = db.execute(sql, [self.clock.now().isoformat(), *chunk]).fetchall()
+            for doc, status, assignee, claimed, snoozed, responded in rows:
+                post = ScoredPost.model_validate_json(doc)
+                out[post.doc_id] = QueueItem(
+                    post, status, assignee, _dt(claimed), _dt(snoozed), _dt(responded)
+                )
+        return out
 
     def _where(self, flt: QueueFilter) -> tuple[str, dict[str, object]]:
         where = ["p.brand IS NOT NULL"]

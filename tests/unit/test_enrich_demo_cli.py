@@ -26,3 +26,7 @@ def test_demo_puts_the_unanswered_well_followed_author_on_top(
     assert rows[0]["author"] == "jochemvandalen"
     assert "41.200 volgers" in rows[0]["reasons"]
     assert any(r.endswith("geen reactie") for r in rows[0]["reasons"])
+    authors_brands = [(r["author"], r["brands"][0]) for r in rows]
+    assert len(authors_brands) == len(set(authors_brands))  # one row per conversation
+    assert rows[0]["also_open"] >= 5  # his other unanswered complaints, counted, not listed
+    assert all(isinstance(r["also_open"], int) for r in rows)
