@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from klachtradar.ports import Outputs, Record
     from klachtradar.runtime.judging import JudgePool
+    from klachtradar.runtime.rescore import ConversationRescorer
     from listener.loop import ListenStats
     from sink.query_types import PostQueries
 
@@ -492,11 +493,18 @@ class _DemoPipeline:
         self.pipeline.history.mark_resolved(doc_id)
 
 
+def _conversation_rescorer(settings: Settings) -> ConversationRescorer:
+    """What re-scores a conversation after a triage action (``triage.rescoring``)."""
+    from klachtradar.runtime.rescore import ConversationRescorer
+
+    return ConversationRescorer.from_settings(settings)
+
+
 def _register_triage_commands() -> None:
     """Top-level ``serve`` and ``report`` (the web app and the brand report)."""
     from triage import triage_cli
 
-    app.command("serve")(triage_cli.serve_command(_DemoPipeline))
+    app.command("serve")(triage_cli.serve_command(_DemoPipeline, _conversation_rescorer))
     app.command("report")(triage_cli.report)
 
 

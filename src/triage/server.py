@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from triage.demo_feed import DemoPipelineFactory
     from triage.es_mirror import EsMirror
+    from triage.rescoring import RescorerFactory
 
 
 def _first_event(path: Path) -> datetime | None:
@@ -100,11 +101,13 @@ def build_app(
     duration_s: float,
     backend: str = "auto",
     demo_pipeline: DemoPipelineFactory | None = None,
+    rescorer: RescorerFactory | None = None,
 ) -> FastAPI:
     """The FastAPI app, wired from settings; a demo replay starts with the server.
 
     ``demo_pipeline`` builds the pipeline the replay runs through (the CLI passes the
-    runtime's); it is needed only with ``replay_files``.
+    runtime's); it is needed only with ``replay_files``. ``rescorer`` builds what
+    re-scores a conversation after an action (without it, scores stay as stored).
     """
     from klachtradar.errors import KlachtradarError
     from sink.queries import uses_elasticsearch
@@ -154,6 +157,7 @@ def build_app(
         sla,
         on_resolved=demo.mark_resolved if demo is not None else None,
         on_status=loop.mirror.enqueue_status if loop is not None else None,
+        rescorer=rescorer(settings) if rescorer is not None else None,
     )
     on_startup = demo.start if demo is not None else loop.start if loop is not None else None
     triage = TriageApp(
@@ -180,6 +184,7 @@ def run_server(
     duration_s: float,
     backend: str = "auto",
     demo_pipeline: DemoPipelineFactory | None = None,
+    rescorer: RescorerFactory | None = None,
 ) -> None:
     """Serve until interrupted; the demo replay (if any) starts once the server is up."""
     import uvicorn
@@ -190,6 +195,7 @@ def run_server(
         duration_s=duration_s,
         backend=backend,
         demo_pipeline=demo_pipeline,
+        rescorer=rescorer,
     )
     config = uvicorn.Config(
         app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from triage.demo_feed import DemoPipelineFactory
+    from triage.rescoring import RescorerFactory
 
 feedback_app = typer.Typer(help="Label corrections from the triage app.", no_args_is_help=True)
 
@@ -42,9 +43,12 @@ def _settings(store: Path | None) -> Settings:
     return settings
 
 
-def serve_command(demo_pipeline: DemoPipelineFactory) -> Callable[..., None]:
+def serve_command(
+    demo_pipeline: DemoPipelineFactory, rescorer: RescorerFactory | None = None
+) -> Callable[..., None]:
     """The ``serve`` command; ``--demo`` replays through the pipeline ``demo_pipeline``
-    builds (the CLI, the composition root, passes the runtime's)."""
+    builds, and actions re-score with what ``rescorer`` builds (the CLI, the
+    composition root, passes the runtime's)."""
 
     def serve(
         host: Annotated[
@@ -97,6 +101,7 @@ def serve_command(demo_pipeline: DemoPipelineFactory) -> Callable[..., None]:
             replay_files=files,
             duration_s=settings.demo.duration_seconds if duration is None else duration,
             backend=backend,
+            rescorer=rescorer,
         )
 
     return serve

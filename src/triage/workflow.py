@@ -23,11 +23,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
-from klachtradar.contract import Alert, Intent, Priority, ScoredPost
+from klachtradar.contract import Alert, Cue, Intent, Priority, ScoredPost, Sentiment
 from klachtradar.errors import KlachtradarError
 from sink.conversations import rank_key
 from triage.clock import Clock
 from triage.database import TriageDatabase
+from triage.rescoring import Rescorer, agent_classification, rescore_conversation, store_labels
 from triage.sla import SlaPolicy
 
 Status = Literal["open", "claimed", "snoozed", "resolved", "not_complaint"]
@@ -149,12 +150,14 @@ class Workflow:
         *,
         on_resolved: Callable[[str], None] | None = None,
         on_status: StatusHook | None = None,
+        rescorer: Rescorer | None = None,
     ) -> None:
         self.database = database
         self.clock = clock
         self.sla = sla
         self.on_resolved = on_resolved
         self.on_status = on_status
+        self.rescorer = rescorer
 
     # -- the queue ---------------------------------------------------------------------------
 
@@ -391,6 +394,7 @@ class Workflow:
         )
         if self.on_resolved is not None:
             self.on_resolved(doc_id)
+        self.rescore(doc_id)
         return self.item(doc_id)
 
     def snooze(self, doc_id: str, user: str, minutes: float) -> QueueItem:
@@ -415,6 +419,7 @@ class Workflow:
         """Take a post out of the queue and out of the complaint numbers."""
         self._require(doc_id, allowed=("open", "claimed", "snoozed"))
         self._apply(doc_id, "not_complaint", "not_complaint", user, self.clock.now(), {})
+        self.rescore(doc_id)
         return self.item(doc_id)
 
     def reopen(self, doc_id: str, user: str) -> QueueItem:
@@ -433,7 +438,35 @@ class Workflow:
             responded_at=None,
             resolved_by=None,
         )
+        self.rescore(doc_id)
         return self.item(doc_id)
+
+    def relabel(
+        self,
+        doc_id: str,
+        user: str,
+        *,
+        sentiment: Sentiment,
+        intent: Intent,
+        cues: Sequence[Cue],
+    ) -> None:
+        """Store an agent's labels in the post and re-score it and its conversation:
+        a post relabelled "overig" is no longer a P1 complaint, nor part of a streak."""
+        post = self.item(doc_id).post
+        labels = agent_classification(
+            post.classification, sentiment=sentiment, intent=intent, cues=cues, user=user
+        )
+        store_labels(self.database, doc_id, labels)
+        self.rescore(doc_id, also=(doc_id,))
+
+    def rescore(self, doc_id: str, *, also: Sequence[str] = ()) -> list[str]:
+        """Re-score the open posts of ``doc_id``'s conversation (:mod:`triage.rescoring`);
+        nothing without a rescorer. Returns the doc ids whose score changed."""
+        if self.rescorer is None:
+            return []
+        return rescore_conversation(
+            self.database, self.rescorer, doc_id, now=self.clock.now(), also=also
+        )
 
     def _require(self, doc_id: str, *, allowed: Sequence[Status]) -> QueueItem:
         item = self.item(doc_id)

@@ -87,3 +87,75 @@ def test_velocity_says_when_it_was_measured(tmp_path: Path) -> None:
     reasons = live_reasons(item, now=T0 + timedelta(hours=5), zone=AMSTERDAM, active=True)
     velocity = [r for r in reasons if r.startswith("reposts +")]
     assert velocity and velocity[0].endswith("om 01-10 12:00")  # observed 10:00 UTC
+
+
+def _rescoring_workflow(path: Path, clock: FixedClock) -> Workflow:
+    from klachtradar.runtime.rescore import ConversationRescorer
+    from klachtradar.settings import load_settings
+
+    return Workflow(
+        TriageDatabase(path),
+        clock,
+        SlaPolicy.from_settings(TriageSettings()),
+        rescorer=ConversationRescorer.from_settings(load_settings()),
+    )
+
+
+def test_resolving_re_scores_the_authors_other_open_posts_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "kr.db"
+    _streak_store(path)
+    workflow = _rescoring_workflow(path, FixedClock(T0 + timedelta(days=5)))
+    anna = next(i for i in workflow.queue(QueueFilter())[0] if i.post.post.author.id == "id-anna")
+    latest = max([anna, *anna.others], key=lambda i: i.post.post.created_at)
+    before = workflow.item(latest.post.doc_id).post.risk
+    assert any(r.endswith("geen reactie") for r in before.reasons)
+    oldest = min(anna.others, key=lambda i: i.post.post.created_at)
+    workflow.resolve(oldest.post.doc_id, "kim")  # the first complaint got its answer
+    after = workflow.item(latest.post.doc_id).post.risk
+    assert not any(r.endswith("geen reactie") for r in after.reasons)
+    assert any("3 onbeantwoord" in r for r in after.reasons)
+    assert after.features["total"] < before.features["total"]  # a shorter wait, too
+    bram = workflow.item("x:b").post.risk
+    assert bram == fill_store_risk(path, "x:b")  # another author: untouched
+
+
+def fill_store_risk(path: Path, doc_id: str) -> object:
+    import sqlite3
+
+    with sqlite3.connect(path) as db:
+        doc = db.execute("SELECT doc FROM posts WHERE doc_id = ?", (doc_id,)).fetchone()[0]
+    return ScoredPost.model_validate_json(doc).risk
+
+
+def test_a_post_relabelled_overig_leaves_p1_and_loses_its_complaint_reason(
+    tmp_path: Path,
+) -> None:
+    from klachtradar.contract import Intent, Priority, Sentiment
+    from triage.feedback import FeedbackStore
+
+    path = tmp_path / "kr.db"
+    fill_store(
+        path,
+        [
+            raw_post(
+                "p1",
+                "@KPN internet alweer weg, belachelijk slecht, ik stap over!",
+                handle="grote",
+                followers=250_000,
+                reposts=500,
+            )
+        ],
+    )
+    clock = FixedClock(T0 + timedelta(minutes=30))
+    workflow = _rescoring_workflow(path, clock)
+    before = workflow.item("x:p1").post
+    assert before.risk.priority is Priority.P1, before.risk
+    FeedbackStore(workflow.database, clock).correct(
+        workflow, "x:p1", "kim", sentiment=Sentiment.NEUTRAAL, intent=Intent.OVERIG, cues=[]
+    )
+    after = workflow.item("x:p1").post
+    assert after.classification is not None and after.classification.intent is Intent.OVERIG
+    assert after.risk.priority is not Priority.P1 and after.risk.score < before.risk.score
+    assert not any(r.startswith("klacht (") for r in after.risk.reasons)
+    items, _ = workflow.queue(QueueFilter(intent=Intent.OVERIG))
+    assert [i.post.doc_id for i in items] == ["x:p1"]  # the filter column follows the label
