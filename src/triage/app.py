@@ -121,6 +121,7 @@ class TriageApp:
         on_startup: Callable[[], None] | None = None,
         on_shutdown: Callable[[], None] | None = None,
         notice: Callable[[], str | None] | None = None,
+        demo_done: Callable[[], bool] | None = None,
     ) -> None:
         self.settings = settings
         self.workflow = workflow
@@ -136,6 +137,7 @@ class TriageApp:
         self.on_startup = on_startup
         self.on_shutdown = on_shutdown
         self.notice = notice
+        self.demo_done = demo_done
 
     def live_context(self, params: dict[str, str]) -> dict[str, Any]:
         flt = parse_filter(params, self.settings.queue_limit)
@@ -279,7 +281,10 @@ def _page_routes(app: FastAPI, triage: TriageApp) -> None:
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+        """Up; with a demo replay also whether it has played to the end (tests wait on it)."""
+        if triage.demo_done is None:
+            return {"status": "ok"}
+        return {"status": "ok", "demo": "done" if triage.demo_done() else "running"}
 
     @app.get("/login", response_class=HTMLResponse)
     def login_form() -> str:
@@ -363,7 +368,10 @@ def _api_routes(app: FastAPI, triage: TriageApp) -> None:
         elif action == "release":
             item = wf.release(body.doc_id, user)
         elif action == "resolve":
-            item = wf.resolve(body.doc_id, user, responded_at=body.responded_at, note=body.note)
+            responded = body.responded_at
+            if responded is not None and responded.tzinfo is None:  # the form's wall time
+                responded = responded.replace(tzinfo=triage.zone)
+            item = wf.resolve(body.doc_id, user, responded_at=responded, note=body.note)
         elif action == "snooze":
             item = wf.snooze(body.doc_id, user, body.minutes or 60.0)
         elif action == "not_complaint":
@@ -407,6 +415,8 @@ def _api_routes(app: FastAPI, triage: TriageApp) -> None:
                     "author": i.post.post.author.handle,
                     "created_at": i.post.post.created_at.isoformat(),
                     "responded_at": i.responded_at.isoformat() if i.responded_at else None,
+                    "reasons": i.post.risk.reasons,
+                    "also_open": i.also_open,
                 }
                 for i in items
             ],

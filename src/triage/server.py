@@ -171,6 +171,7 @@ def build_app(
         on_startup=on_startup,
         on_shutdown=loop.close if loop is not None else None,
         notice=loop.notice if loop is not None else None,
+        demo_done=demo.done.is_set if demo is not None else None,
     )
     return create_app(triage)
 

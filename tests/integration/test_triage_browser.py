@@ -90,6 +90,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     env = {
         **os.environ,
         "KLACHTRADAR_STORE__PATH": str(work / "kr.db"),
+        "KLACHTRADAR_DEMO__STORE": str(work / "kr.db"),  # serve --demo's own store
         "KLACHTRADAR_DEADLETTER__PATH": str(work / "dead.jsonl"),
         "KLACHTRADAR_HOME": str(ROOT),
     }
@@ -123,7 +124,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
             if process.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"server did not start: {(work / 'server.log').read_text()}")
             time.sleep(0.1)
-    yield {"url": url, "env": env, "work": work}
+    first = {"url": url}
+    early_total = _get_json(first, "/api/queue", status="all")["total"]
+    yield {"url": url, "env": env, "work": work, "early_total": early_total, "log": work / "server.log"}
     process.terminate()
     try:
         process.wait(timeout=10)
@@ -162,9 +165,23 @@ def page(browser: Any, server: dict[str, Any]) -> Iterator[Any]:
     page.on("dialog", lambda d: (page.problems.append(f"dialog: {d.message}"), d.dismiss()))
     page.goto(f"{server['url']}/?priority=P1,P2")
     page.wait_for_selector("#conn.live", timeout=10_000)
+    page.evaluate(INCIDENT_WATCH)
     page.fill("#agent", AGENT)
     yield page
     page.close()
+
+
+INCIDENT_WATCH = """() => {
+  // Records when an incident banner was first and last on screen, on every DOM change.
+  const seen = (window.__incident = { first: 0, last: 0, brand: null });
+  new MutationObserver(() => {
+    const banner = document.querySelector('#incidents .incident');
+    if (!banner) return;
+    const now = Date.now();
+    if (!seen.first) { seen.first = now; seen.brand = banner.dataset.brand; }
+    seen.last = now;
+  }).observe(document.querySelector('#live'), { childList: true, subtree: true });
+}"""
 
 
 def _top_card(page: Any) -> dict[str, Any]:
