@@ -36,6 +36,10 @@ BackendOption = Annotated[
 ]
 
 
+REPORTS_DIR = Path("var/reports")
+"""Where ``report`` writes without ``--out`` (under the project home, not the cwd)."""
+
+
 def _settings(store: Path | None) -> Settings:
     settings = load_settings()
     if store is not None:
@@ -116,25 +120,30 @@ def report(
         str | None, typer.Option(help="End of the period: a date/time (default: now).")
     ] = None,
     out: Annotated[
-        Path | None, typer.Option(help="HTML file (default: report-BRAND.html).")
+        Path | None,
+        typer.Option(help="HTML file (default: var/reports/report-BRAND.html)."),
     ] = None,
     store: StoreOption = None,
     backend: BackendOption = "auto",
 ) -> None:
     """Write the brand report (HTML with plots) for management."""
+    from zoneinfo import ZoneInfo
+
     from sink.queries import uses_elasticsearch
-    from triage.report import build_report, parse_period
+    from triage.report import build_report, check_brand, parse_period
     from triage.report_html import render_report
 
     settings = _settings(store)
     path = settings.resolve(settings.store.path)
-    start, end = parse_period(since, until)
+    start, end = parse_period(since, until, zone=ZoneInfo(settings.triage.timezone))
     if uses_elasticsearch(settings, backend):
         _sync_working_copy(settings, path, start=start)
     if not path.is_file():
         raise KlachtradarError(f"{path}: no store yet; run `klachtradar demo` first")
+    check_brand(path, brand)
     data = build_report(path, brand=brand, start=start, end=end, triage=settings.triage)
-    target = out or Path(f"report-{brand.replace('/', '_')}.html")
+    target = out or settings.resolve(REPORTS_DIR / f"report-{brand.replace('/', '_')}.html")
+    target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(
         render_report(data, standalone=True, zone=settings.triage.timezone), encoding="utf-8"
     )

@@ -126,7 +126,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
             time.sleep(0.1)
     first = {"url": url}
     early_total = _get_json(first, "/api/queue", status="all")["total"]
-    yield {"url": url, "env": env, "work": work, "early_total": early_total, "log": work / "server.log"}
+    yield {
+        "url": url,
+        "env": env,
+        "work": work,
+        "early_total": early_total,
+        "log": work / "server.log",
+    }
     process.terminate()
     try:
         process.wait(timeout=10)
