@@ -200,7 +200,7 @@ class DemoSettings(BaseModel):
     store: Path = Path("var/demo-serve.db")
     # An incident's cool-down is event time; replayed at thousands of times real speed
     # it would last milliseconds. In the demo it lasts at least this much wall time.
-    incident_visible_seconds: float = Field(default=6.0, ge=0)
+    incident_visible_seconds: float = Field(default=4.0, ge=0)
 
 
 class TriageSettings(BaseModel):

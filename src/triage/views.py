@@ -149,6 +149,9 @@ class CardView:
     correction: Correction | None
     lang: str | None
     sig: str
+    reasons_sig: str
+    """Changes when the reasons' words change; the browser then swaps only the reasons,
+    keeping the card (and the button under the agent's pointer)."""
     others: list[OtherPost]
     also_open: int
     others_label: str
@@ -167,13 +170,11 @@ class OtherPost:
     link: str | None
 
 
-def _signature(
-    post: ScoredPost, item: QueueItem, correction: Correction | None, reasons: list[str]
-) -> str:
-    """Changes whenever what the card shows changes (except the ticking timer)."""
+def _signature(post: ScoredPost, item: QueueItem, correction: Correction | None) -> str:
+    """Changes whenever what the card shows changes, except what changes with time alone
+    (the ticking timer, the reasons worded at render time: see ``reasons_sig``)."""
     parts = (
         post.model_dump_json(exclude={"scored_at"}),
-        reasons,
         item.also_open,
         [(o.post.doc_id, o.status, o.post.risk.score) for o in item.others],
         item.status,
@@ -221,7 +222,8 @@ def card_view(
     earlier = all(o.created_at <= raw.created_at for o in others)
     noun = "bericht" if item.also_open == 1 else "berichten"
     return CardView(
-        sig=_signature(post, item, correction, reasons),
+        sig=_signature(post, item, correction),
+        reasons_sig=hashlib.blake2b(repr(reasons).encode(), digest_size=8).hexdigest(),
         others=others,
         also_open=item.also_open,
         others_label=f"+{item.also_open} {'eerdere' if earlier else 'andere'} {noun}",

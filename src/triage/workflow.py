@@ -135,6 +135,10 @@ _EFFECTIVE_STATUS = (
 )
 
 
+_Ranked = tuple[bool, tuple[str, int, float, float], str, str]
+"""A post in a conversation: (not claimed, rank key, created_at, doc id)."""
+
+
 def _dt(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
 
@@ -165,37 +169,40 @@ class Workflow:
         """One item per author and brand conversation matching the filter, the most
         urgent first (:mod:`sink.conversations`); and how many conversations match.
 
-        Each item is the conversation's top post; its ``others`` are the author's other
-        matching posts about that brand, newest first (at most ``MAX_OTHERS`` loaded,
-        all of them counted in ``also_open``).
+        Each item is the conversation's top post — the one an agent claimed, if any, so
+        the card being worked on does not turn into another post under their hands;
+        else the most urgent. The conversation ranks by its most urgent post. Its
+        ``others`` are the author's other matching posts about that brand, newest first
+        (at most ``MAX_OTHERS`` loaded, all of them counted in ``also_open``).
         """
         where, params = self._where(flt)
         base = f"FROM posts p LEFT JOIN triage_state t ON t.doc_id = p.doc_id WHERE {where}"
         ranking = (
             "SELECT p.doc_id, p.author_id, coalesce(p.brand, ''), p.priority, p.risk, "
-            "json_extract(p.doc, '$.risk.features.total'), p.created_at " + base
+            "json_extract(p.doc, '$.risk.features.total'), p.created_at, "
+            "p.status = 'claimed' " + base
         )
         with self.database.reading() as db:
             rows = db.execute(ranking, params).fetchall()
-        groups: dict[tuple[str, str], list[tuple[tuple[str, int, float, float], str, str]]] = {}
-        for doc_id, author, brand, priority, risk, raw, created in rows:
+        groups: dict[tuple[str, str], list[_Ranked]] = {}
+        for doc_id, author, brand, priority, risk, raw, created, claimed in rows:
             key = rank_key(priority, risk, raw, datetime.fromisoformat(created).timestamp())
-            groups.setdefault((author, brand), []).append((key, created, doc_id))
-        for members in groups.values():
-            members.sort()
-        ordered = sorted(groups.values(), key=lambda m: m[0][0])[: flt.limit]
-        wanted = [m[0][2] for m in ordered]
+            groups.setdefault((author, brand), []).append((not claimed, key, created, doc_id))
+        ordered = sorted(groups.values(), key=lambda m: min(r[1] for r in m))[: flt.limit]
         for members in ordered:
-            newest = sorted(members[1:], key=lambda m: m[1], reverse=True)
-            wanted.extend(m[2] for m in newest[:MAX_OTHERS])
+            members.sort()  # a claimed post first, then by urgency
+        wanted = [m[0][3] for m in ordered]
+        for members in ordered:
+            newest = sorted(members[1:], key=lambda m: m[2], reverse=True)
+            wanted.extend(m[3] for m in newest[:MAX_OTHERS])
         loaded = self._items(wanted)
         items = []
         for members in ordered:
-            newest = sorted(members[1:], key=lambda m: m[1], reverse=True)
-            others = tuple(loaded[m[2]] for m in newest[:MAX_OTHERS] if m[2] in loaded)
-            head = loaded.get(members[0][2])
+            newest = sorted(members[1:], key=lambda m: m[2], reverse=True)
+            others = tuple(loaded[m[3]] for m in newest[:MAX_OTHERS] if m[3] in loaded)
+            head = loaded.get(members[0][3])
             if head is not None:
-                since = datetime.fromisoformat(min(m[1] for m in members))
+                since = datetime.fromisoformat(min(m[2] for m in members))
                 items.append(
                     replace(
                         head, others=others, also_open=len(members) - 1, conversation_since=since

@@ -159,3 +159,15 @@ def test_a_post_relabelled_overig_leaves_p1_and_loses_its_complaint_reason(
     assert not any(r.startswith("klacht (") for r in after.risk.reasons)
     items, _ = workflow.queue(QueueFilter(intent=Intent.OVERIG))
     assert [i.post.doc_id for i in items] == ["x:p1"]  # the filter column follows the label
+
+
+def test_a_claimed_post_stays_on_top_of_its_card(tmp_path: Path) -> None:
+    path = tmp_path / "kr.db"
+    _streak_store(path)
+    workflow = _workflow(path, FixedClock(T0 + timedelta(days=5)))
+    anna = next(i for i in workflow.queue(QueueFilter())[0] if i.post.post.author.id == "id-anna")
+    oldest = min(anna.others, key=lambda i: i.post.post.created_at).post.doc_id
+    workflow.claim(oldest, "kim")
+    items, total = workflow.queue(QueueFilter())
+    anna = next(i for i in items if i.post.post.author.id == "id-anna")
+    assert (anna.post.doc_id, anna.status, anna.also_open, total) == (oldest, "claimed", 4, 2)

@@ -124,6 +124,11 @@
       const prev = node.dataset ? old.get(node.dataset.docId) : undefined;
       if (!prev) return node;
       const keep = prev.dataset.sig === node.dataset.sig || $(".card-form form", prev);
+      if (keep && prev.dataset.reasonsSig !== node.dataset.reasonsSig) {
+        // only the words of time ("wacht al 3 uur") changed: swap them, keep the card
+        $(".reasons", prev).replaceWith($(".reasons", node));
+        prev.dataset.reasonsSig = node.dataset.reasonsSig;
+      }
       if (!keep && $("details.thread[open]", prev)) {
         const thread = $("details.thread", node);
         if (thread) thread.open = true; // an agent reading the thread keeps it open
@@ -155,7 +160,10 @@
       // that moved into view after an action (the next post of a conversation, a
       // re-scored one): those arrived long before.
       const arrived = Number(card.dataset.arrivedAt || 0);
-      if (!state.initial && !state.known.has(id) && arrived > 0 && arrived >= state.lastFetchedMs) card.classList.add("fresh");
+      if (!state.initial && !state.known.has(id) && arrived > 0 && arrived >= state.lastFetchedMs) {
+        card.classList.add("fresh"); // one flash, then it is an ordinary card
+        card.addEventListener("animationend", () => card.classList.remove("fresh"), { once: true });
+      }
       state.known.add(id);
       if (id === state.selected) card.classList.add("selected");
     }
