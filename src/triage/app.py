@@ -141,7 +141,8 @@ class TriageApp:
 
     def live_context(self, params: dict[str, str]) -> dict[str, Any]:
         flt = parse_filter(params, self.settings.queue_limit)
-        items, total = self.workflow.queue(flt)
+        queue = self.workflow.queue_page(flt)
+        items = queue.items
         now = self.clock.now()
         corrections = self.feedback.for_posts([item.post.doc_id for item in items])
         cards = [
@@ -157,7 +158,8 @@ class TriageApp:
         ]
         return {
             "cards": cards,
-            "total": total,
+            "total": queue.conversations,
+            "posts_total": queue.posts,
             "stats": self.workflow.stats(),
             "incidents": self.workflow.open_incidents(),
             "now": now,
@@ -400,9 +402,11 @@ def _api_routes(app: FastAPI, triage: TriageApp) -> None:
     @app.get("/api/queue")
     def queue(request: Request) -> dict[str, Any]:
         flt = parse_filter(dict(request.query_params), triage.settings.queue_limit)
-        items, total = triage.workflow.queue(flt)
+        queue = triage.workflow.queue_page(flt)
+        items = queue.items
         return {
-            "total": total,
+            "total": queue.posts,
+            "conversations": queue.conversations,
             "now": triage.clock.now().isoformat(),
             "posts": [
                 {

@@ -92,6 +92,15 @@ class QueueItem:
 
 
 @dataclass(frozen=True, slots=True)
+class QueuePage:
+    """What the queue shows: the first conversations, and how many match in all."""
+
+    items: list[QueueItem]
+    posts: int
+    conversations: int
+
+
+@dataclass(frozen=True, slots=True)
 class Action:
     """One line of the audit log."""
 
@@ -166,8 +175,14 @@ class Workflow:
     # -- the queue ---------------------------------------------------------------------------
 
     def queue(self, flt: QueueFilter) -> tuple[list[QueueItem], int]:
+        """:meth:`queue_page`'s items and how many *posts* match the filter."""
+        page = self.queue_page(flt)
+        return page.items, page.posts
+
+    def queue_page(self, flt: QueueFilter) -> QueuePage:
         """One item per author and brand conversation matching the filter, the most
-        urgent first (:mod:`sink.conversations`); and how many conversations match.
+        urgent first (:mod:`sink.conversations`), with the posts and conversations that
+        match.
 
         Each item is the conversation's top post — the one an agent claimed, if any, so
         the card being worked on does not turn into another post under their hands;
@@ -208,7 +223,7 @@ class Workflow:
                         head, others=others, also_open=len(members) - 1, conversation_since=since
                     )
                 )
-        return items, len(groups)
+        return QueuePage(items, posts=len(rows), conversations=len(groups))
 
     def _items(self, doc_ids: Sequence[str]) -> dict[str, QueueItem]:
         """Full rows for these posts (in chunks: SQLite limits the parameters)."""

@@ -525,6 +525,13 @@ def test_the_queue_fits_the_screen(
     page.screenshot(path=str(ARTIFACTS / f"08-{name}-{width}x{height}.png"))
     _assert_fits(geo)
     page.fill("#agent", "Kim (webcare)")  # reachable: a name can be entered
+    card = page.locator("#queue .card").first
+    card.locator('button[data-action="label"]').click()
+    card.locator("form.label-form").wait_for()
+    page.screenshot(path=str(ARTIFACTS / f"08-{name}-label-form.png"))
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.keyboard.press("Escape")
+    card.locator("form.label-form").wait_for(state="detached")
     _assert_footer_covers_no_card(page)
     page.screenshot(path=str(ARTIFACTS / f"08-{name}-full.png"), full_page=True)
     assert problems == []
