@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from klachtradar.ports import Outputs, Record
     from klachtradar.runtime.judging import JudgePool
+    from klachtradar.runtime.rescore import ConversationRescorer
     from listener.loop import ListenStats
     from sink.query_types import PostQueries
 
@@ -233,11 +234,30 @@ def top(
     status: Annotated[str, typer.Option(help="open, claimed, resolved or all.")] = "open",
     store: StoreOption = None,
 ) -> None:
-    """The triage queue: open brand posts by priority and risk."""
+    """The triage queue: one row per author and brand conversation, by priority and risk.
+
+    Each row is the conversation's most urgent post; ``also_open`` counts its other
+    posts with that status (``sink.conversations``).
+    """
+    from sink.conversations import group_conversations
+
     settings = _settings(store)
     with _queries(settings) as db:
-        posts = db.top(limit=limit, brand=brand, status=None if status == "all" else status)
-    _print_posts(posts, as_json, title="Triage-wachtrij")
+        posts = db.top(
+            limit=TOP_SCAN_LIMIT, brand=brand, status=None if status == "all" else status
+        )
+    conversations = group_conversations(posts)[:limit]
+    if as_json:
+        for conversation in conversations:
+            line = {**post_summary(conversation.head), "also_open": conversation.also_open}
+            typer.echo(json.dumps(line, ensure_ascii=False))
+        return
+    _print_posts([c.head for c in conversations], False, title="Triage-wachtrij")
+
+
+TOP_SCAN_LIMIT = 10_000
+"""How many posts ``top`` groups into conversations (Elasticsearch's default result
+window): a queue longer than that has bigger problems than a missed count."""
 
 
 @app.command()
@@ -483,11 +503,20 @@ def _served_model(settings: Settings) -> str:
         return f"{settings.pipeline.classifier}@? ({exc.strerror})"
 
 
+def _conversation_rescorer(settings: Settings) -> ConversationRescorer:
+    """What re-scores a conversation after a triage action (``triage.rescoring``)."""
+    from klachtradar.runtime.rescore import ConversationRescorer
+
+    return ConversationRescorer.from_settings(settings)
+
+
 def _register_triage_commands() -> None:
     """Top-level ``serve`` and ``report`` (the web app and the brand report)."""
     from triage import triage_cli
 
-    app.command("serve")(triage_cli.serve_command(_DemoPipeline, _served_model))
+    app.command("serve")(
+        triage_cli.serve_command(_DemoPipeline, _served_model, _conversation_rescorer)
+    )
     app.command("report")(triage_cli.report)
 
 

@@ -25,7 +25,14 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -202,6 +209,12 @@ class DemoSettings(BaseModel):
 
     file: Path = Path("data/demo/stream.jsonl")
     duration_seconds: float = Field(default=20.0, ge=0)
+    # ``serve --demo`` replays onto a store of its own, emptied at every start, so the
+    # queue fills as the stream plays (not on top of what ``klachtradar demo`` wrote).
+    store: Path = Path("var/demo-serve.db")
+    # An incident's cool-down is event time; replayed at thousands of times real speed
+    # it would last milliseconds. In the demo it lasts at least this much wall time.
+    incident_visible_seconds: float = Field(default=4.0, ge=0)
 
 
 class TriageSettings(BaseModel):
@@ -231,6 +244,8 @@ class TriageSettings(BaseModel):
     brand_sla_minutes: dict[str, dict[Priority, float]] = Field(default_factory=dict)
     amber_fraction: float = Field(default=0.75, gt=0, lt=1)
     queue_limit: int = Field(default=60, ge=1, le=1000)
+    # The one time zone of every time an agent or manager reads (cards, report, clock).
+    timezone: str = "Europe/Amsterdam"
     # With [elasticsearch] url: the app works on a local copy synced from Elasticsearch
     # (see triage.es_mirror): first sync window, poll interval, page size, and how
     # far back each poll re-reads to catch writes that became visible late (refresh).
@@ -238,6 +253,18 @@ class TriageSettings(BaseModel):
     es_poll_s: float = Field(default=0.5, gt=0)
     es_page_size: int = Field(default=500, ge=1, le=10_000)
     es_overlap_s: float = Field(default=5.0, ge=0)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        """Refused at start, not at the first card: an unknown zone names itself."""
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (e.g. 'Europe/Amsterdam')") from exc
+        return value
 
 
 class XListenSettings(BaseModel):

@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
@@ -71,6 +73,15 @@ class FeedbackBody(BaseModel):
     cues: list[Cue] = Field(default_factory=list)
 
 
+def dutch_validation_error(errors: Sequence[Any]) -> str:
+    """A refused request body in words an agent reads: which field, not pydantic's
+    English ("Input should be …")."""
+    fields = sorted(
+        {".".join(str(p) for p in e.get("loc", ()) if p != "body") or "verzoek" for e in errors}
+    )
+    return "ongeldig verzoek: controleer " + ", ".join(fields)
+
+
 def parse_filter(params: dict[str, str], limit: int) -> QueueFilter:
     """Query-string filters to a :class:`QueueFilter`; unknown values are ignored."""
     priorities = tuple(
@@ -111,6 +122,7 @@ class TriageApp:
         on_shutdown: Callable[[], None] | None = None,
         notice: Callable[[], str | None] | None = None,
         served_model: Callable[[], str] | None = None,
+        demo_done: Callable[[], bool] | None = None,
     ) -> None:
         self.settings = settings
         self.workflow = workflow
@@ -119,7 +131,8 @@ class TriageApp:
         self.clock = clock
         self.sla = workflow.sla
         self.auth = Authenticator(settings)
-        self.env = templates()
+        self.env = templates(settings.timezone)
+        self.zone = ZoneInfo(settings.timezone)
         self.report_view = report_view
         self.demo = demo
         self.on_startup = on_startup
@@ -127,10 +140,12 @@ class TriageApp:
         self.notice = notice
         self.served_model = served_model
         """``name@version`` the pipeline serves, asked per page (a promotion shows on reload)."""
+        self.demo_done = demo_done
 
     def live_context(self, params: dict[str, str]) -> dict[str, Any]:
         flt = parse_filter(params, self.settings.queue_limit)
-        items, total = self.workflow.queue(flt)
+        queue = self.workflow.queue_page(flt)
+        items = queue.items
         now = self.clock.now()
         corrections = self.feedback.for_posts([item.post.doc_id for item in items])
         cards = [
@@ -140,12 +155,14 @@ class TriageApp:
                 sla=self.sla,
                 arrived_ms=self.feed.arrival_ms(item.post.doc_id),
                 correction=corrections.get(item.post.doc_id),
+                zone=self.zone,
             )
             for item in items
         ]
         return {
             "cards": cards,
-            "total": total,
+            "total": queue.conversations,
+            "posts_total": queue.posts,
             "stats": self.workflow.stats(),
             "incidents": self.workflow.open_incidents(),
             "now": now,
@@ -219,7 +236,9 @@ def create_app(triage: TriageApp) -> FastAPI:
             and path.startswith("/api/")
             and not request.headers.get(CSRF_HEADER)
         ):
-            response = JSONResponse({"error": "missing X-Klachtradar-Request header"}, 403)
+            response = JSONResponse(
+                {"error": "verzoek geweigerd: de X-Klachtradar-Request-header ontbreekt"}, 403
+            )
         else:
             request.state.identity = identity or Identity(None)
             response = await call_next(request)
@@ -234,12 +253,12 @@ def create_app(triage: TriageApp) -> FastAPI:
 def _unauthenticated(triage: TriageApp, request: Request) -> Response:
     if triage.auth.mode == "basic":
         return Response(
-            "authentication required",
+            "inloggen vereist",
             401,
             headers={"WWW-Authenticate": 'Basic realm="klachtradar", charset="UTF-8"'},
         )
     if request.url.path.startswith(("/api/", "/events", "/fragments/")):
-        return JSONResponse({"error": "authentication required"}, 401)
+        return JSONResponse({"error": "inloggen vereist"}, 401)
     return RedirectResponse("/login", 303)
 
 
@@ -263,12 +282,15 @@ def _page_routes(app: FastAPI, triage: TriageApp) -> None:
     @app.get("/report", response_class=HTMLResponse)
     def report(request: Request) -> str:
         if triage.report_view is None:
-            raise HTTPException(404, "report not available")
+            raise HTTPException(404, "geen rapport beschikbaar")
         return triage.report_view(dict(request.query_params))
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+        """Up; with a demo replay also whether it has played to the end (tests wait on it)."""
+        if triage.demo_done is None:
+            return {"status": "ok"}
+        return {"status": "ok", "demo": "done" if triage.demo_done() else "running"}
 
     @app.get("/login", response_class=HTMLResponse)
     def login_form() -> str:
@@ -321,11 +343,19 @@ def _page_routes(app: FastAPI, triage: TriageApp) -> None:
 def _api_routes(app: FastAPI, triage: TriageApp) -> None:
     def who(request: Request) -> str:
         if triage.settings.read_only:
-            raise HTTPException(403, "read-only mode")
+            raise HTTPException(403, "alleen lezen: acties staan uit")
         name = actor(request.state.identity, dict(request.headers))
         if name is None:
-            raise HTTPException(400, "who are you? fill in your name (top right)")
+            raise HTTPException(400, "vul eerst je naam in (rechtsboven, bij Agent)")
         return name
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        return JSONResponse({"error": str(exc.detail)}, exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"error": dutch_validation_error(exc.errors())}, 422)
 
     @app.exception_handler(WorkflowError)
     async def workflow_error(_: Request, exc: WorkflowError) -> JSONResponse:
@@ -344,7 +374,10 @@ def _api_routes(app: FastAPI, triage: TriageApp) -> None:
         elif action == "release":
             item = wf.release(body.doc_id, user)
         elif action == "resolve":
-            item = wf.resolve(body.doc_id, user, responded_at=body.responded_at, note=body.note)
+            responded = body.responded_at
+            if responded is not None and responded.tzinfo is None:  # the form's wall time
+                responded = responded.replace(tzinfo=triage.zone)
+            item = wf.resolve(body.doc_id, user, responded_at=responded, note=body.note)
         elif action == "snooze":
             item = wf.snooze(body.doc_id, user, body.minutes or 60.0)
         elif action == "not_complaint":
@@ -352,7 +385,7 @@ def _api_routes(app: FastAPI, triage: TriageApp) -> None:
         elif action == "reopen":
             item = wf.reopen(body.doc_id, user)
         else:
-            raise HTTPException(404, f"unknown action {action!r}")
+            raise HTTPException(404, f"onbekende actie {action!r}")
         triage.feed.notify()
         return {"doc_id": body.doc_id, "status": item.status, "assignee": item.assignee}
 
@@ -373,9 +406,11 @@ def _api_routes(app: FastAPI, triage: TriageApp) -> None:
     @app.get("/api/queue")
     def queue(request: Request) -> dict[str, Any]:
         flt = parse_filter(dict(request.query_params), triage.settings.queue_limit)
-        items, total = triage.workflow.queue(flt)
+        queue = triage.workflow.queue_page(flt)
+        items = queue.items
         return {
-            "total": total,
+            "total": queue.posts,
+            "conversations": queue.conversations,
             "now": triage.clock.now().isoformat(),
             "posts": [
                 {
@@ -388,6 +423,8 @@ def _api_routes(app: FastAPI, triage: TriageApp) -> None:
                     "author": i.post.post.author.handle,
                     "created_at": i.post.post.created_at.isoformat(),
                     "responded_at": i.responded_at.isoformat() if i.responded_at else None,
+                    "reasons": i.post.risk.reasons,
+                    "also_open": i.also_open,
                 }
                 for i in items
             ],

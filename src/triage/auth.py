@@ -18,7 +18,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -27,7 +26,7 @@ from klachtradar.settings import TriageSettings
 SESSION_COOKIE = "kr_session"
 CSRF_HEADER = "x-klachtradar-request"
 USER_HEADER = "x-klachtradar-user"
-_USER_OK = re.compile(r"^[\w .@'-]{1,40}$", re.UNICODE)
+MAX_USER_LENGTH = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,4 +90,11 @@ def actor(identity: Identity, headers: dict[str, str]) -> str | None:
     if identity.user:
         return identity.user
     typed = unquote(headers.get(USER_HEADER, "")).strip()  # sent URI-encoded: names have é
-    return typed if _USER_OK.match(typed) else None
+    return typed if valid_name(typed) else None
+
+
+def valid_name(name: str) -> bool:
+    """Any printable name an agent types ("Kim (webcare)", "Zoë", "J. de Wit-Öz"): it is
+    stored as text and always escaped when shown; only control characters (a line
+    break that could forge an audit line) and absurd lengths are refused."""
+    return 0 < len(name) <= MAX_USER_LENGTH and name.isprintable()

@@ -26,6 +26,7 @@ from pathlib import Path
 from klachtradar.contract import Cue, Intent, Sentiment
 from triage.clock import Clock
 from triage.database import TriageDatabase
+from triage.rescoring import AGENT_MODEL
 from triage.workflow import Workflow
 
 
@@ -74,7 +75,7 @@ class FeedbackStore:
         """Store a correction of a stored post (the prediction is kept beside it)."""
         post = workflow.item(doc_id).post
         cls = post.classification
-        predicted = (
+        predicted: dict[str, object] = (
             {
                 "sentiment": cls.sentiment.value,
                 "intent": cls.intent.value,
@@ -84,6 +85,8 @@ class FeedbackStore:
             if cls
             else {}
         )
+        if cls is not None and cls.model.name == AGENT_MODEL:  # relabelled before: the
+            predicted = self._first_prediction(doc_id) or predicted  # model's, not ours
         unique_cues = tuple(dict.fromkeys(cues))
         brand = post.brand_names[0] if post.brands else None
         now = self.clock.now()
@@ -120,7 +123,16 @@ class FeedbackStore:
                     ),
                 ),
             )
+        workflow.relabel(doc_id, user, sentiment=sentiment, intent=intent, cues=unique_cues)
         return Correction(doc_id, user, now, sentiment, intent, unique_cues, brand, post.post.text)
+
+    def _first_prediction(self, doc_id: str) -> dict[str, object] | None:
+        with self.database.reading() as db:
+            row = db.execute(
+                "SELECT predicted FROM triage_feedback WHERE doc_id = ? ORDER BY id LIMIT 1",
+                (doc_id,),
+            ).fetchone()
+        return dict(json.loads(row[0])) if row else None
 
     def latest(self, doc_ids: Sequence[str] | None = None) -> Iterator[Correction]:
         """The newest correction of every corrected post (or of ``doc_ids``), oldest first."""

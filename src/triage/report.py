@@ -14,8 +14,9 @@ import re
 import sqlite3
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from klachtradar.contract import Priority, utc_now
 from klachtradar.dutch import THEME_STOPWORDS
@@ -26,7 +27,59 @@ from triage.sla import SlaPolicy
 _PERIOD = re.compile(r"^(\d+)\s*([mhdw])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _WORD = re.compile(r"[^\W\d_][\w'-]{3,}", re.UNICODE)
-_STOP = THEME_STOPWORDS
+_FILLER = frozenset(
+    {
+        "nieuw",
+        "nieuwe",
+        "week",
+        "weken",
+        "heten",
+        "heet",
+        "dagen",
+        "maand",
+        "maanden",
+        "keer",
+        "vandaag",
+        "gisteren",
+        "morgen",
+        "steeds",
+        "weer",
+        "sinds",
+        "paar",
+        "heel",
+        "jullie",
+        "mijn",
+        "onze",
+        "zijn",
+        "wordt",
+        "worden",
+        "moet",
+        "moeten",
+        "kunnen",
+        "krijg",
+        "krijgen",
+        "hoor",
+        "hoe",
+        "waarom",
+        "wanneer",
+        "iemand",
+        "niemand",
+        "niks",
+        "niets",
+        "meer",
+        "veel",
+        "weet",
+        "uur",
+        "minuten",
+        "tijd",
+        "nu",
+        "toch",
+        "zelfs",
+    }
+)
+"""Words that fill a complaint without saying what it is about (time, pronouns, verbs):
+a theme chart of "nieuwe, week, weken" tells a manager nothing."""
+_STOP = THEME_STOPWORDS | _FILLER
 RESPONSE_BUCKETS: tuple[tuple[str, float], ...] = (
     ("< 15 min", 15),
     ("15–60 min", 60),
@@ -38,28 +91,32 @@ RESPONSE_BUCKETS: tuple[tuple[str, float], ...] = (
 
 
 def parse_period(
-    since: str, until: str | None, *, now: datetime | None = None
+    since: str, until: str | None, *, now: datetime | None = None, zone: tzinfo = UTC
 ) -> tuple[datetime, datetime]:
-    """``since``: '7d', '24h', '6w', '90m' before ``until`` (default now), or a date."""
-    end = _parse_time(until) if until else (now or utc_now())
+    """``since``: '7d', '24h', '6w', '90m' before ``until`` (default now), or a date.
+
+    A date or time without an offset is read in ``zone`` (``[triage] timezone`` from the
+    CLI and the app: "2026-11-09" is midnight in Amsterdam); the result is UTC.
+    """
+    end = _parse_time(until, zone) if until else (now or utc_now())
     match = _PERIOD.match(since.strip().lower())
     if match:
         amount, unit = int(match.group(1)), _UNITS[match.group(2)]
         return end - timedelta(**{unit: amount}), end
-    start = _parse_time(since)
+    start = _parse_time(since, zone)
     if start >= end:
         raise KlachtradarError(f"--since {since} is not before the end of the period")
     return start, end
 
 
-def _parse_time(value: str) -> datetime:
+def _parse_time(value: str, zone: tzinfo) -> datetime:
     try:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError as exc:
         raise KlachtradarError(
             f"{value!r}: give a period like 7d, 24h, 6w or a date like 2026-10-01"
         ) from exc
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    return (parsed.replace(tzinfo=zone) if parsed.tzinfo is None else parsed).astimezone(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +231,53 @@ WHERE EXISTS (SELECT 1 FROM json_each(p.brands) WHERE value = :brand)
 """
 
 
+def known_brands(path: Path | str) -> list[str]:
+    """The brands the store has posts about."""
+    from triage.database import TriageDatabase
+
+    database = TriageDatabase(path)
+    try:
+        with database.reading() as db:
+            sql = "SELECT DISTINCT j.value FROM posts p, json_each(p.brands) j ORDER BY 1"
+            return [str(r[0]) for r in db.execute(sql)]
+    finally:
+        database.close()
+
+
+def check_brand(path: Path | str, brand: str) -> None:
+    """Refuse a brand the store has no posts about: an empty report with exit 0 looks
+    like "no complaints", when it is a typo. Names the known brands and the closest."""
+    import difflib
+
+    brands = known_brands(path)
+    if brand in brands:
+        return
+    close = difflib.get_close_matches(brand, brands, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise KlachtradarError(
+        f"no posts about brand {brand!r}; {hint}known: {', '.join(brands) or 'none'}"
+    )
+
+
+def busiest_brand(path: Path | str) -> str | None:
+    """The brand with the most open complaints (then the most complaints): where a
+    manager opening the report should look first."""
+    from triage.database import TriageDatabase
+
+    database = TriageDatabase(path)
+    try:
+        with database.reading() as db:
+            row = db.execute(
+                "SELECT j.value FROM posts p, json_each(p.brands) j "
+                "GROUP BY j.value ORDER BY "
+                "sum(p.intent = 'klacht' AND p.status IN ('open', 'claimed', 'snoozed')) DESC, "
+                "sum(p.intent = 'klacht') DESC, j.value LIMIT 1"
+            ).fetchone()
+    finally:
+        database.close()
+    return str(row[0]) if row else None
+
+
 def build_report(
     path: Path | str,
     *,
@@ -199,6 +303,7 @@ def build_report(
         database.close()
     complaints = [_row(r) for r in rows if r[11] == "klacht" and r[7] != "not_complaint"]
     complaints.sort(key=lambda r: r.created_at)
+    zone = ZoneInfo(triage.timezone)
     at = min(end, now or utc_now())
     sla = SlaPolicy.from_settings(triage)
     return BrandReport(
@@ -207,14 +312,12 @@ def build_report(
         end=end,
         posts=len(rows),
         rows=complaints,
-        per_day=_per_day(complaints, start, end),
+        per_day=_per_day(complaints, start, end, zone),
         sla_by_priority=_sla_counts(complaints, sla, brand, at),
         top_themes=_themes(complaints, brand),
         cues=dict(Counter(c for r in complaints for c in r.cues).most_common()),
         repeat_unanswered=_repeat_unanswered(complaints),
-        biggest_reach=sorted(complaints, key=lambda r: (r.followers or 0, r.risk), reverse=True)[
-            :10
-        ],
+        biggest_reach=_biggest_reach(complaints),
     )
 
 
@@ -239,15 +342,28 @@ def _row(r: tuple[object, ...]) -> ComplaintRow:
     )
 
 
+def _biggest_reach(rows: list[ComplaintRow], n: int = 10) -> list[ComplaintRow]:
+    """The complaints with the largest audience, one per author (their riskiest):
+    the same author ten times is one person, not ten."""
+    best: dict[str, ComplaintRow] = {}
+    for r in rows:
+        kept = best.get(r.author_id)
+        if kept is None or (r.risk, r.created_at) > (kept.risk, kept.created_at):
+            best[r.author_id] = r
+    return sorted(best.values(), key=lambda r: (r.followers or 0, r.risk), reverse=True)[:n]
+
+
 def _per_day(
-    rows: list[ComplaintRow], start: datetime, end: datetime
+    rows: list[ComplaintRow], start: datetime, end: datetime, zone: ZoneInfo
 ) -> list[tuple[date, int, int]]:
-    """(day, complaints, answered) for every day of the period, zeros included."""
-    total: Counter[date] = Counter(r.created_at.date() for r in rows)
-    answered: Counter[date] = Counter(r.created_at.date() for r in rows if r.answered)
+    """(day, complaints, answered) for every day of the period in ``zone``, zeros included."""
+    total: Counter[date] = Counter(r.created_at.astimezone(zone).date() for r in rows)
+    answered: Counter[date] = Counter(
+        r.created_at.astimezone(zone).date() for r in rows if r.answered
+    )
     days = []
-    day = start.date()
-    last = (end - timedelta(microseconds=1)).date()
+    day = start.astimezone(zone).date()
+    last = (end - timedelta(microseconds=1)).astimezone(zone).date()
     while day <= last:
         days.append((day, total[day], answered[day]))
         day += timedelta(days=1)

@@ -14,11 +14,13 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from klachtradar.errors import KlachtradarError
 from klachtradar.settings import TriageSettings
 from triage.clock import Clock
-from triage.report import BrandReport, build_report, parse_period
-from triage.templating import PACKAGE_DIR, templates
+from triage.report import BrandReport, build_report, busiest_brand, known_brands, parse_period
+from triage.templating import DEFAULT_ZONE, PACKAGE_DIR, templates
 from triage.views import safe_link
 
 _GREEN, _RED, _AMBER, _GREY, _BLUE = "#2e7d32", "#d32f2f", "#f0a000", "#b8c2d0", "#2457c5"
@@ -46,7 +48,7 @@ def _svg(fig: Any) -> str:
 
     buffer = io.BytesIO()
     fig.tight_layout()
-    fig.savefig(buffer, format="svg", metadata={"Date": None})
+    fig.savefig(buffer, format="svg", metadata={"Date": None}, bbox_inches="tight")
     plt.close(fig)
     return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
@@ -97,7 +99,9 @@ def plot_response_times(report: BrandReport) -> str:
 
 def plot_sla(report: BrandReport) -> str:
     """Per priority: on time, late, open past target, open within target."""
-    fig, ax = _figure(5.0, 2.8)
+    from matplotlib.ticker import MaxNLocator
+
+    fig, ax = _figure(5.0, 3.2)
     priorities = list(report.sla_by_priority)
     series = [
         ("op tijd", "on_time", _GREEN),
@@ -112,20 +116,31 @@ def plot_sla(report: BrandReport) -> str:
         ax.bar(priorities, values, bottom=bottom, color=color, label=label)
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
     ax.set_ylabel("klachten")
-    ax.legend(frameon=False, fontsize=7, loc="upper right")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    # Below the axes, never over a bar (upper right covered the P3 bar).
+    ax.legend(frameon=False, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3)
     return _svg(fig)
 
 
 def plot_themes(report: BrandReport) -> str:
     """The most frequent words in complaints."""
+    from matplotlib.ticker import MaxNLocator
+
     fig, ax = _figure(5.0, 3.2)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     themes = list(reversed(report.top_themes[:10]))
     ax.barh([t for t, _ in themes], [n for _, n in themes], color=_BLUE)
     ax.set_xlabel("klachten met dit woord")
     return _svg(fig)
 
 
-def render_report(report: BrandReport, *, standalone: bool, since_label: str = "") -> str:
+def render_report(
+    report: BrandReport,
+    *,
+    standalone: bool,
+    since_label: str = "",
+    zone: str = DEFAULT_ZONE,
+) -> str:
     """The report page; ``standalone`` inlines the CSS (a file), else links it (served)."""
     css = (
         (PACKAGE_DIR / "static" / "report.css").read_text(encoding="utf-8") if standalone else None
@@ -145,7 +160,7 @@ def render_report(report: BrandReport, *, standalone: bool, since_label: str = "
         "standalone": standalone,
         "request_since": since_label,
     }
-    return templates().get_template("report.html").render(**context)
+    return templates(zone).get_template("report.html").render(**context)
 
 
 def report_view(
@@ -154,30 +169,18 @@ def report_view(
     """The ``/report`` handler: brand and period from the query string."""
 
     def view(params: dict[str, str]) -> str:
-        from triage.database import TriageDatabase
-        from triage.sla import SlaPolicy
-        from triage.workflow import Workflow
-
         now = clock.now()
-        brand = params.get("brand") or ""
-        if not brand:
-            database = TriageDatabase(path)
-            try:
-                brands = Workflow(database, clock, SlaPolicy.from_settings(settings)).brands()
-            finally:
-                database.close()
-            brand = _busiest(path, brands) if brands else ""
+        brand = (params.get("brand") or "").strip() or busiest_brand(path) or ""
+        brands = known_brands(path)
+        if brand and brand not in brands:
+            raise KlachtradarError(
+                f"onbekend merk {brand!r}; bekende merken: {', '.join(brands) or 'geen'}"
+            )
         since = params.get("since") or "7d"
-        start, end = parse_period(since, params.get("until"), now=now)
+        start, end = parse_period(
+            since, params.get("until"), now=now, zone=ZoneInfo(settings.timezone)
+        )
         report = build_report(path, brand=brand, start=start, end=end, triage=settings, now=now)
-        return render_report(report, standalone=False, since_label=since)
+        return render_report(report, standalone=False, since_label=since, zone=settings.timezone)
 
     return view
-
-
-def _busiest(path: Path, brands: list[str]) -> str:
-    from sink.store import EmbeddedStore
-
-    with EmbeddedStore(path) as store:
-        counts = store.brand_counts()
-    return counts[0].brand if counts else brands[0]

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from triage.demo_feed import DemoPipelineFactory
     from triage.es_mirror import EsMirror
+    from triage.rescoring import RescorerFactory
 
 
 def _first_event(path: Path) -> datetime | None:
@@ -66,6 +67,35 @@ def open_mirror(settings: Settings, database: TriageDatabase) -> EsMirror:
     return mirror
 
 
+def empty_store(path: Path) -> None:
+    """Remove a demo store and its journal files: the queue then fills as the replay
+    runs, instead of starting with the weeks of posts ``klachtradar demo`` wrote."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def demo_settings(settings: Settings, first_file: Path, duration_s: float) -> Settings:
+    """The pipeline's settings for a paced replay: the incident cool-down (event time)
+    stretched so a banner stays up ``[demo] incident_visible_seconds`` of wall time.
+
+    At six weeks in twenty seconds, 30 minutes of event time pass in 10 ms: the banner
+    would open and close between two refreshes of the page.
+    """
+    from listener.jsonl import time_span_seconds
+
+    span = time_span_seconds(first_file)
+    if duration_s <= 0 or span <= 0:
+        return settings
+    speed = span / duration_s  # event seconds per wall second
+    visible_minutes = settings.demo.incident_visible_seconds * speed / 60
+    incidents = settings.incidents
+    if visible_minutes <= incidents.cooldown_minutes:
+        return settings
+    scaled = incidents.model_copy(update={"cooldown_minutes": visible_minutes})
+    return settings.model_copy(update={"incidents": scaled})
+
+
 def build_app(
     settings: Settings,
     *,
@@ -74,6 +104,7 @@ def build_app(
     backend: str = "auto",
     demo_pipeline: DemoPipelineFactory | None = None,
     served_model: Callable[[Settings], str] | None = None,
+    rescorer: RescorerFactory | None = None,
 ) -> FastAPI:
     """The FastAPI app, wired from settings; a demo replay starts with the server.
 
@@ -81,7 +112,8 @@ def build_app(
     runtime's); it is needed only with ``replay_files``. ``served_model`` names the model
     the pipeline serves (``name@version``, from the registry as the pipeline reads it;
     the CLI passes it, since this app does not import the classifiers): the page header
-    shows it.
+    shows it. ``rescorer`` builds what re-scores a conversation after an action
+    (without it, scores stay as stored).
     """
     from klachtradar.errors import KlachtradarError
     from sink.queries import uses_elasticsearch
@@ -99,6 +131,9 @@ def build_app(
     if replay_files and demo_pipeline is None:
         raise KlachtradarError("serve --demo needs the pipeline to replay through")
     path = settings.resolve(settings.store.path)
+    if replay_files:
+        empty_store(path)
+        print(f"demo: replaying onto a fresh store {path} (emptied at every start)", flush=True)
     database = TriageDatabase(path)
     feed = ChangeFeed(path)
     loop: MirrorLoop | None = None
@@ -117,7 +152,7 @@ def build_app(
             duration_s=duration_s,
             clock=stream_clock,
             feed=feed,
-            pipeline=demo_pipeline(settings),
+            pipeline=demo_pipeline(demo_settings(settings, replay_files[0], duration_s)),
         )
     else:
         clock = SystemClock()
@@ -128,6 +163,7 @@ def build_app(
         sla,
         on_resolved=demo.mark_resolved if demo is not None else None,
         on_status=loop.mirror.enqueue_status if loop is not None else None,
+        rescorer=rescorer(settings) if rescorer is not None else None,
     )
     on_startup = demo.start if demo is not None else loop.start if loop is not None else None
     triage = TriageApp(
@@ -142,6 +178,7 @@ def build_app(
         on_shutdown=loop.close if loop is not None else None,
         notice=loop.notice if loop is not None else None,
         served_model=(lambda: served_model(settings)) if served_model is not None else None,
+        demo_done=demo.done.is_set if demo is not None else None,
     )
     return create_app(triage)
 
@@ -156,6 +193,7 @@ def run_server(
     backend: str = "auto",
     demo_pipeline: DemoPipelineFactory | None = None,
     served_model: Callable[[Settings], str] | None = None,
+    rescorer: RescorerFactory | None = None,
 ) -> None:
     """Serve until interrupted; the demo replay (if any) starts once the server is up."""
     import uvicorn
@@ -167,6 +205,7 @@ def run_server(
         backend=backend,
         demo_pipeline=demo_pipeline,
         served_model=served_model,
+        rescorer=rescorer,
     )
     config = uvicorn.Config(
         app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -13,12 +14,24 @@ from triage.views import format_count, format_duration
 PACKAGE_DIR = Path(str(resources.files("triage")))
 
 
-def _hhmm(value: datetime | None) -> str:
-    return value.strftime("%d-%m %H:%M") if value else ""
+DEFAULT_ZONE = "Europe/Amsterdam"
 
 
-def templates() -> Environment:
-    """Every template is escaped, whatever its file name (``.html`` or not)."""
+def templates(zone: str = DEFAULT_ZONE) -> Environment:
+    """Every template is escaped, whatever its file name (``.html`` or not).
+
+    Times are stored in UTC and shown in ``zone`` (``[triage] timezone``) by the
+    ``hhmm`` and ``local`` filters, the one place a time becomes text, so cards, the
+    report and the header clock cannot disagree.
+    """
+    tz = ZoneInfo(zone)
+
+    def local(value: datetime | None, fmt: str = "%d-%m-%Y %H:%M") -> str:
+        return value.astimezone(tz).strftime(fmt) if value else ""
+
+    def hhmm(value: datetime | None) -> str:
+        return local(value, "%d-%m %H:%M")
+
     env = Environment(
         loader=FileSystemLoader(PACKAGE_DIR / "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
@@ -26,6 +39,8 @@ def templates() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["duration"] = format_duration
-    env.filters["hhmm"] = _hhmm
+    env.filters["hhmm"] = hhmm
+    env.filters["local"] = local
+    env.globals["timezone"] = zone
     env.filters["count"] = format_count
     return env

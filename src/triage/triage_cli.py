@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from triage.demo_feed import DemoPipelineFactory
+    from triage.rescoring import RescorerFactory
 
 feedback_app = typer.Typer(help="Label corrections from the triage app.", no_args_is_help=True)
 
@@ -35,6 +36,10 @@ BackendOption = Annotated[
 ]
 
 
+REPORTS_DIR = Path("var/reports")
+"""Where ``report`` writes without ``--out`` (under the project home, not the cwd)."""
+
+
 def _settings(store: Path | None) -> Settings:
     settings = load_settings()
     if store is not None:
@@ -43,11 +48,14 @@ def _settings(store: Path | None) -> Settings:
 
 
 def serve_command(
-    demo_pipeline: DemoPipelineFactory, served_model: Callable[[Settings], str] | None = None
+    demo_pipeline: DemoPipelineFactory,
+    served_model: Callable[[Settings], str] | None = None,
+    rescorer: RescorerFactory | None = None,
 ) -> Callable[..., None]:
     """The ``serve`` command; ``--demo`` replays through the pipeline ``demo_pipeline``
-    builds (the CLI, the composition root, passes the runtime's); ``served_model`` names
-    the model the pipeline serves, for the page header."""
+    builds, and actions re-score with what ``rescorer`` builds (the CLI, the
+    composition root, passes the runtime's); ``served_model`` names the model the
+    pipeline serves, for the page header."""
 
     def serve(
         host: Annotated[
@@ -90,6 +98,8 @@ def serve_command(
         )
         if files and not demo:
             raise KlachtradarError("--replay needs --demo")
+        if demo:  # its own store, emptied by run_server once the settings are checked
+            settings.store.path = store if store is not None else settings.demo.store
         run_server(
             settings,
             demo_pipeline=demo_pipeline,
@@ -99,6 +109,7 @@ def serve_command(
             replay_files=files,
             duration_s=settings.demo.duration_seconds if duration is None else duration,
             backend=backend,
+            rescorer=rescorer,
         )
 
     return serve
@@ -113,26 +124,33 @@ def report(
         str | None, typer.Option(help="End of the period: a date/time (default: now).")
     ] = None,
     out: Annotated[
-        Path | None, typer.Option(help="HTML file (default: report-BRAND.html).")
+        Path | None,
+        typer.Option(help="HTML file (default: var/reports/report-BRAND.html)."),
     ] = None,
     store: StoreOption = None,
     backend: BackendOption = "auto",
 ) -> None:
     """Write the brand report (HTML with plots) for management."""
+    from zoneinfo import ZoneInfo
+
     from sink.queries import uses_elasticsearch
-    from triage.report import build_report, parse_period
+    from triage.report import build_report, check_brand, parse_period
     from triage.report_html import render_report
 
     settings = _settings(store)
     path = settings.resolve(settings.store.path)
-    start, end = parse_period(since, until)
+    start, end = parse_period(since, until, zone=ZoneInfo(settings.triage.timezone))
     if uses_elasticsearch(settings, backend):
         _sync_working_copy(settings, path, start=start)
     if not path.is_file():
         raise KlachtradarError(f"{path}: no store yet; run `klachtradar demo` first")
+    check_brand(path, brand)
     data = build_report(path, brand=brand, start=start, end=end, triage=settings.triage)
-    target = out or Path(f"report-{brand.replace('/', '_')}.html")
-    target.write_text(render_report(data, standalone=True), encoding="utf-8")
+    target = out or settings.resolve(REPORTS_DIR / f"report-{brand.replace('/', '_')}.html")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(
+        render_report(data, standalone=True, zone=settings.triage.timezone), encoding="utf-8"
+    )
     typer.echo(
         f"wrote {target}: {data.complaints} klachten, {data.answered_share:.0%} beantwoord, "
         f"{data.sla_breaches} SLA-breuken"

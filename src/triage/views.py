@@ -12,6 +12,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from klachtradar.contract import ScoredPost
 from triage.feedback import Correction
@@ -63,6 +64,57 @@ def epoch_ms(value: datetime) -> int:
     return int(value.timestamp() * 1000)
 
 
+def waiting_words(delta: timedelta) -> str:
+    """'40 min', '3 uur', '5 dagen', '6 weken': the words of the risk reasons."""
+    hours = delta.total_seconds() / 3600
+    if hours < 1:
+        return f"{max(1, round(hours * 60))} min"
+    if hours < 48:
+        return f"{round(hours)} uur"
+    days = hours / 24
+    return f"{round(days)} dagen" if days < 14 else f"{round(days / 7)} weken"
+
+
+_WAITING = "wacht al "
+_AT_OBSERVATION = ("reposts +", "gaat viraal", "verwacht ~")
+
+
+def live_reasons(item: QueueItem, *, now: datetime, zone: ZoneInfo, active: bool) -> list[str]:
+    """The post's risk reasons as true *now*, not when it was scored.
+
+    The score is computed once, when a post arrives; a reason such as "wacht al 2 uur op
+    antwoord" is then frozen while the card's timer runs on, and after a replay the two
+    disagree by weeks. So the waiting reason is recomputed here from the conversation's
+    oldest open post (the author has waited since then), and reasons about engagement
+    (velocity, the virality estimate) say when they were measured ("om 14:05").
+    The prefixes are those :mod:`enrich.risk` writes.
+    """
+    post = item.post
+    raw = post.post
+    since = min(item.conversation_since or raw.created_at, raw.created_at)
+    observed = raw.engagement.observed_at or raw.received_at or raw.created_at
+    end = now if active else (item.responded_at or now)
+    waiting = None
+    if end - since >= timedelta(hours=1):
+        verb = "wacht al" if active else "wachtte"
+        waiting = f"{verb} {waiting_words(end - since)} op antwoord"
+        if since < raw.created_at:
+            waiting += f" (sinds {since.astimezone(zone).strftime('%d-%m %H:%M')})"
+    out: list[str] = []
+    for reason in post.risk.reasons:
+        if reason.startswith(_WAITING):
+            if waiting is not None:
+                out.append(waiting)
+                waiting = None
+        elif reason.startswith(_AT_OBSERVATION):
+            out.append(f"{reason} om {observed.astimezone(zone).strftime('%d-%m %H:%M')}")
+        else:
+            out.append(reason)
+    if waiting is not None and post.risk.features.get("waiting", 0.0) > 0:
+        out.append(waiting)  # scored before the first hour was up: true now
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class CardView:
     """One queue card, ready to render."""
@@ -97,12 +149,34 @@ class CardView:
     correction: Correction | None
     lang: str | None
     sig: str
+    reasons_sig: str
+    """Changes when the reasons' words change; the browser then swaps only the reasons,
+    keeping the card (and the button under the agent's pointer)."""
+    others: list[OtherPost]
+    also_open: int
+    others_label: str
+
+
+@dataclass(frozen=True, slots=True)
+class OtherPost:
+    """One of the author's other posts about the brand, listed under the card."""
+
+    doc_id: str
+    text: str
+    created_at: datetime
+    priority: str
+    risk: int
+    status_label: str
+    link: str | None
 
 
 def _signature(post: ScoredPost, item: QueueItem, correction: Correction | None) -> str:
-    """Changes whenever what the card shows changes (except the ticking timer)."""
+    """Changes whenever what the card shows changes, except what changes with time alone
+    (the ticking timer, the reasons worded at render time: see ``reasons_sig``)."""
     parts = (
         post.model_dump_json(exclude={"scored_at"}),
+        item.also_open,
+        [(o.post.doc_id, o.status, o.post.risk.score) for o in item.others],
         item.status,
         item.assignee,
         item.snoozed_until,
@@ -119,8 +193,10 @@ def card_view(
     sla: SlaPolicy,
     arrived_ms: int | None = None,
     correction: Correction | None = None,
+    zone: ZoneInfo | None = None,
 ) -> CardView:
-    """Build a card from a queue item."""
+    """Build a card from a queue item (times in words use ``zone``, default Amsterdam)."""
+    zone = zone or ZoneInfo("Europe/Amsterdam")
     post: ScoredPost = item.post
     raw = post.post
     cls = post.classification
@@ -128,8 +204,29 @@ def card_view(
     target = sla.target(brand, post.risk.priority)
     end = item.responded_at if item.status == "resolved" and item.responded_at else now
     waited = end - raw.created_at
+    reasons = live_reasons(
+        item, now=now, zone=zone, active=item.status in ("open", "claimed", "snoozed")
+    )
+    others = [
+        OtherPost(
+            doc_id=o.post.doc_id,
+            text=o.post.post.text,
+            created_at=o.post.post.created_at,
+            priority=o.post.risk.priority.value,
+            risk=o.post.risk.score,
+            status_label=_STATUS_LABEL.get(o.status, o.status),
+            link=safe_link(o.post.post.url),
+        )
+        for o in item.others
+    ]
+    earlier = all(o.created_at <= raw.created_at for o in others)
+    noun = "bericht" if item.also_open == 1 else "berichten"
     return CardView(
         sig=_signature(post, item, correction),
+        reasons_sig=hashlib.blake2b(repr(reasons).encode(), digest_size=8).hexdigest(),
+        others=others,
+        also_open=item.also_open,
+        others_label=f"+{item.also_open} {'eerdere' if earlier else 'andere'} {noun}",
         doc_id=post.doc_id,
         text=raw.text,
         handle=raw.author.handle,
@@ -143,7 +240,7 @@ def card_view(
         intent=cls.intent.value if cls else None,
         complaint_pct=round(cls.complaint_probability * 100) if cls else None,
         cues=[c.value for c in cls.cues] if cls else [],
-        reasons=post.risk.reasons,
+        reasons=reasons,
         created_at=raw.created_at,
         created_ms=epoch_ms(raw.created_at),
         link=safe_link(raw.url),

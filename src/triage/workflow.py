@@ -19,22 +19,34 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
-from klachtradar.contract import Alert, Intent, Priority, ScoredPost
+from klachtradar.contract import Alert, Cue, Intent, Priority, ScoredPost, Sentiment
 from klachtradar.errors import KlachtradarError
+from sink.conversations import rank_key
 from triage.clock import Clock
 from triage.database import TriageDatabase
+from triage.rescoring import Rescorer, agent_classification, rescore_conversation, store_labels
 from triage.sla import SlaPolicy
 
 Status = Literal["open", "claimed", "snoozed", "resolved", "not_complaint"]
 STATUSES: tuple[Status, ...] = ("open", "claimed", "snoozed", "resolved", "not_complaint")
 ACTIVE: tuple[Status, ...] = ("open", "claimed")
 """What an agent works on: the default status filter (expired snoozes count as open)."""
+STATUS_LABEL: dict[str, str] = {
+    "open": "open",
+    "claimed": "al opgepakt",
+    "snoozed": "gesnoozed",
+    "resolved": "al afgehandeld",
+    "not_complaint": "als geen klacht gemarkeerd",
+}
+"""A status as an agent reads it in a message ("deze post is al opgepakt")."""
 
 MAX_SNOOZE = timedelta(days=7)
+MAX_OTHERS = 20
+"""A conversation card lists at most this many other posts (it counts them all)."""
 
 StatusHook = Callable[[sqlite3.Connection, str, str, datetime], None]
 """Called inside an action's transaction with (connection, doc id, new status, time):
@@ -71,6 +83,21 @@ class QueueItem:
     claimed_at: datetime | None
     snoozed_until: datetime | None
     responded_at: datetime | None
+    others: tuple[QueueItem, ...] = ()
+    """In the queue: the author's other posts about the brand (newest first)."""
+    also_open: int = 0
+    """In the queue: how many other posts the conversation has (``others`` may be cut)."""
+    conversation_since: datetime | None = None
+    """In the queue: when the oldest post of the conversation was written."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueuePage:
+    """What the queue shows: the first conversations, and how many match in all."""
+
+    items: list[QueueItem]
+    posts: int
+    conversations: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +144,10 @@ _EFFECTIVE_STATUS = (
 )
 
 
+_Ranked = tuple[bool, tuple[str, int, float, float], str, str]
+"""A post in a conversation: (not claimed, rank key, created_at, doc id)."""
+
+
 def _dt(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
 
@@ -132,40 +163,88 @@ class Workflow:
         *,
         on_resolved: Callable[[str], None] | None = None,
         on_status: StatusHook | None = None,
+        rescorer: Rescorer | None = None,
     ) -> None:
         self.database = database
         self.clock = clock
         self.sla = sla
         self.on_resolved = on_resolved
         self.on_status = on_status
+        self.rescorer = rescorer
 
     # -- the queue ---------------------------------------------------------------------------
 
     def queue(self, flt: QueueFilter) -> tuple[list[QueueItem], int]:
-        """Posts matching the filter by priority, then risk, newest first; and the total."""
+        """:meth:`queue_page`'s items and how many *posts* match the filter."""
+        page = self.queue_page(flt)
+        return page.items, page.posts
+
+    def queue_page(self, flt: QueueFilter) -> QueuePage:
+        """One item per author and brand conversation matching the filter, the most
+        urgent first (:mod:`sink.conversations`), with the posts and conversations that
+        match.
+
+        Each item is the conversation's top post — the one an agent claimed, if any, so
+        the card being worked on does not turn into another post under their hands;
+        else the most urgent. The conversation ranks by its most urgent post. Its
+        ``others`` are the author's other matching posts about that brand, newest first
+        (at most ``MAX_OTHERS`` loaded, all of them counted in ``also_open``).
+        """
         where, params = self._where(flt)
         base = f"FROM posts p LEFT JOIN triage_state t ON t.doc_id = p.doc_id WHERE {where}"
-        select = (
-            "SELECT p.doc, " + _EFFECTIVE_STATUS + ", t.assignee, t.claimed_at, "
-            "t.snoozed_until, t.responded_at "
-            + base
-            + " ORDER BY p.priority ASC, p.risk DESC, p.created_at DESC LIMIT :limit"
+        ranking = (
+            "SELECT p.doc_id, p.author_id, coalesce(p.brand, ''), p.priority, p.risk, "
+            "json_extract(p.doc, '$.risk.features.total'), p.created_at, "
+            "p.status = 'claimed' " + base
         )
         with self.database.reading() as db:
-            total = int(db.execute("SELECT count(*) " + base, params).fetchone()[0])
-            rows = db.execute(select, {**params, "limit": flt.limit}).fetchall()
-        items = [
-            QueueItem(
-                post=ScoredPost.model_validate_json(doc),
-                status=status,
-                assignee=assignee,
-                claimed_at=_dt(claimed),
-                snoozed_until=_dt(snoozed),
-                responded_at=_dt(responded),
+            rows = db.execute(ranking, params).fetchall()
+        groups: dict[tuple[str, str], list[_Ranked]] = {}
+        for doc_id, author, brand, priority, risk, raw, created, claimed in rows:
+            key = rank_key(priority, risk, raw, datetime.fromisoformat(created).timestamp())
+            groups.setdefault((author, brand), []).append((not claimed, key, created, doc_id))
+        ordered = sorted(groups.values(), key=lambda m: min(r[1] for r in m))[: flt.limit]
+        for members in ordered:
+            members.sort()  # a claimed post first, then by urgency
+        wanted = [m[0][3] for m in ordered]
+        for members in ordered:
+            newest = sorted(members[1:], key=lambda m: m[2], reverse=True)
+            wanted.extend(m[3] for m in newest[:MAX_OTHERS])
+        loaded = self._items(wanted)
+        items = []
+        for members in ordered:
+            newest = sorted(members[1:], key=lambda m: m[2], reverse=True)
+            others = tuple(loaded[m[3]] for m in newest[:MAX_OTHERS] if m[3] in loaded)
+            head = loaded.get(members[0][3])
+            if head is not None:
+                since = datetime.fromisoformat(min(m[2] for m in members))
+                items.append(
+                    replace(
+                        head, others=others, also_open=len(members) - 1, conversation_since=since
+                    )
+                )
+        return QueuePage(items, posts=len(rows), conversations=len(groups))
+
+    def _items(self, doc_ids: Sequence[str]) -> dict[str, QueueItem]:
+        """Full rows for these posts (in chunks: SQLite limits the parameters)."""
+        out: dict[str, QueueItem] = {}
+        for start in range(0, len(doc_ids), 500):
+            chunk = list(doc_ids[start : start + 500])
+            marks = ", ".join("?" for _ in chunk)
+            sql = (
+                "SELECT p.doc, " + _EFFECTIVE_STATUS.replace(":now", "?") + ", t.assignee, "
+                "t.claimed_at, t.snoozed_until, t.responded_at "
+                "FROM posts p LEFT JOIN triage_state t ON t.doc_id = p.doc_id "
+                f"WHERE p.doc_id IN ({marks})"
             )
-            for doc, status, assignee, claimed, snoozed, responded in rows
-        ]
-        return items, total
+            with self.database.reading() as db:
+                rows = db.execute(sql, [self.clock.now().isoformat(), *chunk]).fetchall()
+            for doc, status, assignee, claimed, snoozed, responded in rows:
+                post = ScoredPost.model_validate_json(doc)
+                out[post.doc_id] = QueueItem(
+                    post, status, assignee, _dt(claimed), _dt(snoozed), _dt(responded)
+                )
+        return out
 
     def _where(self, flt: QueueFilter) -> tuple[str, dict[str, object]]:
         where = ["p.brand IS NOT NULL"]
@@ -200,7 +279,7 @@ class Workflow:
         with self.database.reading() as db:
             row = db.execute(sql, {"now": self.clock.now().isoformat(), "doc": doc_id}).fetchone()
         if row is None:
-            raise WorkflowError(f"unknown post {doc_id!r}", not_found=True)
+            raise WorkflowError(f"onbekende post {doc_id!r}", not_found=True)
         doc, status, assignee, claimed, snoozed, responded = row
         return QueueItem(
             ScoredPost.model_validate_json(doc),
@@ -318,9 +397,9 @@ class Workflow:
         now = self.clock.now()
         responded = responded_at or now
         if responded < item.post.post.created_at:
-            raise WorkflowError("responded time is before the post was written")
+            raise WorkflowError("het reactietijdstip ligt vóór het moment van de post")
         if responded > now + timedelta(minutes=1):
-            raise WorkflowError("responded time is in the future")
+            raise WorkflowError("het reactietijdstip ligt in de toekomst")
         detail: dict[str, object] = {"responded_at": responded.isoformat()}
         if note:
             detail["note"] = note[:2000]
@@ -337,13 +416,14 @@ class Workflow:
         )
         if self.on_resolved is not None:
             self.on_resolved(doc_id)
+        self.rescore(doc_id)
         return self.item(doc_id)
 
     def snooze(self, doc_id: str, user: str, minutes: float) -> QueueItem:
         """Hide a post until ``minutes`` from now; it comes back as open by itself."""
         self._require(doc_id, allowed=("open", "claimed", "snoozed"))
         if not 0 < minutes <= MAX_SNOOZE.total_seconds() / 60:
-            raise WorkflowError("snooze between 1 minute and 7 days")
+            raise WorkflowError("snooze kan van 1 minuut tot 7 dagen")
         now = self.clock.now()
         until = now + timedelta(minutes=minutes)
         self._apply(
@@ -361,6 +441,7 @@ class Workflow:
         """Take a post out of the queue and out of the complaint numbers."""
         self._require(doc_id, allowed=("open", "claimed", "snoozed"))
         self._apply(doc_id, "not_complaint", "not_complaint", user, self.clock.now(), {})
+        self.rescore(doc_id)
         return self.item(doc_id)
 
     def reopen(self, doc_id: str, user: str) -> QueueItem:
@@ -379,12 +460,40 @@ class Workflow:
             responded_at=None,
             resolved_by=None,
         )
+        self.rescore(doc_id)
         return self.item(doc_id)
+
+    def relabel(
+        self,
+        doc_id: str,
+        user: str,
+        *,
+        sentiment: Sentiment,
+        intent: Intent,
+        cues: Sequence[Cue],
+    ) -> None:
+        """Store an agent's labels in the post and re-score it and its conversation:
+        a post relabelled "overig" is no longer a P1 complaint, nor part of a streak."""
+        post = self.item(doc_id).post
+        labels = agent_classification(
+            post.classification, sentiment=sentiment, intent=intent, cues=cues, user=user
+        )
+        store_labels(self.database, doc_id, labels)
+        self.rescore(doc_id, also=(doc_id,))
+
+    def rescore(self, doc_id: str, *, also: Sequence[str] = ()) -> list[str]:
+        """Re-score the open posts of ``doc_id``'s conversation (:mod:`triage.rescoring`);
+        nothing without a rescorer. Returns the doc ids whose score changed."""
+        if self.rescorer is None:
+            return []
+        return rescore_conversation(
+            self.database, self.rescorer, doc_id, now=self.clock.now(), also=also
+        )
 
     def _require(self, doc_id: str, *, allowed: Sequence[Status]) -> QueueItem:
         item = self.item(doc_id)
         if item.status not in allowed:
-            raise WorkflowError(f"post is {item.status}; cannot do that now")
+            raise WorkflowError(f"deze post is {STATUS_LABEL[item.status]}; dat kan nu niet")
         return item
 
     def _apply(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -90,6 +91,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     env = {
         **os.environ,
         "KLACHTRADAR_STORE__PATH": str(work / "kr.db"),
+        "KLACHTRADAR_DEMO__STORE": str(work / "kr.db"),  # serve --demo's own store
         "KLACHTRADAR_DEADLETTER__PATH": str(work / "dead.jsonl"),
         "KLACHTRADAR_HOME": str(ROOT),
     }
@@ -123,7 +125,15 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
             if process.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"server did not start: {(work / 'server.log').read_text()}")
             time.sleep(0.1)
-    yield {"url": url, "env": env, "work": work}
+    first = {"url": url}
+    early_total = _get_json(first, "/api/queue", status="all")["total"]
+    yield {
+        "url": url,
+        "env": env,
+        "work": work,
+        "early_total": early_total,
+        "log": work / "server.log",
+    }
     process.terminate()
     try:
         process.wait(timeout=10)
@@ -162,9 +172,23 @@ def page(browser: Any, server: dict[str, Any]) -> Iterator[Any]:
     page.on("dialog", lambda d: (page.problems.append(f"dialog: {d.message}"), d.dismiss()))
     page.goto(f"{server['url']}/?priority=P1,P2")
     page.wait_for_selector("#conn.live", timeout=10_000)
+    page.evaluate(INCIDENT_WATCH)
     page.fill("#agent", AGENT)
     yield page
     page.close()
+
+
+INCIDENT_WATCH = """() => {
+  // Records when an incident banner was first and last on screen, on every DOM change.
+  const seen = (window.__incident = { first: 0, last: 0, brand: null });
+  new MutationObserver(() => {
+    const banner = document.querySelector('#incidents .incident');
+    if (!banner) return;
+    const now = Date.now();
+    if (!seen.first) { seen.first = now; seen.brand = banner.dataset.brand; }
+    seen.last = now;
+  }).observe(document.querySelector('#live'), { childList: true, subtree: true });
+}"""
 
 
 def _top_card(page: Any) -> dict[str, Any]:
@@ -172,6 +196,14 @@ def _top_card(page: Any) -> dict[str, Any]:
         """() => { const c = document.querySelector('#queue .card');
                    return c ? {...c.dataset} : null; }"""
     )
+
+
+def test_the_demo_replays_onto_its_own_fresh_store_and_says_where(
+    server: dict[str, Any],
+) -> None:
+    store = server["work"] / "kr.db"
+    assert f"fresh store {store}" in server["log"].read_text()
+    assert server["early_total"] < 400  # at start: (almost) empty, not the 1,500 of `demo`
 
 
 def test_youp_like_card_reaches_the_top_within_a_second_of_arriving(page: Any) -> None:
@@ -203,6 +235,28 @@ def test_youp_like_card_reaches_the_top_within_a_second_of_arriving(page: Any) -
 def test_the_header_names_the_model_the_pipeline_serves(page: Any) -> None:
     promoted = (ROOT / "models" / "linear" / "PROMOTED").read_text(encoding="utf-8").strip()
     assert page.locator("header #served-model").inner_text() == f"· model linear@{promoted}"
+
+
+def test_one_card_per_author_and_brand_with_the_earlier_posts_expandable(page: Any) -> None:
+    keys = page.evaluate(
+        """() => [...document.querySelectorAll('#queue .card')]
+                  .map(c => c.dataset.author + '|' + c.dataset.brand)"""
+    )
+    assert len(keys) == len(set(keys)) > 3
+    card = page.locator(f'.card[data-doc-id="{page.youp}"]')
+    summary = card.locator("details.thread > summary")
+    label = summary.inner_text()
+    assert re.fullmatch(r"\+\d+ (eerdere|andere) berichten?", label), label
+    also_open = int(label.split()[0][1:])
+    assert also_open >= 1  # his other unanswered complaints, under one card
+    assert card.locator(".thread-post").first.is_hidden()
+    summary.click()
+    card.locator(".thread-post").first.wait_for(state="visible")
+    assert card.locator(".thread-post").count() == min(also_open, 20)
+    page.screenshot(path=str(ARTIFACTS / "01b-conversation-open.png"))
+    waiting = [r for r in card.locator(".reason").all_inner_texts() if r.startswith("wacht al")]
+    assert waiting and "(sinds " in waiting[0]  # since his oldest open complaint, now
+    summary.click()
 
 
 def test_agent_claims_and_resolves_the_youp_card(page: Any, server: dict[str, Any]) -> None:
@@ -237,6 +291,15 @@ def test_agent_claims_and_resolves_the_youp_card(page: Any, server: dict[str, An
     resolved = _get_json(server, "/api/queue", status="resolved", q="")
     assert doc_id in [p["doc_id"] for p in resolved["posts"]]
     assert next(p for p in resolved["posts"] if p["doc_id"] == doc_id)["responded_at"]
+    # His other open posts were re-scored at once: the streak ended with this answer.
+    active = _get_json(server, "/api/queue", q="jochemvandalen")["posts"]
+    youp = [p for p in active if p["author"] == "jochemvandalen" and p["brands"][0] == "Odido"]
+    for row in youp:
+        assert not any(r.endswith("geen reactie") for r in row["reasons"]), row["reasons"]
+    for card in page.locator('#queue .card[data-author="jochemvandalen"]').all():
+        assert not any(
+            r.endswith("geen reactie") for r in card.locator(".reason").all_inner_texts()
+        )
 
 
 def test_agent_corrects_a_label_and_it_is_exported_for_training(
@@ -268,6 +331,235 @@ def test_agent_corrects_a_label_and_it_is_exported_for_training(
     assert record["brand"] and record["text"]
     assert set(record) == {"id", "text", "sentiment", "intent", "cues", "brand", "lang"}
     assert record["lang"] == "nl", "the stored language, so train keeps other languages apart"
+
+
+def test_a_post_relabelled_overig_is_re_scored_live(page: Any) -> None:
+    card = page.locator(
+        '#queue .card[data-intent="klacht"]:not([data-author="jochemvandalen"])'
+    ).first
+    doc_id = card.get_attribute("data-doc-id")
+    card = page.locator(f'.card[data-doc-id="{doc_id}"]')
+    risk_before = int(card.locator(".risk").inner_text())
+    card.locator('button[data-action="label"]').click()
+    form = card.locator("form.label-form")
+    form.locator('select[name="sentiment"]').select_option("neutraal")
+    form.locator('select[name="intent"]').select_option("overig")
+    for box in form.locator('input[name="cues"]').all():
+        box.set_checked(False)
+    form.locator('button[type="submit"]').click()
+    page.wait_for_function(
+        """([id, before]) => {
+             const c = document.querySelector(`.card[data-doc-id="${CSS.escape(id)}"]`);
+             if (!c) return true;  // no longer P1–P2: out of this filtered queue
+             const reasons = [...c.querySelectorAll('.reason')].map(r => r.textContent);
+             return c.dataset.intent === 'overig'
+               && Number(c.querySelector('.risk').textContent) < before
+               && !reasons.some(r => r.startsWith('klacht ('))
+               && !c.querySelector('.chip.intent-klacht');
+           }""",
+        arg=[doc_id, risk_before],
+        timeout=10_000,
+    )
+    page.screenshot(path=str(ARTIFACTS / "04b-relabelled-overig.png"))
+
+
+def test_escape_closes_the_label_and_the_resolve_form(page: Any) -> None:
+    card = page.locator("#queue .card").first
+    for action, form in (("label", "form.label-form"), ("resolve", "form.resolve-form")):
+        card.locator(f'button[data-action="{action}"]').click()
+        card.locator(form).wait_for()
+        page.keyboard.press("Escape")  # the focus is in the form's first field
+        card.locator(form).wait_for(state="detached")
+
+
+def test_a_name_with_spaces_and_brackets_works_and_times_are_amsterdam_time(
+    page: Any, server: dict[str, Any]
+) -> None:
+    from zoneinfo import ZoneInfo
+
+    amsterdam = ZoneInfo("Europe/Amsterdam")  # the browser runs in UTC
+    page.fill("#agent", "Kim (webcare)")
+    card = page.locator("#queue .card").first
+    doc_id = card.get_attribute("data-doc-id")
+    card = page.locator(f'.card[data-doc-id="{doc_id}"]')
+    card.locator('button[data-action="claim"]').click()
+    page.wait_for_selector(f'.card[data-doc-id="{doc_id}"][data-status="claimed"]')
+    assert "Kim (webcare)" in card.locator(".status-badge").inner_text()
+    created = datetime.fromtimestamp(int(card.get_attribute("data-created-ms")) / 1000, UTC)
+    assert card.locator(".posted").inner_text() == created.astimezone(amsterdam).strftime(
+        "%d-%m %H:%M"
+    )
+    card.locator('button[data-action="release"]').click()
+    page.wait_for_selector(
+        f'.card[data-doc-id="{doc_id}"][data-status="claimed"]', state="detached"
+    )
+    history = _get_json(server, "/api/posts/history", doc_id=doc_id)
+    assert [(h["action"], h["user"]) for h in history][-2:] == [
+        ("claim", "Kim (webcare)"),
+        ("release", "Kim (webcare)"),
+    ]
+    known_problems = len(page.problems)
+    answer = page.evaluate(
+        """async () => {
+             const r = await fetch('/api/actions/claim', { method: 'POST',
+               headers: { 'Content-Type': 'application/json', 'X-Klachtradar-Request': '1',
+                          'X-Klachtradar-User': encodeURIComponent('Kim (webcare)') },
+               body: JSON.stringify({ doc_id: 'x:bestaat-niet' }) });
+             return [r.status, (await r.json()).error];
+           }"""
+    )
+    assert answer == [404, "onbekende post 'x:bestaat-niet'"]
+    page.wait_for_function("n => true", arg=0)  # the console message of that 404 is in
+    caused = page.problems[known_problems:]
+    assert all("status of 404" in p for p in caused), caused  # the one this test asked for
+    del page.problems[known_problems:]
+    page.fill("#agent", AGENT)
+
+
+def test_the_incident_banner_shows_during_the_storm_for_seconds(
+    page: Any, server: dict[str, Any]
+) -> None:
+    _wait_for_demo_end(server)
+    seen = page.evaluate("window.__incident")
+    assert seen["first"] > 0, "no incident banner appeared while the demo played"
+    assert seen["brand"] == "Ziggo"
+    assert seen["last"] - seen["first"] >= 2500, seen  # seconds, not 15 ms of wall time
+
+
+def test_the_queue_filled_as_the_replay_ran(server: dict[str, Any]) -> None:
+    _wait_for_demo_end(server)
+    assert _get_json(server, "/api/queue", status="all")["total"] > server["early_total"] + 100
+
+
+def test_the_header_clock_shows_amsterdam_time_in_a_utc_browser(
+    page: Any, server: dict[str, Any]
+) -> None:
+    from zoneinfo import ZoneInfo
+
+    _wait_for_demo_end(server)  # stream time now ticks at wall speed
+    page.wait_for_timeout(1200)  # let one tick of the clock (1 s) pass after the last swap
+    server_now = datetime.fromisoformat(_get_json(server, "/api/queue")["now"])
+    shown = page.locator("#clock").inner_text()  # "dd-mm, hh:mm:ss"
+    expected = {
+        (server_now + timedelta(minutes=m)).astimezone(ZoneInfo("Europe/Amsterdam"))
+        for m in (-1, 0, 1)
+    }
+    assert shown.replace(",", "")[:11] in {e.strftime("%d-%m %H:%M") for e in expected}, shown
+
+
+def test_no_card_flashes_as_new_after_an_action(page: Any, server: dict[str, Any]) -> None:
+    _wait_for_demo_end(server)  # nothing arrives any more: no card is new
+    page.wait_for_function("() => !document.querySelector('#queue .card.fresh')")  # flashes end
+    card = page.locator("#queue .card").first
+    doc_id = card.get_attribute("data-doc-id")
+    card.locator('button[data-action="not_complaint"]').click()
+    page.wait_for_selector(f'.card[data-doc-id="{doc_id}"]', state="detached")
+    assert page.locator("#queue .card.fresh").count() == 0
+    page.locator("#toast").wait_for(state="visible")
+    assert page.locator("#toast").inner_text() == "Gemarkeerd als geen klacht"
+
+
+def _wait_for_demo_end(server: dict[str, Any]) -> None:
+    deadline = time.monotonic() + DEMO_SECONDS + 30
+    while _get_json(server, "/healthz").get("demo") != "done":
+        assert time.monotonic() < deadline, "the demo replay did not finish"
+        time.sleep(0.2)
+
+
+def _geometry(page: Any) -> dict[str, Any]:
+    return page.evaluate(
+        """() => {
+          const box = (el) => { if (!el) return null; const r = el.getBoundingClientRect();
+                                return { left: r.left, right: r.right, top: r.top, bottom: r.bottom,
+                                         visible: r.width > 0 && r.height > 0 }; };
+          const first = document.querySelector('#queue .card');
+          return {
+            innerWidth: window.innerWidth, innerHeight: window.innerHeight,
+            scrollWidth: document.documentElement.scrollWidth,
+            agent: box(document.querySelector('#agent')),
+            report: box(document.querySelector('.topnav a')),
+            claim: box(first && first.querySelector('button[data-action="claim"]')),
+            resolve: box(first && first.querySelector('button[data-action="resolve"]')),
+            footer: box(document.querySelector('footer.keys')),
+          };
+        }"""
+    )
+
+
+def _assert_fits(geo: dict[str, Any]) -> None:
+    width, height = geo["innerWidth"], geo["innerHeight"]
+    assert geo["scrollWidth"] <= width, geo  # no horizontal scrolling
+    for name in ("agent", "report", "claim", "resolve"):
+        box = geo[name]
+        assert box and box["visible"], (name, geo)
+        assert box["left"] >= 0 and box["right"] <= width, (name, box, width)
+        assert box["top"] >= 0 and box["bottom"] <= height, (name, box, height)  # above the fold
+
+
+def _assert_footer_covers_no_card(page: Any) -> None:
+    page.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
+    overlap = page.evaluate(
+        """() => {
+          const footer = document.querySelector('footer.keys');
+          const f = footer.getBoundingClientRect();
+          if (getComputedStyle(footer).display === 'none' || f.height === 0) return [];
+          return [...document.querySelectorAll('#queue .card')]
+            .map(c => c.getBoundingClientRect())
+            .filter(r => r.bottom > f.top && r.top < f.bottom)
+            .map(r => [r.top, r.bottom, f.top]);
+        }"""
+    )
+    assert overlap == []
+    page.evaluate("window.scrollTo(0, 0)")
+
+
+@pytest.mark.parametrize(
+    ("name", "width", "height"), [("phone", 390, 844), ("desktop", 1360, 1000)]
+)
+def test_the_queue_fits_the_screen(
+    browser: Any, server: dict[str, Any], name: str, width: int, height: int
+) -> None:
+    _wait_for_demo_end(server)
+    page = browser.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.set_viewport_size({"width": width, "height": height})
+    page.goto(f"{server['url']}/")
+    page.wait_for_selector("#conn.live", timeout=10_000)
+    page.wait_for_selector("#queue .card")
+    geo = _geometry(page)
+    page.screenshot(path=str(ARTIFACTS / f"08-{name}-{width}x{height}.png"))
+    _assert_fits(geo)
+    page.fill("#agent", "Kim (webcare)")  # reachable: a name can be entered
+    card = page.locator("#queue .card").first
+    card.locator('button[data-action="label"]').click()
+    card.locator("form.label-form").wait_for()
+    page.screenshot(path=str(ARTIFACTS / f"08-{name}-label-form.png"))
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.keyboard.press("Escape")
+    card.locator("form.label-form").wait_for(state="detached")
+    _assert_footer_covers_no_card(page)
+    page.screenshot(path=str(ARTIFACTS / f"08-{name}-full.png"), full_page=True)
+    assert problems == []
+    page.close()
+
+
+def test_the_in_app_report_opens_on_the_brand_with_most_open_complaints(
+    page: Any, server: dict[str, Any]
+) -> None:
+    import sqlite3
+
+    with sqlite3.connect(server["work"] / "kr.db") as db:
+        busiest = db.execute(
+            "SELECT j.value FROM posts p, json_each(p.brands) j GROUP BY j.value ORDER BY "
+            "sum(p.intent = 'klacht' AND p.status IN ('open', 'claimed', 'snoozed')) DESC "
+            "LIMIT 1"
+        ).fetchone()[0]
+    page.goto(f"{server['url']}/report")
+    assert page.locator("h1").inner_text() == f"Webcare-rapport: {busiest}"
+    assert "(Europe/Amsterdam)" in page.locator(".period").inner_text()
+    page.goto(f"{server['url']}/?priority=P1,P2")
+    page.wait_for_selector("#conn.live", timeout=10_000)
 
 
 def test_hostile_posts_from_the_pipeline_render_as_inert_text(

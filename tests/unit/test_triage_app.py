@@ -129,6 +129,51 @@ def test_actions_need_the_csrf_header_and_a_name(client: TestClient) -> None:
     assert again.status_code == 409
 
 
+def test_any_printable_agent_name_is_accepted_and_control_characters_are_not(
+    client: TestClient,
+) -> None:
+    from urllib.parse import quote
+
+    name = "Kim (webcare) – Zoë/2 #1"
+    claimed = client.post(
+        "/api/actions/claim",
+        json={"doc_id": "x:1"},
+        headers={"X-Klachtradar-Request": "1", "X-Klachtradar-User": quote(name)},
+    )
+    assert claimed.status_code == 200, claimed.text
+    assert claimed.json()["assignee"] == name
+    forged = client.post(
+        "/api/actions/release",
+        json={"doc_id": "x:1"},
+        headers={"X-Klachtradar-Request": "1", "X-Klachtradar-User": quote("kim\nadmin")},
+    )
+    assert forged.status_code == 400
+
+
+def test_server_errors_are_dutch(client: TestClient) -> None:
+    errors = [
+        client.post(
+            "/api/actions/claim", json={"doc_id": "x:1"}, headers={"X-Klachtradar-User": "a"}
+        ),
+        client.post(
+            "/api/actions/claim", json={"doc_id": "x:1"}, headers={"X-Klachtradar-Request": "1"}
+        ),
+        client.post("/api/actions/claim", json={"doc_id": "x:404"}, headers=ACT),
+        client.post("/api/actions/fly", json={"doc_id": "x:1"}, headers=ACT),
+        client.post("/api/actions/claim", json={"nope": 1}, headers=ACT),
+        client.post("/api/actions/snooze", json={"doc_id": "x:1", "minutes": 99999}, headers=ACT),
+    ]
+    client.post("/api/actions/resolve", json={"doc_id": "x:1"}, headers=ACT)
+    errors.append(client.post("/api/actions/claim", json={"doc_id": "x:1"}, headers=ACT))
+    messages = [e.json()["error"] for e in errors]
+    assert [e.status_code for e in errors] == [403, 400, 404, 404, 422, 409, 409]
+    assert messages[1] == "vul eerst je naam in (rechtsboven, bij Agent)"
+    assert messages[-1] == "deze post is al afgehandeld; dat kan nu niet"
+    english = ("who are you", "cannot", "unknown", "missing", "Field required", "Input should")
+    for message in messages:
+        assert not any(word in message for word in english), message
+
+
 def test_read_only_mode_hides_actions_and_refuses_them(store_path: Path) -> None:
     with client_for(store_path, read_only=True) as client:
         assert 'data-action="claim"' not in client.get("/").text

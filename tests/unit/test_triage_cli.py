@@ -56,6 +56,27 @@ def test_report_command_writes_an_html_report_with_plots(store_path: Path, tmp_p
     assert '<b id="kpi-complaints">2</b>' in html
 
 
+def test_report_without_out_writes_under_var_reports_not_the_working_directory(
+    store_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from triage import triage_cli
+
+    assert Path("var/reports") == triage_cli.REPORTS_DIR  # under the project home
+    monkeypatch.setattr(triage_cli, "REPORTS_DIR", tmp_path / "var" / "reports")
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["report", "--brand", "KPN", "--store", str(store_path)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "var" / "reports" / "report-KPN.html").is_file()
+    assert not (tmp_path / "report-KPN.html").exists()
+
+
+def test_report_of_an_unknown_brand_is_an_error_naming_the_known_ones(store_path: Path) -> None:
+    result = runner.invoke(app, ["report", "--brand", "KPM", "--store", str(store_path)])
+    assert result.exit_code != 0
+    message = str(result.exception)
+    assert "'KPM'" in message and "did you mean 'KPN'" in message and "known: KPN" in message
+
+
 def test_report_command_explains_a_bad_period(store_path: Path) -> None:
     result = runner.invoke(
         app, ["report", "--brand", "KPN", "--since", "vorige week", "--store", str(store_path)]

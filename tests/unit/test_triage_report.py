@@ -7,7 +7,9 @@ import json
 import re
 import sqlite3
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -86,7 +88,13 @@ def test_complaint_and_answered_counts_match_the_store(
     assert report.answered_share == pytest.approx(9 / len(rows))
     assert sum(total for _, total, _ in report.per_day) == len(rows)
     assert sum(answered for _, _, answered in report.per_day) == 9
-    assert len(report.per_day) == (END - START).days
+    # Days are Amsterdam days ([triage] timezone): 00:00 UTC is 01:00/02:00 there, so the
+    # period's last UTC hour or two fall on one more local day.
+    amsterdam = ZoneInfo(SETTINGS.timezone)
+    days = [day for day, _, _ in report.per_day]
+    assert days[0] == START.astimezone(amsterdam).date()
+    assert days[-1] == (END - timedelta(microseconds=1)).astimezone(amsterdam).date()
+    assert all((b - a).days == 1 for a, b in pairwise(days))
 
 
 def test_response_times_and_sla_breaches_match_the_store(
@@ -144,6 +152,27 @@ def test_periods_read_as_relative_or_absolute() -> None:
     assert parse_period("7d", None, now=now) == (now - timedelta(days=7), now)
     assert parse_period("24h", "2026-11-08T12:00:00", now=now)[0] == now - timedelta(hours=24)
     assert parse_period("2026-10-01", "2026-11-01")[0] == datetime(2026, 10, 1, tzinfo=UTC)
+
+
+def test_biggest_reach_lists_each_author_once(report: BrandReport) -> None:
+    authors = [r.author_id for r in report.biggest_reach]
+    assert len(authors) == len(set(authors)) > 3
+
+
+def test_themes_leave_out_filler_words(report: BrandReport) -> None:
+    words = {w for w, _ in report.top_themes}
+    assert words and not words & {"nieuwe", "week", "weken", "heten", "dagen"}
+
+
+def test_count_axes_have_whole_number_ticks(
+    report: BrandReport,
+) -> None:
+    from triage.report_html import plot_sla, plot_themes
+
+    for plot in (plot_sla(report), plot_themes(report)):
+        svg = base64.b64decode(plot.split(",", 1)[1]).decode()
+        ticks = re.findall(r"<text[^>]*>\s*([0-9][0-9.,]*)\s*</text>", svg)
+        assert ticks and all("." not in t and "," not in t for t in ticks), ticks
 
 
 def test_report_json_of_themes_is_not_empty(report: BrandReport) -> None:

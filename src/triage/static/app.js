@@ -11,10 +11,13 @@
   const agent = $("#agent");
   const conn = $("#conn");
   const toast = $("#toast");
+  // The one time zone of the app ([triage] timezone), whatever the browser's is.
+  const TZ = document.body.dataset.tz || "Europe/Amsterdam";
   const state = {
     inflight: false, dirty: false,
     serverNowMs: 0, receivedAtMs: 0, amber: 0.75,
     firstSeen: new Map(), known: new Set(), initial: true, selected: null,
+    fetchedMs: 0, lastFetchedMs: 0,
   };
 
   // -- the agent's name, remembered in this browser ---------------------------------------
@@ -64,7 +67,7 @@
     const clock = $("#clock");
     if (clock && state.serverNowMs) {
       const d = new Date(now);
-      clock.textContent = d.toLocaleString("nl-NL", { day: "2-digit", month: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+      clock.textContent = d.toLocaleString("nl-NL", { timeZone: TZ, day: "2-digit", month: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" });
     }
   }
 
@@ -78,10 +81,13 @@
   async function refresh() {
     if (state.inflight) { state.dirty = true; return; }
     state.inflight = true;
+    const started = Date.now();
     try {
       const response = await fetch(`/fragments/live?${queryString()}`, { headers: { Accept: "text/html" } });
       if (response.status === 401) { location.href = "/login"; return; }
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      state.lastFetchedMs = state.fetchedMs;
+      state.fetchedMs = started;
       swap(await response.text());
     } catch (error) {
       conn.textContent = "fout bij verversen";
@@ -118,6 +124,15 @@
       const prev = node.dataset ? old.get(node.dataset.docId) : undefined;
       if (!prev) return node;
       const keep = prev.dataset.sig === node.dataset.sig || $(".card-form form", prev);
+      if (keep && prev.dataset.reasonsSig !== node.dataset.reasonsSig) {
+        // only the words of time ("wacht al 3 uur") changed: swap them, keep the card
+        $(".reasons", prev).replaceWith($(".reasons", node));
+        prev.dataset.reasonsSig = node.dataset.reasonsSig;
+      }
+      if (!keep && $("details.thread[open]", prev)) {
+        const thread = $("details.thread", node);
+        if (thread) thread.open = true; // an agent reading the thread keeps it open
+      }
       return keep ? prev : node;
     });
     let ref = current.firstElementChild;
@@ -141,7 +156,14 @@
       const id = card.dataset.docId;
       if (!state.firstSeen.has(id)) state.firstSeen.set(id, now);
       card.dataset.renderedAt = String(state.firstSeen.get(id));
-      if (!state.initial && !state.known.has(id)) card.classList.add("fresh");
+      // "New" means a post written since this page last fetched the queue, not a card
+      // that moved into view after an action (the next post of a conversation, a
+      // re-scored one): those arrived long before.
+      const arrived = Number(card.dataset.arrivedAt || 0);
+      if (!state.initial && !state.known.has(id) && arrived > 0 && arrived >= state.lastFetchedMs) {
+        card.classList.add("fresh"); // one flash, then it is an ordinary card
+        card.addEventListener("animationend", () => card.classList.remove("fresh"), { once: true });
+      }
       state.known.add(id);
       if (id === state.selected) card.classList.add("selected");
     }
@@ -197,9 +219,13 @@
     refresh();
   }
 
+  // A datetime-local value in the app's time zone; the server reads it in that zone.
   function localInput(ms) {
-    const d = new Date(ms - new Date(ms).getTimezoneOffset() * 60000);
-    return d.toISOString().slice(0, 16);
+    const parts = {};
+    const format = new Intl.DateTimeFormat("en-GB", { timeZone: TZ, year: "numeric", month: "2-digit",
+      day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+    for (const part of format.formatToParts(new Date(ms))) parts[part.type] = part.value;
+    return `${parts.year}-${parts.month}-${parts.day}T${parts.hour}:${parts.minute}`;
   }
 
   function openForm(card, templateId) {
@@ -217,8 +243,7 @@
     input.min = localInput(Number(card.dataset.createdMs));
     form.addEventListener("submit", (event) => {
       event.preventDefault();
-      const responded = new Date(input.value);
-      act(card, "resolve", { responded_at: responded.toISOString(), note: form.elements.note.value });
+      act(card, "resolve", { responded_at: input.value, note: form.elements.note.value });
     });
     form.elements.note.focus();
   }
@@ -288,6 +313,11 @@
     next.scrollIntoView({ block: "nearest" });
   }
   document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") { // closes an open label or resolve form, even from its fields
+      const open = $(".card-form form", live);
+      if (open) { event.preventDefault(); closeForm(open.closest(".card")); }
+      return;
+    }
     if (event.target.closest("input, select, textarea") || event.ctrlKey || event.metaKey || event.altKey) return;
     const card = state.selected ? $$(".card", live).find((c) => c.dataset.docId === state.selected) : null;
     const keys = { c: "claim", r: "resolve", n: "not_complaint", l: "label" };
@@ -309,5 +339,6 @@
   badge();
   tick();
   setInterval(tick, 1000);
+  setInterval(refresh, 60000); // reasons in words ("wacht al 3 uur") are worded by the server
   connect();
 })();
