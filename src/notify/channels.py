@@ -271,7 +271,7 @@ class EmailChannel:
 
     def send(self, message: Message, *, delivery_id: str, thread: str | None) -> str | None:
         mail = EmailMessage()
-        message_id = f"<{delivery_id}@klachtradar>"
+        message_id = f"<{hashlib.sha256(delivery_id.encode()).hexdigest()[:32]}@klachtradar>"
         mail["Subject"] = f"[klachtradar] {message.headline}"
         mail["From"] = self.route.sender
         mail["To"] = ", ".join(self.route.to)

@@ -230,7 +230,9 @@ def ladder(tmp_path: Path, clock: Clock) -> tuple[AlertDispatch, dict[str, Recor
         escalation=["lead", "oncall"],
     )
     triage = TriageSettings(escalate_after_minutes=10, brand_escalate_after_minutes={"Odido": 5})
-    return AlertDispatch(settings, Outbox(tmp_path / "n.db"), chans, triage=triage, clock=clock), chans
+    return AlertDispatch(
+        settings, Outbox(tmp_path / "n.db"), chans, triage=triage, clock=clock
+    ), chans
 
 
 def test_an_unclaimed_p1_climbs_the_ladder_and_a_claimed_one_stops(tmp_path: Path) -> None:
