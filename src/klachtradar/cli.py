@@ -35,9 +35,9 @@ if TYPE_CHECKING:
 
 HELP_PANELS: dict[str, tuple[str, ...]] = {
     "Demo & zoeken": ("demo", "replay", "top", "search"),
-    "Streaming": ("listen", "process", "index", "dlq"),
+    "Streaming": ("listen", "process", "index", "notify", "dlq"),
     "Modellen": ("train", "evaluate", "classify", "models"),
-    "Triage": ("serve", "report", "feedback"),
+    "Triage": ("serve", "report", "feedback", "alerts"),
     "Beheer": ("es", "kibana", "schema"),
 }
 """Every top-level command, in the ``--help`` panel and the order it is listed in.
@@ -158,7 +158,9 @@ def _replay(path: Path, settings: Settings, *, speed: float | None, quiet: bool)
             transient=True,
         )
         alerts = None if quiet else ConsoleAlerts(progress.console)
-        outputs = with_elasticsearch(EmbeddedOutputs(db, dead, alerts), settings)
+        outputs: Outputs = with_elasticsearch(EmbeddedOutputs(db, dead, alerts), settings)
+        notifying = _notifying(outputs, settings, db, dead)
+        outputs = notifying or outputs
         source = JsonlReplay(
             path,
             speed=speed,
@@ -177,7 +179,42 @@ def _replay(path: Path, settings: Settings, *, speed: float | None, quiet: bool)
                 stats = run_embedded(
                     source.batches(), pipeline, outputs, on_batch=on_batch, judges=judges
                 )
+        if notifying is not None:
+            _drain_notifications(notifying)
         _summary(stats, db, dead.path)
+
+
+def _notifying(outputs: Outputs, settings: Settings, db: object, dead: object) -> Any:
+    """With ``[alerts.routes]`` configured, the embedded run notifies in process
+    (:class:`notify.outputs.NotifyingOutputs`): claims and escalations live in the store."""
+    if not settings.alerts.routes:
+        return None
+    from notify.commands import open_dispatch
+    from notify.outputs import NotifyingOutputs
+    from sink.deadletter import DeadLetterFile
+    from sink.store import EmbeddedStore
+
+    assert isinstance(db, EmbeddedStore) and isinstance(dead, DeadLetterFile)
+    dispatch = open_dispatch(
+        settings,
+        on_dead=lambda letter: dead.write([letter]),
+        on_escalated=db.record_escalation,
+    )
+    return NotifyingOutputs(outputs, dispatch, is_claimed=db.is_handled)
+
+
+def _drain_notifications(notifying: Any) -> None:
+    """A finite run ends: send the digests and what still waits for a retry."""
+    import time
+
+    from notify.outputs import NotifyingOutputs
+
+    assert isinstance(notifying, NotifyingOutputs)
+    if not notifying.drain(time.sleep, timeout_s=30.0):
+        err_console.print(
+            "[yellow]some alert messages are still waiting for a retry: "
+            "`klachtradar alerts list` shows them[/yellow]"
+        )
 
 
 @contextmanager
@@ -440,6 +477,7 @@ EXTENSIONS: tuple[tuple[str, str, str], ...] = (
     ("sink.es.commands", "es_app", "es"),
     ("sink.es.commands", "kibana_app", "kibana"),
     ("classify.commands", "models_app", "models"),
+    ("notify.commands", "alerts_app", "alerts"),
 )
 
 

@@ -170,9 +170,10 @@ class AlertRoute(BaseModel):
     webhook URL (the URL is the credential), ``secret_env`` the HMAC key of a generic
     webhook, ``password_env`` the SMTP password. ``url`` is for endpoints that are not
     secret (a relay on the local network, a test server). ``brands`` empty: every brand;
-    ``kinds`` empty: none, the route is only a rung of the escalation ladder. ``quiet_hours`` ``"22:00-07:00"`` (local time in
-    ``timezone``) holds everything below P1 until it ends; ``rate_limit`` messages per
-    ``rate_window_minutes`` at most, the rest is summed up in one digest.
+    ``kinds`` empty: none, the route is only a rung of the escalation ladder.
+    ``quiet_hours`` ``"22:00-07:00"`` (local time in ``timezone``) holds everything below
+    P1 until it ends; ``rate_limit`` messages per ``rate_window_minutes`` at most, the
+    rest is summed up in one digest.
     """
 
     channel: AlertChannel

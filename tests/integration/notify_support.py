@@ -72,7 +72,7 @@ class Recorder:
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_POST(self) -> None:
         recorder = self.server.recorder
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
         request = Request(self.path, {k: v for k, v in self.headers.items()}, body)

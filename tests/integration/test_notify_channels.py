@@ -121,7 +121,9 @@ def test_incident_mails_thread_by_in_reply_to(tmp_path: Path, smtp_server: Mailb
     assert second["In-Reply-To"] == first["Message-ID"]
     assert second["References"] == first["Message-ID"]
     assert first["Message-ID"].endswith("@klachtradar>") and first["In-Reply-To"] is None
-    assert "vervolg op: Incident bij KPN" in second.get_payload()[0].get_payload(decode=True).decode()
+    assert (
+        "vervolg op: Incident bij KPN" in second.get_payload()[0].get_payload(decode=True).decode()
+    )
 
 
 def test_a_4xx_is_permanent_a_5xx_and_a_refused_connection_are_not(chat_server: Recorder) -> None:
