@@ -8,6 +8,7 @@ import json
 import os
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Annotated
 
 import typer
@@ -52,6 +53,7 @@ def open_dispatch(
         triage=settings.triage,
         on_dead=on_dead,
         on_escalated=on_escalated,
+        incident_window=timedelta(minutes=settings.incidents.window_minutes),
     )
 
 

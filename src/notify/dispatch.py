@@ -7,8 +7,9 @@ outbox (one transaction per batch):
 2. **dedup** — per route, doc id and kind: a redelivered alert adds nothing; a post
    re-scored to a *higher* priority queues one update, threaded under the first
    message; a lower or equal one nothing;
-3. **threads** — an incident opens a thread; posts of that brand while it is open and
-   its "incident over" are replies in it;
+3. **threads** — an incident opens a thread; the posts of its brand from its window
+   on, while it is open, and its "incident over" are replies in it (not counted
+   against the rate limit: they add to one thread, they do not flood the channel);
 4. **quiet hours** — below P1, posts are held for the digest and incidents wait for
    the end of the quiet hours; P1 breaks through;
 5. **rate limit** — past ``rate_limit`` messages per window, posts below P1 are only
@@ -84,6 +85,12 @@ def quiet_until(route: AlertRoute, now: datetime) -> datetime | None:
     return ends.astimezone(UTC)
 
 
+_BATCH_ORDER = {AlertKind.INCIDENT: 0, AlertKind.POST: 1, AlertKind.INCIDENT_OVER: 2}
+"""Within one batch: an incident opens its thread before the storm's posts (its alert
+waits for the watermark, so it often arrives in the batch that holds them), and
+closes it after them."""
+
+
 def _thread_of_incident_over(alert_id: str) -> str:
     return "incident:" + alert_id.removeprefix("incident_over:")
 
@@ -101,7 +108,11 @@ class AlertDispatch:
         clock: Clock = utc_now,
         on_dead: Callable[[DeadLetter], None] | None = None,
         on_escalated: Escalated | None = None,
+        incident_window: timedelta = timedelta(minutes=10),
     ) -> None:
+        """``incident_window``: ``[incidents] window_minutes``; a post's alert is a reply in
+        its brand's open incident when the post was written at most this long before the
+        incident opened (the complaints that opened it), or after."""
         self.settings = settings
         self.outbox = outbox
         self.channels = dict(channels)
@@ -109,6 +120,7 @@ class AlertDispatch:
         self.clock = clock
         self.on_dead = on_dead
         self.on_escalated = on_escalated
+        self.incident_window = incident_window
         self._posts: dict[str, ScoredPost | None] = {}
         """The P1 posts on the ladder, for the facts of their escalation message (in
         ``notify`` on Kafka only the alert is known: its title and reasons then)."""
@@ -126,7 +138,7 @@ class AlertDispatch:
         now = self.clock()
         queued = 0
         with self.outbox.transaction():
-            for alert in alerts:
+            for alert in sorted(alerts, key=lambda a: _BATCH_ORDER[a.kind]):
                 post = posts.get(alert.doc_id or "")
                 for name, route in self.settings.routes.items():
                     if self._takes(route, alert):
@@ -154,11 +166,11 @@ class AlertDispatch:
         brand = alert.brand or ""
         if alert.kind is AlertKind.INCIDENT:
             thread, opens, reply_to = alert.alert_id, True, ""
-            self.outbox.open_incident(name, brand, thread)
+            self.outbox.open_incident(name, brand, thread, alert.created_at - self.incident_window)
         else:
             thread, opens = _thread_of_incident_over(alert.alert_id), False
             reply_to = self.outbox.thread_headline(name, thread)
-            self.outbox.close_incident(name, brand)
+            self.outbox.close_incident(name, brand, thread)
         message = alert_message(
             alert, post, now=now, triage_url=self.settings.triage_url, reply_to=reply_to
         )
@@ -187,7 +199,8 @@ class AlertDispatch:
             return 0  # the same alert again, or a lower priority: nothing new to say
         self.outbox.remember(name, key, alert.priority.value, now)
         brand = alert.brand or ""
-        incident = self.outbox.incident_thread(name, brand) if brand else None
+        incident = self.outbox.incident_thread(name, brand, alert.created_at) if brand else None
+        in_incident = before is None and incident is not None
         if before is not None:
             thread, opens = key, False
         elif incident is not None:
@@ -195,7 +208,7 @@ class AlertDispatch:
         else:
             thread, opens = key, True
         if alert.priority is not Priority.P1:
-            reason = self._holding_reason(name, route, now)
+            reason = self._holding_reason(name, route, now, limited=not in_incident)
             if reason:
                 self.outbox.hold(name, brand or "onbekend merk", alert.priority.value, now, reason)
                 return 0
@@ -218,13 +231,17 @@ class AlertDispatch:
                 at=now,
                 thread_key=thread,
                 opens_thread=opens,
-                counted=alert.priority is not Priority.P1,
+                counted=alert.priority is not Priority.P1 and not in_incident,
             )
         )
 
-    def _holding_reason(self, name: str, route: AlertRoute, now: datetime) -> str:
+    def _holding_reason(self, name: str, route: AlertRoute, now: datetime, *, limited: bool) -> str:
+        """Why a post below P1 is held for the digest now ('' : it is not); replies in an
+        incident's thread are not ``limited`` (they add to one thread, not the channel)."""
         if quiet_until(route, now) is not None:
             return f"stille uren ({route.quiet_hours})"
+        if not limited:
+            return ""
         window = timedelta(minutes=route.rate_window_minutes)
         if self.outbox.counted_since(name, now - window) >= route.rate_limit:
             return (

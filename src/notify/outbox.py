@@ -58,7 +58,7 @@ CREATE TABLE IF NOT EXISTS notify_threads (
     PRIMARY KEY (route, thread_key)
 );
 CREATE TABLE IF NOT EXISTS notify_open_incidents (
-    route TEXT NOT NULL, brand TEXT NOT NULL, thread_key TEXT NOT NULL,
+    route TEXT NOT NULL, brand TEXT NOT NULL, thread_key TEXT NOT NULL, since TEXT NOT NULL,
     PRIMARY KEY (route, brand)
 );
 CREATE TABLE IF NOT EXISTS notify_digest (
@@ -311,22 +311,26 @@ class Outbox:
         ).fetchone()
         return "" if row is None else str(json.loads(str(row[0])).get("headline", ""))
 
-    def open_incident(self, route: str, brand: str, thread_key: str) -> None:
+    def open_incident(self, route: str, brand: str, thread_key: str, since: datetime) -> None:
+        """An incident's thread takes the brand's posts written from ``since`` on."""
         self._db.execute(
-            "INSERT OR REPLACE INTO notify_open_incidents VALUES (?, ?, ?)",
-            (route, brand, thread_key),
+            "INSERT OR REPLACE INTO notify_open_incidents VALUES (?, ?, ?, ?)",
+            (route, brand, thread_key, since.isoformat()),
         )
 
-    def incident_thread(self, route: str, brand: str) -> str | None:
+    def incident_thread(self, route: str, brand: str, written: datetime) -> str | None:
+        """The open incident thread a post of ``brand`` written at ``written`` belongs in."""
         row = self._db.execute(
-            "SELECT thread_key FROM notify_open_incidents WHERE route = ? AND brand = ?",
-            (route, brand),
+            "SELECT thread_key FROM notify_open_incidents WHERE route = ? AND brand = ? "
+            "AND since <= ?",
+            (route, brand, written.isoformat()),
         ).fetchone()
         return None if row is None else str(row[0])
 
-    def close_incident(self, route: str, brand: str) -> None:
+    def close_incident(self, route: str, brand: str, thread_key: str) -> None:
         self._db.execute(
-            "DELETE FROM notify_open_incidents WHERE route = ? AND brand = ?", (route, brand)
+            "DELETE FROM notify_open_incidents WHERE route = ? AND brand = ? AND thread_key = ?",
+            (route, brand, thread_key),
         )
 
     # -- digests -----------------------------------------------------------------------------

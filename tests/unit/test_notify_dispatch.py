@@ -50,11 +50,13 @@ class Clock:
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)  # 13:00 in Amsterdam
 
 
-def post_alert(doc: str, priority: Priority = Priority.P2, brand: str = "KPN") -> Alert:
+def post_alert(
+    doc: str, priority: Priority = Priority.P2, brand: str = "KPN", minutes_ago: float = 12
+) -> Alert:
     return Alert(
         alert_id=f"post:{doc}:{priority.value}",
         kind=AlertKind.POST,
-        created_at=T0 - timedelta(minutes=12),
+        created_at=T0 - timedelta(minutes=minutes_ago),
         brand=brand,
         priority=priority,
         risk=75 if priority is Priority.P1 else 55,
@@ -132,18 +134,24 @@ def test_an_incident_is_one_message_with_its_posts_and_its_end_in_its_thread(
     tmp_path: Path,
 ) -> None:
     clock, chat = Clock(T0), Recorder()
-    d, _ = dispatch(tmp_path, clock, chat)
-    d.enqueue([incident()])
-    d.enqueue([incident(), post_alert("b")])
+    d, _ = dispatch(tmp_path, clock, chat, rate_limit=1)
+    storm = [post_alert(f"s{i}", minutes_ago=5 - i) for i in range(4)]
+    before = post_alert("old", minutes_ago=60)  # written before the storm: not part of it
+    d.enqueue([before, storm[0], incident()])  # the incident waited for the watermark
+    d.enqueue([incident(), *storm[1:]])
     d.enqueue([incident(AlertKind.INCIDENT_OVER)])
-    d.enqueue([post_alert("c")])  # after the incident: its own message
+    d.enqueue([post_alert("after", minutes_ago=0)])  # after the incident: on its own
+    clock.advance(minutes=10)
     d.deliver()
-    opener = chat.sent[0]
-    assert opener[0].headline.startswith("Incident bij KPN")
-    assert [t for _, _, t in chat.sent[1:3]] == [f"ref-{opener[1]}"] * 2
-    assert chat.sent[2][0].headline.startswith("Incident bij KPN voorbij")
-    assert chat.sent[3][2] is None
-    assert len(chat.sent) == 4
+    opener = chat.sent[0]  # in a batch the incident comes first, opening its thread
+    assert opener[0].headline == "Incident bij KPN: 30 klachten in korte tijd"
+    assert chat.sent[1][1:] == ("chat:post:old:P2", None)  # on its own, the one the limit allows
+    replies = chat.sent[2:7]
+    assert [t for _, _, t in replies] == [f"ref-{opener[1]}"] * 5  # 4 storm posts + the end
+    assert [i for _, i, _ in replies[:4]] == [f"chat:post:s{i}:P2" for i in range(4)]
+    assert replies[-1][0].headline == "Incident bij KPN voorbij (30 klachten)"
+    assert all(m.reply_to == opener[0].headline for m, _, _ in replies)
+    assert chat.headlines[7:] == ["Nog 1 P2-melding over KPN"]  # "after": past the limit
 
 
 def test_past_the_rate_limit_the_rest_becomes_one_dutch_digest(tmp_path: Path) -> None:
