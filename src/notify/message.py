@@ -81,7 +81,7 @@ def card_link(triage_url: str, alert: Alert) -> str:
     """The triage queue filtered to the alert's brand, anchored at its card."""
     base = triage_url.rstrip("/")
     brand = f"?brand={quote(alert.brand)}" if alert.brand else ""
-    anchor = f"#card-{quote(alert.doc_id)}" if alert.doc_id else ""
+    anchor = f"#card-{quote(alert.doc_id, safe=':/@')}" if alert.doc_id else ""
     return f"{base}/{brand}{anchor}"
 
 
