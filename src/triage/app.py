@@ -130,6 +130,7 @@ class TriageApp:
         items, total = self.workflow.queue(flt)
         now = self.clock.now()
         corrections = self.feedback.for_posts([item.post.doc_id for item in items])
+        escalations = self.workflow.escalations([item.post.doc_id for item in items])
         cards = [
             card_view(
                 item,
@@ -137,6 +138,7 @@ class TriageApp:
                 sla=self.sla,
                 arrived_ms=self.feed.arrival_ms(item.post.doc_id),
                 correction=corrections.get(item.post.doc_id),
+                escalation=escalations.get(item.post.doc_id),
             )
             for item in items
         ]

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from klachtradar.contract import ScoredPost
 from triage.feedback import Correction
 from triage.sla import SlaPolicy, SlaState
-from triage.workflow import QueueItem
+from triage.workflow import Escalation, QueueItem
 
 _STATUS_LABEL = {
     "open": "open",
@@ -97,9 +97,15 @@ class CardView:
     correction: Correction | None
     lang: str | None
     sig: str
+    escalation: Escalation | None = None
 
 
-def _signature(post: ScoredPost, item: QueueItem, correction: Correction | None) -> str:
+def _signature(
+    post: ScoredPost,
+    item: QueueItem,
+    correction: Correction | None,
+    escalation: Escalation | None = None,
+) -> str:
     """Changes whenever what the card shows changes (except the ticking timer)."""
     parts = (
         post.model_dump_json(exclude={"scored_at"}),
@@ -108,6 +114,7 @@ def _signature(post: ScoredPost, item: QueueItem, correction: Correction | None)
         item.snoozed_until,
         item.responded_at,
         correction.at if correction else None,
+        escalation,
     )
     return hashlib.blake2b(repr(parts).encode(), digest_size=8).hexdigest()
 
@@ -119,6 +126,7 @@ def card_view(
     sla: SlaPolicy,
     arrived_ms: int | None = None,
     correction: Correction | None = None,
+    escalation: Escalation | None = None,
 ) -> CardView:
     """Build a card from a queue item."""
     post: ScoredPost = item.post
@@ -129,7 +137,7 @@ def card_view(
     end = item.responded_at if item.status == "resolved" and item.responded_at else now
     waited = end - raw.created_at
     return CardView(
-        sig=_signature(post, item, correction),
+        sig=_signature(post, item, correction, escalation),
         doc_id=post.doc_id,
         text=raw.text,
         handle=raw.author.handle,
@@ -159,4 +167,5 @@ def card_view(
         arrived_ms=arrived_ms,
         correction=correction,
         lang=post.lang,
+        escalation=escalation,
     )

@@ -152,7 +152,7 @@ def test_a_route_without_a_destination_or_a_ladder_of_unknown_routes_is_refused(
 ) -> None:
     monkeypatch.setenv("KLACHTRADAR_HOME", str(ROOT))
     monkeypatch.setenv("KLACHTRADAR_ALERTS__ROUTES", '{"ops": {"channel": "teams"}}')
-    with pytest.raises(ConfigError, match="alerts.routes.ops: .*exactly one of url and url_env"):
+    with pytest.raises(ConfigError, match=r"alerts\.routes\.ops: .*exactly one of url and url_env"):
         load_settings()
     monkeypatch.setenv(
         "KLACHTRADAR_ALERTS__ROUTES", '{"ops": {"channel": "teams", "url": "http://x"}}'
