@@ -254,14 +254,18 @@ class AlertDispatch:
         """Queue the digests whose window has passed (``force``: all of them, at the end
         of a finite run); a route in its quiet hours keeps its digest until they end."""
         now = self.clock()
-        queued = 0
-        with self.outbox.transaction():
-            for digest in self.outbox.digests():
-                route = self.settings.routes.get(digest.route)
-                if route is None or not self._digest_due(route, digest, now, force):
-                    continue
-                queued += self._queue_digest(digest, now)
-        return queued
+        if not self._due_digests(now, force):
+            return 0  # the common case: no transaction, no fsync
+        with self.outbox.transaction():  # read again inside: counts are exact
+            return sum(self._queue_digest(d, now) for d in self._due_digests(now, force))
+
+    def _due_digests(self, now: datetime, force: bool) -> list[Digest]:
+        return [
+            digest
+            for digest in self.outbox.digests()
+            if (route := self.settings.routes.get(digest.route)) is not None
+            and self._digest_due(route, digest, now, force)
+        ]
 
     def _digest_due(self, route: AlertRoute, digest: Digest, now: datetime, force: bool) -> bool:
         if force:
