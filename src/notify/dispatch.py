@@ -28,7 +28,7 @@ in microseconds.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -298,17 +298,33 @@ class AlertDispatch:
     # -- out of the outbox -------------------------------------------------------------------
 
     def deliver(self) -> DeliveryStats:
-        """Send every due message once, in order per route (see the module docstring)."""
+        """Send every due message once, in order per route (see the module docstring).
+
+        A message waiting for its retry holds back the later messages of its route (so
+        threads and order survive an outage); one merely deferred to the end of the
+        quiet hours does not (a P1 must break through).
+        """
         self.flush_digests()
         stats = DeliveryStats()
-        blocked: set[str] = set()
         now = self.clock()
-        for row in self.outbox.pending():
-            if row.route in blocked:
+        failed: set[str] = set()
+        for row in self._sendable(self.outbox.pending(), now):
+            if row.route in failed or row.next_at > now:
                 continue
-            if row.next_at > now or not self._deliver_one(row, stats):
-                blocked.add(row.route)
+            if not self._deliver_one(row, stats):
+                failed.add(row.route)
         return stats
+
+    def _sendable(self, rows: list[OutboxRow], now: datetime) -> Iterator[OutboxRow]:
+        """Pending rows in order, except those behind a row of their route that waits
+        for its retry (that row itself is included: its time counts)."""
+        retrying: set[str] = set()
+        for row in rows:
+            if row.route in retrying:
+                continue
+            if row.attempts > 0 and row.next_at > now:
+                retrying.add(row.route)
+            yield row
 
     def _deliver_one(self, row: OutboxRow, stats: DeliveryStats) -> bool:
         channel = self.channels.get(row.route)
@@ -363,13 +379,11 @@ class AlertDispatch:
             )
 
     def next_due_in(self) -> float | None:
-        """Seconds until the earliest pending message is due (None: nothing pending)."""
-        heads: dict[str, datetime] = {}
-        for row in self.outbox.pending():  # a route sends in order: its first row decides
-            heads.setdefault(row.route, row.next_at)
-        if not heads:
+        """Seconds until the next message can be sent (None: nothing pending)."""
+        times = [row.next_at for row in self._sendable(self.outbox.pending(), self.clock())]
+        if not times:
             return None
-        return max(0.0, (min(heads.values()) - self.clock()).total_seconds())
+        return max(0.0, (min(times) - self.clock()).total_seconds())
 
     # -- the escalation ladder ---------------------------------------------------------------
 
@@ -391,6 +405,7 @@ class AlertDispatch:
         for item in self.outbox.running_escalations():
             if is_claimed(item.doc_id):
                 self.outbox.set_escalation(item.doc_id, step=item.step, state="claimed")
+                self._posts.pop(item.doc_id, None)
                 continue
             minutes = self.minutes_per_step(item.brand)
             if now < item.started_at + timedelta(minutes=minutes * (item.step + 1)):
@@ -418,6 +433,8 @@ class AlertDispatch:
                 )
                 state = "done" if step >= len(ladder) else "running"
                 self.outbox.set_escalation(item.doc_id, step=step, state=state)
+            if state == "done":
+                self._posts.pop(item.doc_id, None)
             climbed += 1
             if self.on_escalated is not None:
                 self.on_escalated(item.doc_id, route, step, now)

@@ -183,6 +183,24 @@ def test_quiet_hours_hold_everything_below_p1_until_they_end(tmp_path: Path) -> 
     assert chat.headlines[-1] == "Nog 2 P2-meldingen over KPN"
 
 
+def test_an_incident_deferred_by_quiet_hours_does_not_hold_back_a_p1(tmp_path: Path) -> None:
+    night = datetime(2026, 3, 2, 23, 30, tzinfo=UTC)
+    clock, chat = Clock(night), Recorder()
+    d, _ = dispatch(tmp_path, clock, chat, quiet_hours="22:00-07:00")
+    quiet_incident = incident().model_copy(update={"priority": Priority.P2})
+    d.enqueue([quiet_incident])
+    d.enqueue([post_alert("p1", Priority.P1, minutes_ago=-60)])  # not part of the incident
+    d.deliver()
+    assert chat.headlines == ["P1 melding over KPN"]
+    assert d.next_due_in() == pytest.approx(6.5 * 3600)  # 07:00 in Amsterdam (UTC+1)
+    clock.advance(hours=6, minutes=29)
+    d.deliver()
+    assert len(chat.sent) == 1
+    clock.advance(minutes=1)
+    d.deliver()
+    assert chat.headlines[-1] == "Incident bij KPN: 30 klachten in korte tijd"
+
+
 def test_a_failing_endpoint_is_retried_with_backoff_then_delivered_once(tmp_path: Path) -> None:
     clock, chat = Clock(T0), Recorder()
     chat.failures = [
