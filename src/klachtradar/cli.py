@@ -402,21 +402,26 @@ def _listen_embedded(
 
     pipeline = Pipeline.from_settings(settings)
     with streaming_gc(), EmbeddedStore(settings.resolve(settings.store.path)) as db:
-        outputs = EmbeddedOutputs(
-            db, DeadLetterFile(settings.resolve(settings.deadletter.path)), ConsoleAlerts(console)
-        )
+        dead = DeadLetterFile(settings.resolve(settings.deadletter.path))
+        embedded = EmbeddedOutputs(db, dead, ConsoleAlerts(console))
+        notifying = _notifying(embedded, settings, db, dead)
+        outputs: Outputs = notifying or embedded
 
         def publish(batch: Sequence[Record]) -> None:
             run_embedded([batch], pipeline, outputs, end_of_input=False)
 
-        return run_listen(
-            source,
-            settings,
-            publish,
-            file=file,
-            max_posts=max_posts,
-            seconds=seconds,
-        )
+        try:
+            return run_listen(
+                source,
+                settings,
+                publish,
+                file=file,
+                max_posts=max_posts,
+                seconds=seconds,
+            )
+        finally:
+            if notifying is not None:
+                _drain_notifications(notifying)
 
 
 def _queries(settings: Settings) -> PostQueries:
