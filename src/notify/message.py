@@ -112,6 +112,12 @@ def alert_message(
         reach = f"{dutch_number(author.followers)} volgers" if author.followers else "onbekend"
         facts.append(("Auteur", f"@{author.handle} ({reach})"))
         text = " ".join(post.post.text.split())
+    elif alert.kind is AlertKind.POST and alert.title.startswith("@"):
+        # Only the alert (``klachtradar notify`` on Kafka): its title is "@handle: text",
+        # and a reach worth mentioning is among its reasons.
+        handle, _, text = alert.title.partition(": ")
+        reach = next((r for r in alert.reasons if r.endswith(" volgers")), "bereik onbekend")
+        facts.append(("Auteur", f"{handle} ({reach})"))
     if alert.risk is not None:
         facts.append(("Risico", f"{alert.risk}/100 ({alert.priority.value})"))
     if alert.reasons:

@@ -124,6 +124,8 @@ def test_the_message_is_dutch_with_reach_risk_reasons_waiting_time_and_a_link(
     d.deliver()
     message = chat.sent[0][0]
     facts = dict(message.facts)
+    assert facts["Auteur"] == "@klant (41.200 volgers)"  # from the alert alone, as on Kafka
+    assert message.text == "storing bij KPN"
     assert facts["Risico"] == "75/100 (P1)"
     assert "41.200 volgers" in facts["Waarom"]
     assert facts["Wacht al"] == "12 min"
