@@ -138,7 +138,7 @@ class AlertDispatch:
         now = self.clock()
         queued = 0
         with self.outbox.transaction():
-            for alert in sorted(alerts, key=lambda a: _BATCH_ORDER[a.kind]):
+            for alert in sorted(alerts, key=lambda a: _BATCH_ORDER.get(a.kind, 1)):
                 post = posts.get(alert.doc_id or "")
                 for name, route in self.settings.routes.items():
                     if self._takes(route, alert):
@@ -164,11 +164,13 @@ class AlertDispatch:
             return 0
         self.outbox.remember(name, key, alert.priority.value, now)
         brand = alert.brand or ""
+        thread: str | None = None
+        opens, reply_to = False, ""
         if alert.kind is AlertKind.INCIDENT:
-            thread, opens, reply_to = alert.alert_id, True, ""
+            thread, opens = alert.alert_id, True
             self.outbox.open_incident(name, brand, thread, alert.created_at - self.incident_window)
-        else:
-            thread, opens = _thread_of_incident_over(alert.alert_id), False
+        elif alert.kind is AlertKind.INCIDENT_OVER:
+            thread = _thread_of_incident_over(alert.alert_id)
             reply_to = self.outbox.thread_headline(name, thread)
             self.outbox.close_incident(name, brand, thread)
         message = alert_message(

@@ -95,9 +95,11 @@ def alert_message(
     reply_to: str = "",
 ) -> Message:
     """The message of a post or incident alert; ``raised_from``: the earlier priority."""
-    label = KIND_LABEL[alert.kind]
+    label = KIND_LABEL.get(alert.kind, "Melding")
     brand = alert.brand or "onbekend merk"
-    if alert.kind is AlertKind.POST:
+    if alert.kind not in KIND_LABEL:  # a kind added later: its own title says what it is
+        headline = f"{label} over {brand}: {alert.title}"
+    elif alert.kind is AlertKind.POST:
         headline = f"{alert.priority.value} {label.lower()} over {brand}"
         if raised_from:
             headline = f"Prioriteit verhoogd van {raised_from} naar {alert.priority.value}: {brand}"
