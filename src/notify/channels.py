@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
 import smtplib
 import ssl
@@ -82,7 +83,8 @@ def _post_json(
             retryable=exc.code in _RETRYABLE_STATUS,
             retry_after_s=retry_after,
         ) from None
-    except (urllib.error.URLError, OSError) as exc:  # refused, reset, timed out
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:  # refused,
+        # reset, timed out, a connection closed mid-answer
         reason = getattr(exc, "reason", exc)
         raise DeliveryError(
             f"route {route}: {type(exc).__name__}: {reason}", retryable=True

@@ -95,6 +95,21 @@ def _thread_of_incident_over(alert_id: str) -> str:
     return "incident:" + alert_id.removeprefix("incident_over:")
 
 
+def _send(channel: Channel, row: OutboxRow, thread: str | None) -> str | None:
+    """``channel.send``, with any other exception (a bug, a malformed URL) turned into a
+    retryable :class:`DeliveryError`: the message is neither lost nor allowed to stop
+    the others, and ends in the dead letters after ``max_attempts``. Only the exception's
+    type is kept: its text may hold the URL, which is a secret."""
+    try:
+        return channel.send(row.message, delivery_id=row.delivery_id, thread=thread)
+    except DeliveryError:
+        raise
+    except Exception as exc:
+        raise DeliveryError(
+            f"route {row.route}: {type(exc).__name__} in the channel", retryable=True
+        ) from None
+
+
 class AlertDispatch:
     """Routes alerts into the outbox and delivers them (see the module docstring)."""
 
@@ -337,7 +352,7 @@ class AlertDispatch:
         if row.thread_key and not row.opens_thread:
             thread = self.outbox.thread_ref(row.route, row.thread_key)
         try:
-            ref = channel.send(row.message, delivery_id=row.delivery_id, thread=thread)
+            ref = _send(channel, row, thread)
         except DeliveryError as exc:
             if not exc.retryable or row.attempts + 1 >= self.settings.max_attempts:
                 self._dead(row, f"{exc} (after {row.attempts + 1} attempts)", stats)

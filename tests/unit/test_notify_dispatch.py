@@ -289,3 +289,22 @@ def test_an_unclaimed_p1_climbs_the_ladder_and_a_claimed_one_stops(tmp_path: Pat
     ]
     assert chans["oncall"].headlines == ["Escalatie 2: P1 over KPN al 20 min niet opgepakt"]
     assert len(chans["team"].sent) == 3
+
+
+def test_a_channel_that_raises_something_else_is_retried_then_dead_lettered_without_its_text(
+    tmp_path: Path,
+) -> None:
+    clock = Clock(T0)
+
+    class Broken(Recorder):
+        def send(self, message: Message, *, delivery_id: str, thread: str | None) -> str | None:
+            raise ValueError("unknown url type: 'htp://hooks.example/SECRET'")
+
+    d, dead = dispatch(tmp_path, clock, Broken())
+    d.enqueue([post_alert("a")])
+    for _ in range(3):  # max_attempts = 3
+        d.deliver()
+        clock.advance(minutes=5)
+    assert [letter.error for letter in dead] == [
+        "route chat: ValueError in the channel (after 3 attempts)"
+    ]
