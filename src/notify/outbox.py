@@ -52,7 +52,7 @@ CREATE TABLE IF NOT EXISTS notify_outbox (
     created_at   TEXT NOT NULL,
     sent_at      TEXT
 );
-CREATE INDEX IF NOT EXISTS notify_due ON notify_outbox (status, next_at);
+CREATE INDEX IF NOT EXISTS notify_pending ON notify_outbox (status, route, id);
 CREATE INDEX IF NOT EXISTS notify_rate ON notify_outbox (route, created_at) WHERE counted = 1;
 CREATE INDEX IF NOT EXISTS notify_thread ON notify_outbox (route, thread_key)
     WHERE opens_thread = 1;
@@ -250,22 +250,26 @@ class Outbox:
         ).fetchone()
         return int(row[0])
 
-    def due(self, now: datetime, *, limit: int = 500) -> list[OutboxRow]:
-        """Pending messages whose time has come, in the order they were queued."""
-        rows = self._db.execute(
-            f"SELECT {_COLUMNS} FROM notify_outbox WHERE status = 'pending' AND next_at <= ? "
-            "ORDER BY id LIMIT ?",
-            (now.isoformat(), limit),
-        ).fetchall()
-        return [_row(r) for r in rows]
-
-    def pending(self, *, limit: int = 1000) -> list[OutboxRow]:
-        """Pending messages in the order they were queued, due or not."""
-        rows = self._db.execute(
-            f"SELECT {_COLUMNS} FROM notify_outbox WHERE status = 'pending' ORDER BY id LIMIT ?",
-            (limit,),
-        ).fetchall()
-        return [_row(r) for r in rows]
+    def pending(self, *, limit: int = 500) -> list[OutboxRow]:
+        """Pending messages, due or not: per route the first ``limit`` in the order they
+        were queued (a route that is down cannot crowd out the others)."""
+        routes = [
+            str(r[0])
+            for r in self._db.execute(
+                "SELECT DISTINCT route FROM notify_outbox WHERE status = 'pending' ORDER BY route"
+            )
+        ]
+        rows: list[OutboxRow] = []
+        for route in routes:
+            rows += [
+                _row(r)
+                for r in self._db.execute(
+                    f"SELECT {_COLUMNS} FROM notify_outbox WHERE status = 'pending' "
+                    "AND route = ? ORDER BY id LIMIT ?",
+                    (route, limit),
+                )
+            ]
+        return rows
 
     def recent(self, limit: int = 50) -> list[OutboxRow]:
         """The newest messages, newest first (``klachtradar alerts list``)."""

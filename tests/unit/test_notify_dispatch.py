@@ -308,3 +308,20 @@ def test_a_channel_that_raises_something_else_is_retried_then_dead_lettered_with
     assert [letter.error for letter in dead] == [
         "route chat: ValueError in the channel (after 3 attempts)"
     ]
+
+
+def test_a_route_that_is_down_holds_back_only_its_own_messages(tmp_path: Path) -> None:
+    clock = Clock(T0)
+    down, up = Recorder("down"), Recorder("up")
+    down.failures = [DeliveryError("HTTP 503", retryable=True) for _ in range(10)]
+    settings = AlertSettings(
+        routes={
+            "down": AlertRoute(channel="teams", url="http://x", brands=["KPN"], rate_limit=10**4),
+            "up": AlertRoute(channel="teams", url="http://y", brands=["Odido"]),
+        }
+    )
+    d = AlertDispatch(settings, Outbox(tmp_path / "n.db"), {"down": down, "up": up}, clock=clock)
+    d.enqueue([post_alert(f"k{i}") for i in range(1200)])  # a backlog on the route that is down
+    d.enqueue([post_alert(f"o{i}", brand="Odido") for i in range(3)])
+    stats = d.deliver()
+    assert (len(up.sent), len(down.sent), stats.retried) == (3, 0, 1)
