@@ -65,10 +65,12 @@ def sign(secret: bytes, timestamp: str, body: bytes) -> str:
     return f"sha256={digest}"
 
 
-def _post_json(
-    route: str, url: str, payload: dict[str, Any], headers: dict[str, str], timeout_s: float
-) -> bytes:
-    body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+def _json(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, ensure_ascii=False).encode("utf-8")
+
+
+def _post(route: str, url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> bytes:
+    """POST a JSON body; any failure as a :class:`DeliveryError` naming the route only."""
     request = urllib.request.Request(url, data=body, method="POST")
     request.add_header("Content-Type", "application/json; charset=utf-8")
     for name, value in headers.items():
@@ -118,8 +120,8 @@ class SlackChannel:
         payload: dict[str, Any] = {"text": message.plain(), "blocks": slack_blocks(message)}
         if thread:
             payload["thread_ts"] = thread
-        body = _post_json(
-            self.name, self._url, payload, {DELIVERY_HEADER: delivery_id}, self.timeout_s
+        body = _post(
+            self.name, self._url, _json(payload), {DELIVERY_HEADER: delivery_id}, self.timeout_s
         )
         try:
             answer = json.loads(body)
@@ -190,7 +192,7 @@ class TeamsChannel:
                 }
             ],
         }
-        _post_json(self.name, self._url, payload, {DELIVERY_HEADER: delivery_id}, self.timeout_s)
+        _post(self.name, self._url, _json(payload), {DELIVERY_HEADER: delivery_id}, self.timeout_s)
         return None
 
 
@@ -249,14 +251,14 @@ class WebhookChannel:
 
     def send(self, message: Message, *, delivery_id: str, thread: str | None) -> str | None:
         payload = {"delivery_id": delivery_id, "in_reply_to": thread, "message": message.to_json()}
-        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        body = _json(payload)
         timestamp = str(int(time.time()))
         headers = {
             DELIVERY_HEADER: delivery_id,
             TIMESTAMP_HEADER: timestamp,
             SIGNATURE_HEADER: sign(self._secret, timestamp, body),
         }
-        _post_json(self.name, self._url, payload, headers, self.timeout_s)
+        _post(self.name, self._url, body, headers, self.timeout_s)  # the bytes that were signed
         return delivery_id
 
 
