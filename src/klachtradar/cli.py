@@ -31,7 +31,10 @@ if TYPE_CHECKING:
     from klachtradar.ports import Outputs, Record
     from klachtradar.runtime.judging import JudgePool
     from listener.loop import ListenStats
+    from notify.outputs import NotifyingOutputs
+    from sink.deadletter import DeadLetterFile
     from sink.query_types import PostQueries
+    from sink.store import EmbeddedStore
 
 HELP_PANELS: dict[str, tuple[str, ...]] = {
     "Demo & zoeken": ("demo", "replay", "top", "search"),
@@ -184,17 +187,16 @@ def _replay(path: Path, settings: Settings, *, speed: float | None, quiet: bool)
         _summary(stats, db, dead.path)
 
 
-def _notifying(outputs: Outputs, settings: Settings, db: object, dead: object) -> Any:
+def _notifying(
+    outputs: Outputs, settings: Settings, db: EmbeddedStore, dead: DeadLetterFile
+) -> NotifyingOutputs | None:
     """With ``[alerts.routes]`` configured, the embedded run notifies in process
     (:class:`notify.outputs.NotifyingOutputs`): claims and escalations live in the store."""
     if not settings.alerts.routes:
         return None
     from notify.commands import open_dispatch
     from notify.outputs import NotifyingOutputs
-    from sink.deadletter import DeadLetterFile
-    from sink.store import EmbeddedStore
 
-    assert isinstance(db, EmbeddedStore) and isinstance(dead, DeadLetterFile)
     dispatch = open_dispatch(
         settings,
         on_dead=lambda letter: dead.write([letter]),
@@ -203,13 +205,10 @@ def _notifying(outputs: Outputs, settings: Settings, db: object, dead: object) -
     return NotifyingOutputs(outputs, dispatch, is_claimed=db.is_handled)
 
 
-def _drain_notifications(notifying: Any) -> None:
+def _drain_notifications(notifying: NotifyingOutputs) -> None:
     """A finite run ends: send the digests and what still waits for a retry."""
     import time
 
-    from notify.outputs import NotifyingOutputs
-
-    assert isinstance(notifying, NotifyingOutputs)
     if not notifying.drain(time.sleep, timeout_s=30.0):
         err_console.print(
             "[yellow]some alert messages are still waiting for a retry: "

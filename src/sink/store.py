@@ -203,17 +203,6 @@ class EmbeddedStore:
         row = self._db.execute("SELECT status FROM posts WHERE doc_id = ?", (doc_id,)).fetchone()
         return row is not None and row[0] != "open"
 
-    def escalations(self, doc_ids: Sequence[str]) -> dict[str, tuple[int, str, datetime]]:
-        """``doc id → (step, route, when)`` of the posts among ``doc_ids`` that escalated."""
-        if not doc_ids:
-            return {}
-        marks = ",".join("?" * len(doc_ids))
-        rows = self._db.execute(
-            f"SELECT doc_id, step, route, at FROM escalations WHERE doc_id IN ({marks})",
-            list(doc_ids),
-        )
-        return {r[0]: (int(r[1]), str(r[2]), datetime.fromisoformat(r[3])) for r in rows}
-
     def count(self) -> int:
         """Number of posts stored."""
         return int(self._db.execute("SELECT count(*) FROM posts").fetchone()[0])
