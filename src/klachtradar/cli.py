@@ -32,13 +32,16 @@ if TYPE_CHECKING:
     from klachtradar.runtime.judging import JudgePool
     from klachtradar.runtime.rescore import ConversationRescorer
     from listener.loop import ListenStats
+    from notify.outputs import NotifyingOutputs
+    from sink.deadletter import DeadLetterFile
     from sink.query_types import PostQueries
+    from sink.store import EmbeddedStore
 
 HELP_PANELS: dict[str, tuple[str, ...]] = {
     "Demo & zoeken": ("demo", "replay", "top", "search"),
-    "Streaming": ("listen", "process", "index", "dlq"),
+    "Streaming": ("listen", "process", "index", "notify", "dlq"),
     "Modellen": ("train", "evaluate", "classify", "models"),
-    "Triage": ("serve", "report", "feedback"),
+    "Triage": ("serve", "report", "feedback", "alerts"),
     "Beheer": ("es", "kibana", "schema"),
 }
 """Every top-level command, in the ``--help`` panel and the order it is listed in.
@@ -159,7 +162,9 @@ def _replay(path: Path, settings: Settings, *, speed: float | None, quiet: bool)
             transient=True,
         )
         alerts = None if quiet else ConsoleAlerts(progress.console)
-        outputs = with_elasticsearch(EmbeddedOutputs(db, dead, alerts), settings)
+        outputs: Outputs = with_elasticsearch(EmbeddedOutputs(db, dead, alerts), settings)
+        notifying = _notifying(outputs, settings, db, dead)
+        outputs = notifying or outputs
         source = JsonlReplay(
             path,
             speed=speed,
@@ -178,7 +183,38 @@ def _replay(path: Path, settings: Settings, *, speed: float | None, quiet: bool)
                 stats = run_embedded(
                     source.batches(), pipeline, outputs, on_batch=on_batch, judges=judges
                 )
+        if notifying is not None:
+            _drain_notifications(notifying)
         _summary(stats, db, dead.path)
+
+
+def _notifying(
+    outputs: Outputs, settings: Settings, db: EmbeddedStore, dead: DeadLetterFile
+) -> NotifyingOutputs | None:
+    """With ``[alerts.routes]`` configured, the embedded run notifies in process
+    (:class:`notify.outputs.NotifyingOutputs`): claims and escalations live in the store."""
+    if not settings.alerts.routes:
+        return None
+    from notify.commands import open_dispatch
+    from notify.outputs import NotifyingOutputs
+
+    dispatch = open_dispatch(
+        settings,
+        on_dead=lambda letter: dead.write([letter]),
+        on_escalated=db.record_escalation,
+    )
+    return NotifyingOutputs(outputs, dispatch, is_claimed=db.is_handled)
+
+
+def _drain_notifications(notifying: NotifyingOutputs) -> None:
+    """A finite run ends: send the digests and what still waits for a retry."""
+    import time
+
+    if not notifying.drain(time.sleep, timeout_s=30.0):
+        err_console.print(
+            "[yellow]some alert messages are still waiting for a retry: "
+            "`klachtradar alerts list` shows them[/yellow]"
+        )
 
 
 @contextmanager
@@ -385,21 +421,26 @@ def _listen_embedded(
 
     pipeline = Pipeline.from_settings(settings)
     with streaming_gc(), EmbeddedStore(settings.resolve(settings.store.path)) as db:
-        outputs = EmbeddedOutputs(
-            db, DeadLetterFile(settings.resolve(settings.deadletter.path)), ConsoleAlerts(console)
-        )
+        dead = DeadLetterFile(settings.resolve(settings.deadletter.path))
+        embedded = EmbeddedOutputs(db, dead, ConsoleAlerts(console))
+        notifying = _notifying(embedded, settings, db, dead)
+        outputs: Outputs = notifying or embedded
 
         def publish(batch: Sequence[Record]) -> None:
             run_embedded([batch], pipeline, outputs, end_of_input=False)
 
-        return run_listen(
-            source,
-            settings,
-            publish,
-            file=file,
-            max_posts=max_posts,
-            seconds=seconds,
-        )
+        try:
+            return run_listen(
+                source,
+                settings,
+                publish,
+                file=file,
+                max_posts=max_posts,
+                seconds=seconds,
+            )
+        finally:
+            if notifying is not None:
+                _drain_notifications(notifying)
 
 
 def _queries(settings: Settings) -> PostQueries:
@@ -460,6 +501,7 @@ EXTENSIONS: tuple[tuple[str, str, str], ...] = (
     ("sink.es.commands", "es_app", "es"),
     ("sink.es.commands", "kibana_app", "kibana"),
     ("classify.commands", "models_app", "models"),
+    ("notify.commands", "alerts_app", "alerts"),
 )
 
 

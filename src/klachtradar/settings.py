@@ -42,7 +42,7 @@ from pydantic_settings import (
 )
 
 from klachtradar import settings_env
-from klachtradar.contract import DEFAULT_MAX_POST_BYTES, Priority
+from klachtradar.contract import DEFAULT_MAX_POST_BYTES, AlertKind, Priority
 from klachtradar.errors import ConfigError, did_you_mean
 
 CONFIG_ENV = "KLACHTRADAR_CONFIG"
@@ -181,10 +181,76 @@ class EnrichSettings(BaseModel):
     engagement_memory: int = Field(default=200_000, ge=0)
 
 
+AlertChannel = Literal["slack", "teams", "email", "webhook"]
+
+
+class AlertRoute(BaseModel):
+    """One destination of alerts (see :mod:`notify`): a channel, and which alerts go there.
+
+    Secrets never live here: ``url_env`` names the variable holding a Slack or Teams
+    webhook URL (the URL is the credential), ``secret_env`` the HMAC key of a generic
+    webhook, ``password_env`` the SMTP password. ``url`` is for endpoints that are not
+    secret (a relay on the local network, a test server). ``brands`` empty: every brand;
+    ``kinds`` empty: none, the route is only a rung of the escalation ladder.
+    ``quiet_hours`` ``"22:00-07:00"`` (local time in ``timezone``) holds everything below
+    P1 until it ends; ``rate_limit`` messages per ``rate_window_minutes`` at most, the
+    rest is summed up in one digest.
+    """
+
+    channel: AlertChannel
+    url: str = ""
+    url_env: str = ""
+    secret_env: str = ""
+    brands: list[str] = Field(default_factory=list)
+    kinds: list[AlertKind] = Field(default_factory=lambda: list(AlertKind))
+    min_priority: Priority = Priority.P2
+    rate_limit: int = Field(default=20, ge=1)
+    rate_window_minutes: float = Field(default=10.0, gt=0)
+    quiet_hours: str = Field(default="", pattern=r"^$|^\d{2}:\d{2}-\d{2}:\d{2}$")
+    timezone: str = "Europe/Amsterdam"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_starttls: bool = False
+    smtp_user: str = ""
+    password_env: str = ""
+    sender: str = "klachtradar@localhost"
+    to: list[str] = Field(default_factory=list)
+    timeout_s: float = Field(default=10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _has_a_destination(self) -> AlertRoute:
+        if self.channel == "email":
+            if not self.to:
+                raise ValueError("an email route needs at least one address in 'to'")
+        elif bool(self.url) == bool(self.url_env):
+            raise ValueError(f"a {self.channel} route needs exactly one of url and url_env")
+        return self
+
+
 class AlertSettings(BaseModel):
-    """Which posts raise an alert."""
+    """Which posts raise an alert, and where alerts go (``routes``; see :mod:`notify`).
+
+    ``escalation`` is the ladder for unclaimed P1 posts: route names, tried in order,
+    one step per ``[triage] escalate_after_minutes``. The outbox (delivery queue,
+    dedup and delivery state) is ``outbox_path``; ``triage_url`` is where a message's
+    link to the card points.
+    """
 
     min_priority: Priority = Priority.P2
+    routes: dict[str, AlertRoute] = Field(default_factory=dict)
+    escalation: list[str] = Field(default_factory=list)
+    outbox_path: Path = Path("var/notify.db")
+    triage_url: str = "http://127.0.0.1:8080"
+    max_attempts: int = Field(default=8, ge=1)
+    retry_initial_s: float = Field(default=1.0, gt=0)
+    retry_max_s: float = Field(default=300.0, gt=0)
+
+    @model_validator(mode="after")
+    def _ladder_names_routes(self) -> AlertSettings:
+        unknown = [name for name in self.escalation if name not in self.routes]
+        if unknown:
+            raise ValueError(f"escalation names unknown routes: {', '.join(unknown)}")
+        return self
 
 
 class IncidentSettings(BaseModel):
@@ -253,6 +319,9 @@ class TriageSettings(BaseModel):
     es_poll_s: float = Field(default=0.5, gt=0)
     es_page_size: int = Field(default=500, ge=1, le=10_000)
     es_overlap_s: float = Field(default=5.0, ge=0)
+    # The escalation ladder of an unclaimed P1 ([alerts] escalation): minutes per step.
+    escalate_after_minutes: float = Field(default=10.0, gt=0)
+    brand_escalate_after_minutes: dict[str, float] = Field(default_factory=dict)
 
     @field_validator("timezone")
     @classmethod
@@ -373,6 +442,7 @@ class KafkaSettings(BaseModel):
     client_id: str = "klachtradar"
     process_group: str = "klachtradar-process"
     index_group: str = "klachtradar-index"
+    notify_group: str = "klachtradar-notify"
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None

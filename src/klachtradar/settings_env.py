@@ -152,6 +152,10 @@ def named_variables(settings: BaseModel) -> Iterator[str]:
         value = getattr(settings, name)
         if isinstance(value, BaseModel):
             yield from named_variables(value)
+        elif isinstance(value, dict | list):  # tables of models: [alerts.routes.NAME]
+            for item in value.values() if isinstance(value, dict) else value:
+                if isinstance(item, BaseModel):
+                    yield from named_variables(item)
         elif name.endswith("_env") and isinstance(value, str) and value:
             yield value
 

@@ -65,6 +65,12 @@ CREATE TABLE IF NOT EXISTS alerts (
     doc        TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS alerts_time ON alerts (created_at);
+CREATE TABLE IF NOT EXISTS escalations (
+    doc_id TEXT PRIMARY KEY,
+    step   INTEGER NOT NULL,
+    route  TEXT NOT NULL,
+    at     TEXT NOT NULL
+);
 """
 
 _UPSERT = """
@@ -180,7 +186,22 @@ class EmbeddedStore:
             )
         return cursor.rowcount > 0
 
+    def record_escalation(self, doc_id: str, route: str, step: int, at: datetime) -> None:
+        """An unclaimed P1 climbed a rung of the alert ladder (:mod:`notify`): the card
+        in the triage app says so."""
+        with self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO escalations VALUES (?, ?, ?, ?)",
+                (doc_id, step, route, _iso(at)),
+            )
+
     # -- reading ---------------------------------------------------------------------------
+
+    def is_handled(self, doc_id: str) -> bool:
+        """True once triage took the post out of ``open`` (claimed, resolved, …): what
+        stops its escalation ladder."""
+        row = self._db.execute("SELECT status FROM posts WHERE doc_id = ?", (doc_id,)).fetchone()
+        return row is not None and row[0] != "open"
 
     def count(self) -> int:
         """Number of posts stored."""

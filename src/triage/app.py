@@ -148,6 +148,7 @@ class TriageApp:
         items = queue.items
         now = self.clock.now()
         corrections = self.feedback.for_posts([item.post.doc_id for item in items])
+        escalations = self.workflow.escalations([item.post.doc_id for item in items])
         cards = [
             card_view(
                 item,
@@ -156,6 +157,7 @@ class TriageApp:
                 arrived_ms=self.feed.arrival_ms(item.post.doc_id),
                 correction=corrections.get(item.post.doc_id),
                 zone=self.zone,
+                escalation=escalations.get(item.post.doc_id),
             )
             for item in items
         ]

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from klachtradar.contract import ScoredPost
 from triage.feedback import Correction
 from triage.sla import SlaPolicy, SlaState
-from triage.workflow import QueueItem
+from triage.workflow import Escalation, QueueItem
 
 _STATUS_LABEL = {
     "open": "open",
@@ -155,6 +155,7 @@ class CardView:
     others: list[OtherPost]
     also_open: int
     others_label: str
+    escalation: Escalation | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +171,12 @@ class OtherPost:
     link: str | None
 
 
-def _signature(post: ScoredPost, item: QueueItem, correction: Correction | None) -> str:
+def _signature(
+    post: ScoredPost,
+    item: QueueItem,
+    correction: Correction | None,
+    escalation: Escalation | None = None,
+) -> str:
     """Changes whenever what the card shows changes, except what changes with time alone
     (the ticking timer, the reasons worded at render time: see ``reasons_sig``)."""
     parts = (
@@ -182,6 +188,7 @@ def _signature(post: ScoredPost, item: QueueItem, correction: Correction | None)
         item.snoozed_until,
         item.responded_at,
         correction.at if correction else None,
+        escalation,
     )
     return hashlib.blake2b(repr(parts).encode(), digest_size=8).hexdigest()
 
@@ -194,6 +201,7 @@ def card_view(
     arrived_ms: int | None = None,
     correction: Correction | None = None,
     zone: ZoneInfo | None = None,
+    escalation: Escalation | None = None,
 ) -> CardView:
     """Build a card from a queue item (times in words use ``zone``, default Amsterdam)."""
     zone = zone or ZoneInfo("Europe/Amsterdam")
@@ -222,7 +230,7 @@ def card_view(
     earlier = all(o.created_at <= raw.created_at for o in others)
     noun = "bericht" if item.also_open == 1 else "berichten"
     return CardView(
-        sig=_signature(post, item, correction),
+        sig=_signature(post, item, correction, escalation),
         reasons_sig=hashlib.blake2b(repr(reasons).encode(), digest_size=8).hexdigest(),
         others=others,
         also_open=item.also_open,
@@ -256,4 +264,5 @@ def card_view(
         arrived_ms=arrived_ms,
         correction=correction,
         lang=post.lang,
+        escalation=escalation,
     )

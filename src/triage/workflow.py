@@ -134,6 +134,15 @@ class OpenIncident:
     examples: list[ScoredPost] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class Escalation:
+    """The last rung an unclaimed P1 reached on the alert ladder, and when."""
+
+    step: int
+    route: str
+    at: datetime
+
+
 _STATE_COLUMNS = frozenset(
     ["assignee", "claimed_at", "snoozed_until", "responded_at", "resolved_by"]
 )
@@ -322,6 +331,19 @@ class Workflow:
                     brand, prio, datetime.fromisoformat(created), _dt(responded), now
                 )
         return QueueStats(by_priority, claimed, breaches_open, breaches_answered, resolved)
+
+    def escalations(self, doc_ids: list[str]) -> dict[str, Escalation]:
+        """The P1s among ``doc_ids`` that nobody claimed in time: the alert ladder
+        (:mod:`notify`) escalated them, and their cards say so."""
+        if not doc_ids:
+            return {}
+        marks = ",".join("?" * len(doc_ids))
+        with self.database.reading() as db:
+            rows = db.execute(
+                f"SELECT doc_id, step, route, at FROM escalations WHERE doc_id IN ({marks})",
+                doc_ids,
+            ).fetchall()
+        return {r[0]: Escalation(int(r[1]), str(r[2]), datetime.fromisoformat(r[3])) for r in rows}
 
     def open_incidents(self) -> list[OpenIncident]:
         """Brands whose latest incident alert has no later incident-over alert."""

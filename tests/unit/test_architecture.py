@@ -30,7 +30,7 @@ GROUND = frozenset(
 """What every package stands on; it imports nothing of the project outside itself."""
 
 COMPOSITION_ROOT = frozenset({"klachtradar.cli", "klachtradar.__main__"})
-STAGES = ("listener", "classify", "enrich", "sink")
+STAGES = ("listener", "classify", "enrich", "sink", "notify")  # notify: an edge, like sink
 
 MAY_IMPORT: dict[str, frozenset[str]] = {
     "ground": frozenset({"ground"}),

@@ -92,7 +92,7 @@ def answering(status: int) -> Iterator[int]:
 
 
 def test_every_klachtradar_role_that_runs_has_a_healthcheck() -> None:
-    assert {"listen", "process", "index", "web"} <= set(CHECKED)
+    assert {"listen", "process", "index", "notify", "web"} <= set(CHECKED)
     assert SERVICES["setup"]["healthcheck"] == {"disable": True}
 
 
@@ -110,7 +110,7 @@ def test_a_healthcheck_fails_on_503_and_passes_on_200(service: str) -> None:
 
 
 def test_the_stream_checks_ask_ready_on_the_metrics_port_bound_for_the_container() -> None:
-    for service in ("listen", "process", "index"):
+    for service in ("listen", "process", "index", "notify"):
         env = environment(service)
         assert env["KLACHTRADAR_KAFKA__METRICS_HOST"] == "0.0.0.0"
         url = f"127.0.0.1:{env['KLACHTRADAR_KAFKA__METRICS_PORT']}/ready"
@@ -169,3 +169,13 @@ def test_every_klachtradar_variable_in_the_file_is_a_setting() -> None:
         for name, value in environment(service).items():
             if name.startswith(settings_env.PREFIX) and name not in NOT_SETTINGS_ENV:
                 assert settings_env.resolve(Settings, name, value) is not None, (service, name)
+
+
+def test_notify_reads_the_web_claims_and_keeps_its_own_outbox() -> None:
+    notify = environment("notify")
+    assert SERVICES["notify"]["command"] == ["notify"]
+    assert notify["KLACHTRADAR_STORE__PATH"] == environment("web")["KLACHTRADAR_STORE__PATH"]
+    outbox = notify["KLACHTRADAR_ALERTS__OUTBOX_PATH"]
+    assert outbox.startswith("/app/var/")  # on the volume: a restart keeps the outbox
+    stores = {environment(name).get("KLACHTRADAR_STORE__PATH") for name in OURS}
+    assert outbox not in stores

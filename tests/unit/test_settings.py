@@ -136,6 +136,32 @@ def test_a_variable_a_setting_names_is_no_typo(monkeypatch: pytest.MonkeyPatch) 
     assert load_settings().listen.webhook.api_key_env == "KLACHTRADAR_HOOK_KEY"
 
 
+def test_a_secret_a_route_names_is_no_typo(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KLACHTRADAR_HOME", str(ROOT))
+    routes = '{"ops": {"channel": "slack", "url_env": "KLACHTRADAR_SLACK_OPS_URL"}}'
+    monkeypatch.setenv("KLACHTRADAR_ALERTS__ROUTES", routes)
+    monkeypatch.setenv("KLACHTRADAR_SLACK_OPS_URL", "https://hooks.slack.com/services/SECRET")
+    assert load_settings().alerts.routes["ops"].url_env == "KLACHTRADAR_SLACK_OPS_URL"
+    monkeypatch.setenv("KLACHTRADAR_SLACK_OPSS_URL", "typo")
+    with pytest.raises(ConfigError, match="KLACHTRADAR_SLACK_OPSS_URL"):
+        load_settings()
+
+
+def test_a_route_without_a_destination_or_a_ladder_of_unknown_routes_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("KLACHTRADAR_HOME", str(ROOT))
+    monkeypatch.setenv("KLACHTRADAR_ALERTS__ROUTES", '{"ops": {"channel": "teams"}}')
+    with pytest.raises(ConfigError, match=r"alerts\.routes\.ops: .*exactly one of url and url_env"):
+        load_settings()
+    monkeypatch.setenv(
+        "KLACHTRADAR_ALERTS__ROUTES", '{"ops": {"channel": "teams", "url": "http://x"}}'
+    )
+    monkeypatch.setenv("KLACHTRADAR_ALERTS__ESCALATION", '["ops", "lead"]')
+    with pytest.raises(ConfigError, match="escalation names unknown routes: lead"):
+        load_settings()
+
+
 def test_a_missing_settings_file_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KLACHTRADAR_CONFIG", "/nonexistent/klachtradar.toml")
     with pytest.raises(ConfigError, match="no such settings file"):

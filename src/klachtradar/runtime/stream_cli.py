@@ -1,4 +1,4 @@
-"""The Kafka commands: ``listen``, ``process``, ``index`` and ``dlq list|replay``.
+"""The Kafka commands: ``listen``, ``process``, ``index``, ``notify`` and ``dlq list|replay``.
 
 Each of ``listen``/``process``/``index`` is one long-running process; run as many of
 each as there are partitions to share. They read ``[kafka]`` settings (env
@@ -338,6 +338,59 @@ def index(
     finally:
         for opened in sinks:
             opened.close()
+
+
+@app.command()
+def notify(
+    store: Annotated[
+        Path | None,
+        typer.Option(
+            "--store", help="Store whose triage claims stop escalations (\\[store] path)."
+        ),
+    ] = None,
+    group: Group = None,
+    metrics_port: MetricsPort = None,
+    exit_when_idle: IdleExit = None,
+) -> None:
+    """Consume <prefix>.alerts and send them to Slack, Teams, e-mail and webhooks."""
+    from klachtradar.runtime.notify_stream import notify_step
+    from klachtradar.runtime.streaming import TopicDeadLetters
+    from notify.commands import open_dispatch
+    from sink.store import EmbeddedStore
+
+    stop = _stop_signal()
+    base = load_settings()
+    if store is not None:
+        base.store.path = store
+    group = group or base.kafka.notify_group
+    settings, transport, metrics, readiness = _start(
+        "notify", metrics_port, ["outbox opened", "partitions assigned"], group=group, settings=base
+    )
+    topics = transport.topics
+    dead = TopicDeadLetters(transport, topics)
+    claims = EmbeddedStore(settings.resolve(settings.store.path))
+    dispatch = open_dispatch(
+        settings, on_dead=lambda letter: dead.write([letter]), on_escalated=claims.record_escalation
+    )
+    readiness.mark("outbox opened")
+
+    def step() -> int:
+        return notify_step(
+            transport,
+            dispatch,
+            topics,
+            group=group,
+            dead_letters=dead.write,
+            is_claimed=claims.is_handled if settings.alerts.escalation else None,
+            max_records=settings.kafka.batch_size,
+            timeout_s=settings.kafka.poll_timeout_s,
+        )
+
+    try:
+        _consume("notify", step, transport, metrics, stop, topics.alerts, group, exit_when_idle)
+    finally:
+        dispatch.outbox.close()
+        claims.close()
 
 
 def _consume(
