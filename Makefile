@@ -1,5 +1,6 @@
 # klachtradar — the two commands a newcomer needs:
-#   make demo   set up .venv (core + web UI + live sources) and replay the demo corpus
+#   make demo   set up .venv (core + web UI + live sources + the e5 model's CPU torch) and
+#               replay the demo corpus
 #   make test   set up .venv with every extra, then ruff, mypy and pytest
 PYTHON ?= python3
 VENV   := .venv
@@ -19,7 +20,7 @@ $(VENV)/bin/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 $(STAMP_CORE): pyproject.toml | $(VENV)/bin/python
-	$(BIN)/pip install -q -e ".[web,listen]"
+	$(BIN)/pip install -q -e ".[web,listen,e5]"
 	touch $@
 
 $(STAMP_ALL): pyproject.toml | $(VENV)/bin/python
