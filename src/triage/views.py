@@ -156,6 +156,10 @@ class CardView:
     also_open: int
     others_label: str
     escalation: Escalation | None = None
+    model: str = ""
+    """``name@version`` of the classifier that judged the post."""
+    fast_model: bool = False
+    """Judged by the overload cascade's fast model (``Classification.fallback``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,5 +268,7 @@ def card_view(
         arrived_ms=arrived_ms,
         correction=correction,
         lang=post.lang,
+        model=f"{cls.model.name}@{cls.model.version}" if cls else "",
+        fast_model=bool(cls and cls.fallback),
         escalation=escalation,
     )

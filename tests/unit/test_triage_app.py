@@ -243,3 +243,28 @@ def test_label_corrections_are_exported_in_the_labels_format(
 def test_invalid_labels_are_refused(client: TestClient) -> None:
     body = {"doc_id": "x:3", "sentiment": "boos", "intent": "klacht"}
     assert client.post("/api/feedback", json=body, headers=ACT).status_code == 422
+
+
+def test_a_verdict_of_the_fast_model_shows_snel_model_on_its_card(tmp_path: Path) -> None:
+    """Under overload the cascade's fast model judges (``Classification.fallback``); the
+    agent sees which cards it judged, and which model, and the others carry no badge."""
+    from sink.store import EmbeddedStore
+
+    path = tmp_path / "kr.db"
+    fill_store(
+        path,
+        [
+            raw_post("1", "@KPN internet alweer weg, belachelijk!", handle="anna"),
+            raw_post("2", "@KPN geen internet, al weken, waardeloos", handle="jan"),
+        ],
+    )
+    with EmbeddedStore(path) as store:
+        post = store.get("x:1")
+        assert post is not None and post.classification is not None
+        fast = post.classification.model_copy(update={"fallback": True})
+        store.write_posts([post.model_copy(update={"classification": fast})])
+    with client_for(path) as client:
+        html = client.get("/").text
+    cards = {c.split('"', 1)[0]: c for c in html.split('data-doc-id="')[1:]}
+    assert "snel model" in cards["x:1"] and "snel model" not in cards["x:2"]
+    assert "beoordeeld door lexicon@" in cards["x:1"]
