@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 from collections import defaultdict
 from collections.abc import Sequence
@@ -46,6 +47,8 @@ CONVERTER_VERSION = "1"
 MANIFEST = "klachtradar_e5.json"
 MODEL_FILE = "e5-small-q4.bin"
 PARITY_THRESHOLD = 0.999
+
+log = logging.getLogger(__name__)
 
 PARITY_SENTENCES: tuple[str, ...] = (
     "@KPNwebcare al 3 dagen geen internet, belachelijk 😡",
@@ -388,6 +391,7 @@ def import_e5(cache_dir: Path, *, verify: bool = True, source: Path | None = Non
     staging = target.with_name(target.name + ".partial")
     if staging.exists():
         _remove_tree(staging)
+    log.info("converting the e5 base from %s into %s (first use)", source.name, target)
     convert(read_e5(source), staging)
     cos_min = cos_mean = float("nan")
     if verify:

