@@ -179,3 +179,150 @@ def test_notify_reads_the_web_claims_and_keeps_its_own_outbox() -> None:
     assert outbox.startswith("/app/var/")  # on the volume: a restart keeps the outbox
     stores = {environment(name).get("KLACHTRADAR_STORE__PATH") for name in OURS}
     assert outbox not in stores
+
+
+_DURATION = {"type": "string", "pattern": r"^(\d+(us|ms|s|m|h))+$"}
+COMPOSE_SCHEMA: dict[str, Any] = {
+    "$comment": (
+        "The subset of the Compose Specification this file uses, written from the spec "
+        "(https://compose-spec.io), since neither docker compose nor the spec's own schema "
+        "is on this machine. Unknown keys are errors, so a typo (dependson, helthcheck) "
+        "fails here instead of being ignored at deploy time."
+    ),
+    "type": "object",
+    "required": ["services"],
+    "patternProperties": {"^x-": {}},
+    "properties": {
+        "name": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]*$"},
+        "services": {
+            "type": "object",
+            "minProperties": 1,
+            "additionalProperties": {"$ref": "#/$defs/service"},
+        },
+        "volumes": {
+            "type": "object",
+            "additionalProperties": {
+                "oneOf": [
+                    {"type": "null"},
+                    {
+                        "type": "object",
+                        "properties": {"driver": {"type": "string"}},
+                        "additionalProperties": False,
+                    },
+                ]
+            },
+        },
+    },
+    "additionalProperties": False,
+    "$defs": {
+        "service": {
+            "type": "object",
+            "anyOf": [{"required": ["image"]}, {"required": ["build"]}],
+            "properties": {
+                "image": {"type": "string"},
+                "build": {"oneOf": [{"type": "string"}, {"type": "object"}]},
+                "command": {
+                    "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]
+                },
+                "entrypoint": {
+                    "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]
+                },
+                "environment": {
+                    "type": "object",
+                    "additionalProperties": {"type": ["string", "number", "boolean", "null"]},
+                },
+                "volumes": {
+                    "type": "array",
+                    "items": {"type": "string", "pattern": r"^[^:]+:/[^:]*(:(ro|rw))?$"},
+                },
+                "ports": {"type": "array", "items": {"type": "string"}},
+                "restart": {"enum": ["no", "always", "on-failure", "unless-stopped"]},
+                "depends_on": {
+                    "type": "object",
+                    "additionalProperties": {
+                        "type": "object",
+                        "required": ["condition"],
+                        "properties": {
+                            "condition": {
+                                "enum": [
+                                    "service_started",
+                                    "service_healthy",
+                                    "service_completed_successfully",
+                                ]
+                            },
+                            "restart": {"type": "boolean"},
+                            "required": {"type": "boolean"},
+                        },
+                        "additionalProperties": False,
+                    },
+                },
+                "healthcheck": {
+                    "type": "object",
+                    "properties": {
+                        "test": {
+                            "type": "array",
+                            "minItems": 2,
+                            "items": {"type": "string"},
+                            "prefixItems": [{"enum": ["CMD", "CMD-SHELL"]}],
+                        },
+                        "interval": _DURATION,
+                        "timeout": _DURATION,
+                        "start_period": _DURATION,
+                        "start_interval": _DURATION,
+                        "retries": {"type": "integer", "minimum": 1},
+                        "disable": {"type": "boolean"},
+                    },
+                    "additionalProperties": False,
+                },
+                "profiles": {"type": "array", "items": {"type": "string"}},
+                "working_dir": {"type": "string"},
+                "user": {"type": "string"},
+                "ulimits": {"type": "object"},
+                "mem_limit": {"type": ["string", "integer"]},
+                "deploy": {
+                    "type": "object",
+                    "properties": {"replicas": {"type": "integer", "minimum": 0}},
+                    "additionalProperties": False,
+                },
+            },
+            "additionalProperties": False,
+        }
+    },
+}
+
+
+def test_the_file_matches_the_compose_structure_and_its_references_resolve() -> None:
+    """A schema check in CI without an engine: keys and values as the spec allows them,
+    every ``depends_on`` names a service, every named volume is declared."""
+    import jsonschema
+
+    jsonschema.Draft202012Validator(COMPOSE_SCHEMA).validate(COMPOSE)
+    declared = set(COMPOSE.get("volumes") or {})
+    for name, service in SERVICES.items():
+        assert set(service.get("depends_on", {})) <= set(SERVICES) - {name}, name
+        for mount in service.get("volumes", []):
+            source = mount.split(":", 1)[0]
+            if not source.startswith((".", "/", "~")):
+                assert source in declared, f"{name}: volume {source!r} is not declared"
+
+
+def test_the_compose_schema_catches_what_compose_would_reject() -> None:
+    """The check above can fail: a typo'd key, an unknown condition, a bad duration."""
+    import copy
+
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(COMPOSE_SCHEMA)
+    broken = []
+    for mutate in (
+        lambda c: c["services"]["process"].__setitem__("dependson", {}),
+        lambda c: c["services"]["index"]["depends_on"].__setitem__(
+            "setup", {"condition": "service_done"}
+        ),
+        lambda c: c["services"]["web"]["healthcheck"].__setitem__("interval", "10 seconds"),
+        lambda c: c["services"]["listen"].__setitem__("restart", "sometimes"),
+    ):
+        candidate = copy.deepcopy(COMPOSE)
+        mutate(candidate)
+        broken.append(not validator.is_valid(candidate))
+    assert broken == [True, True, True, True]
