@@ -85,7 +85,7 @@ def test_a_failed_worker_batch_is_judged_in_process_with_poison_isolation(
     class BrokenPool:
         processes = 1
 
-        def submit(self, posts: Any) -> Future[Judgement]:
+        def submit(self, posts: Any, *, fast: bool = False) -> Future[Judgement]:
             future: Future[Judgement] = Future()
             future.set_exception(RuntimeError("worker died"))
             return future
@@ -241,7 +241,7 @@ def test_look_ahead_with_a_broken_pool_judges_in_process(tmp_path: Path) -> None
     class BrokenPool:
         processes = 1
 
-        def submit(self, posts: Any) -> Future[Judgement]:
+        def submit(self, posts: Any, *, fast: bool = False) -> Future[Judgement]:
             raise RuntimeError("pool is broken")
 
     path = demo_slice(tmp_path, 300)
