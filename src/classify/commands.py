@@ -243,8 +243,8 @@ def evaluate_command(
         bool,
         typer.Option(
             "--suite",
-            help="Every model (lexicon + each promoted one) on the test split and the "
-            "real-text sets: one table.",
+            help="Every model (lexicon + each promoted one; with --model only that one) "
+            "on the test split and the real-text sets: one table.",
         ),
     ] = False,
     update_cards: Annotated[
@@ -264,7 +264,7 @@ def evaluate_command(
     from classify.corpus import read_labelled, split_by_language
 
     if suite:
-        _evaluate_suite(_existing(data), _models_dir(models_dir), update_cards, as_json)
+        _evaluate_suite(_existing(data), _models_dir(models_dir), update_cards, as_json, only=model)
         return
     if model is None:
         raise typer.BadParameter("give --model (or --suite)", param_hint="--model")
@@ -363,8 +363,11 @@ def _shown_path(path: Path) -> str:
         return str(path)
 
 
-def _evaluate_suite(data: Path, models_dir: Path, update_cards: bool, as_json: bool) -> None:
-    """``evaluate --suite``: see :mod:`classify.suite`."""
+def _evaluate_suite(
+    data: Path, models_dir: Path, update_cards: bool, as_json: bool, *, only: str | None = None
+) -> None:
+    """``evaluate --suite``: see :mod:`classify.suite`. ``only`` (``--model``): just that
+    model (``NAME`` or ``NAME@VERSION``), e.g. a new version before it is promoted."""
     from classify.corpus import read_labelled, split_by_language
     from classify.model_store import ModelStore
     from classify.suite import markdown_table, suite_row, write_to_card
@@ -373,7 +376,7 @@ def _evaluate_suite(data: Path, models_dir: Path, update_cards: bool, as_json: b
     records, _ = split_by_language(read_labelled(data))
     store = ModelStore(models_dir)
     rows = []
-    for name in ["lexicon", *store.names()]:
+    for name in [only] if only else ["lexicon", *store.names()]:
         try:
             classifier = _open_model(name, models_dir)
         except (KlachtradarError, ImportError) as exc:
@@ -383,8 +386,10 @@ def _evaluate_suite(data: Path, models_dir: Path, update_cards: bool, as_json: b
         row = suite_row(classifier, records, _shown_path(data))
         rows.append(row)
         if update_cards and name != "lexicon":
-            version = store.get(name).version
-            typer.echo(f"  card: {write_to_card(store, name, version, row)}", err=True)
+            model_name, _, pinned = name.partition("@")
+            version = pinned or store.get(model_name).version
+            card = write_to_card(store, model_name, version, row)
+            typer.echo(f"  card: {card}", err=True)
     if as_json:
         for row in rows:
             typer.echo(json.dumps(row.as_dict(), ensure_ascii=False))

@@ -198,6 +198,14 @@ class E5Classifier:
     def model_ref(self) -> ModelRef:
         return ModelRef(name=self.name, version=self.version)
 
+    @property
+    def max_length(self) -> int:
+        """Tokens read per post: the card's ``serve_max_length`` if set, else the
+        training length. Reviews and e-mails run past the 96 tokens posts are trained
+        on; mean pooling over a longer text still reads its verdict, and short posts
+        (most of a stream) cost the same either way."""
+        return int(self.card.get("serve_max_length") or self.card["train_config"]["max_length"])
+
     @classmethod
     def load(
         cls,
@@ -264,7 +272,7 @@ class E5Classifier:
     def logits(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Raw (uncalibrated) logits per task, in input order."""
         torch = _torch()
-        max_length = int(self.card["train_config"]["max_length"])
+        max_length = self.max_length
         prefixed = [PREFIX + (t if t.strip() else "(leeg)") for t in texts]
         lengths = [len(t) for t in prefixed]
         n = len(texts)

@@ -223,6 +223,27 @@ def test_the_suite_scores_every_model_on_the_test_split_and_each_real_text_set_a
     assert f"{rows[1]['political_tweets']:.3f}" in listed.output
 
 
+def test_the_suite_with_a_model_scores_only_that_version_and_fills_its_card(
+    workspace: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new version is scored before it is promoted: ``--suite --model NAME@VERSION``."""
+    monkeypatch.setenv("KLACHTRADAR_EXTERNAL_DATA", str(_real_text_folder(tmp_path / "ext")))
+    models = ["--models-dir", str(workspace["models"])]
+    version = json.loads(runner.invoke(app, ["models", "show", "linear", *models]).output)[
+        "version"
+    ]
+    result = runner.invoke(
+        app,
+        ["evaluate", "--suite", "--model", f"linear@{version}", "--update-cards", "--json",
+         "--data", str(workspace["test"]), *models],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert [r["model"] for r in rows] == [f"linear@{version}"]
+    card = json.loads((workspace["models"] / "linear" / version / "card.json").read_text())
+    assert card["evaluation"]["political_tweets"] == rows[0]["political_tweets"]
+
+
 def test_classify_writes_one_json_line_per_post_and_reports_bad_lines(
     workspace: dict[str, Path], tmp_path: Path
 ) -> None:
