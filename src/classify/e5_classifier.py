@@ -568,8 +568,8 @@ def fit_lexicon_weight(
 ) -> tuple[float, dict[str, float]]:
     """The lexicon blend weight that maximises complaint F1 + both macro-F1s on dev.
 
-    Takes the dev logits the temperatures were fitted on; the external sets are never
-    seen here (see :mod:`classify.external`).
+    Takes the dev logits the temperatures were fitted on; the real-text evaluation
+    sets are never seen here.
     """
     from classify.lexicon import LexiconClassifier
 

@@ -94,6 +94,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         "KLACHTRADAR_DEMO__STORE": str(work / "kr.db"),  # serve --demo's own store
         "KLACHTRADAR_DEADLETTER__PATH": str(work / "dead.jsonl"),
         "KLACHTRADAR_HOME": str(ROOT),
+        # The UI on the fast model, as the suite's other tests (tests/conftest.py); the
+        # stories on the served e5 default are checked in test_demo_scenarios.py.
+        "KLACHTRADAR_PIPELINE__CLASSIFIER": "linear",
     }
     log = (work / "server.log").open("w")
     process = subprocess.Popen(
