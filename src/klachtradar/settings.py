@@ -420,6 +420,11 @@ class ElasticsearchSettings(BaseModel):
     verify_certs: bool = True
     posts_index: str = Field(default="klachtradar-posts", pattern=r"^[a-z0-9][a-z0-9_-]*$")
     alerts_index: str = Field(default="klachtradar-alerts", pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    tombstones_index: str = Field(
+        default="klachtradar-tombstones",
+        pattern=r"^[a-z0-9][a-z0-9_-]*$",
+        description="Doc ids of deleted posts (no content): kept so a redelivery stays deleted.",
+    )
     retention_days: int = Field(default=90, ge=1)
     bulk_max_docs: int = Field(default=500, ge=1)
     bulk_max_bytes: int = Field(default=5_000_000, ge=1_000)

@@ -27,11 +27,21 @@ class EmbeddedOutputs:
         self._shown: set[str] = set()
 
     def write(self, output: PipelineOutput) -> None:
-        """Dead letters, then posts, then alerts (stored, and shown once per run)."""
+        """Dead letters, deletes, posts, then alerts (stored, and shown once per run).
+
+        Deletes go before posts, so a post and its delete in one batch end deleted;
+        a deleted post's alert is neither stored nor shown.
+        """
         self.dead_letters.write(output.dead_letters)
+        self.store.delete_posts(output.deleted)
         self.store.write_posts(output.scored)
         self.store.write_alerts(output.alerts)
         if self.console is not None:
-            fresh = [a for a in output.alerts if a.alert_id not in self._shown]
+            gone = self.store.deleted_among([a.doc_id for a in output.alerts if a.doc_id])
+            fresh = [
+                a
+                for a in output.alerts
+                if a.alert_id not in self._shown and (a.kind != "post" or a.doc_id not in gone)
+            ]
             self._shown.update(a.alert_id for a in fresh)
             self.console.write(fresh)

@@ -3,7 +3,10 @@
 Posts are keyed by the contract's ``doc_id`` and written with an upsert, so a
 redelivered or re-scored post updates its row (and keeps its triage status) instead
 of adding a second one. Alerts are keyed by their deterministic ``alert_id`` and
-inserted once. The full-text index uses SQLite's ``unicode61`` tokenizer with
+inserted once. A deleted post (:class:`~klachtradar.contract.DeletedPost`) is removed
+with its alerts and triage rows, and its tombstone stays: a later upsert or alert of
+that doc id (a redelivery, a replay) is dropped, so a delete is never undone.
+The full-text index uses SQLite's ``unicode61`` tokenizer with
 diacritics removed, so "cafe" finds "café".
 
 The store is the default backend of the queries the CLI and triage UI use
@@ -18,7 +21,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from klachtradar.contract import Alert, Priority, ScoredPost
+from klachtradar.contract import Alert, AlertKind, DeletedPost, Priority, ScoredPost
 from klachtradar.errors import SinkError
 from sink.query_types import (
     BrandCount,
@@ -71,7 +74,17 @@ CREATE TABLE IF NOT EXISTS escalations (
     route  TEXT NOT NULL,
     at     TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS tombstones (
+    doc_id     TEXT PRIMARY KEY,
+    source     TEXT NOT NULL,
+    reason     TEXT NOT NULL,
+    deleted_at TEXT NOT NULL
+);
 """
+
+_DOC_TABLES = ("triage_state", "triage_actions", "triage_feedback", "history_resolutions")
+"""Tables beside ``posts`` (the triage app's, the history log's) that name posts by doc id:
+a deleted post leaves no row in any of them. They may not exist yet (no triage run)."""
 
 _UPSERT = """
 INSERT INTO posts (doc_id, source, created_at, author_id, author_handle, followers, brand,
@@ -129,6 +142,10 @@ class EmbeddedStore:
         latest = {post.doc_id: post for post in posts}  # a batch may repeat a post
         try:
             with self._db:
+                for gone in self.deleted_among(list(latest)):
+                    del latest[gone]
+                if not latest:
+                    return
                 self._db.executemany(_UPSERT, [_row(post) for post in latest.values()])
                 rowids = self._rowids(list(latest))
                 self._db.executemany(
@@ -141,6 +158,54 @@ class EmbeddedStore:
                 )
         except sqlite3.Error as exc:
             raise SinkError(f"store write failed: {exc}", retryable=True) from exc
+
+    def deleted_among(self, doc_ids: list[str]) -> set[str]:
+        """The doc ids among ``doc_ids`` whose tombstone keeps them out of the store."""
+        return {str(doc) for (doc,) in self._select_in("SELECT doc_id FROM tombstones", doc_ids)}
+
+    def _select_in(self, select: str, doc_ids: list[str]) -> Iterator[tuple[object, ...]]:
+        """``select WHERE doc_id IN (…)`` in chunks under SQLite's variable limit."""
+        for start in range(0, len(doc_ids), 500):
+            chunk = doc_ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            yield from self._db.execute(f"{select} WHERE doc_id IN ({marks})", chunk)
+
+    def delete_posts(self, deletes: Sequence[DeletedPost]) -> int:
+        """Remove posts and every row about them; keep their tombstones. Returns posts removed.
+
+        In one transaction: record the tombstones (the first delete of a doc id wins),
+        then drop the posts' full-text rows, the posts, their post alerts, and their
+        rows in the triage and history tables. A delete of a post never stored (it has
+        not arrived yet, or was forgotten already) still leaves its tombstone.
+        """
+        if not deletes:
+            return 0
+        docs = list(dict.fromkeys(d.doc_id for d in deletes))
+        try:
+            with self._db:
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO tombstones VALUES (?, ?, ?, ?)",
+                    [(d.doc_id, d.source, d.reason, _iso(d.deleted_at)) for d in deletes],
+                )
+                rowids = [(r,) for r in self._rowids(docs).values()]
+                self._db.executemany("DELETE FROM posts_fts WHERE rowid = ?", rowids)
+                self._db.executemany("DELETE FROM posts WHERE rowid = ?", rowids)
+                self._db.executemany(
+                    "DELETE FROM alerts WHERE json_extract(doc, '$.doc_id') = ?",
+                    [(doc,) for doc in docs],
+                )
+                for table in self._existing(_DOC_TABLES):
+                    self._db.executemany(
+                        f"DELETE FROM {table} WHERE doc_id = ?", [(doc,) for doc in docs]
+                    )
+        except sqlite3.Error as exc:
+            raise SinkError(f"store delete failed: {exc}", retryable=True) from exc
+        return len(rowids)
+
+    def _existing(self, tables: Sequence[str]) -> list[str]:
+        marks = ",".join("?" * len(tables))
+        sql = f"SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ({marks})"
+        return [str(name) for (name,) in self._db.execute(sql, list(tables))]
 
     def _rowids(self, doc_ids: list[str]) -> dict[str, int]:
         found: dict[str, int] = {}
@@ -156,11 +221,17 @@ class EmbeddedStore:
         return found
 
     def write_alerts(self, alerts: Sequence[Alert]) -> list[Alert]:
-        """Insert alerts not seen before; returns the new ones (redeliveries are dropped)."""
+        """Insert alerts not seen before; returns the new ones (redeliveries are dropped).
+
+        A post alert of a deleted post is dropped too: its tombstone wins.
+        """
         new: list[Alert] = []
         try:
             with self._db:
+                gone = self.deleted_among([a.doc_id for a in alerts if a.doc_id is not None])
                 for alert in alerts:
+                    if alert.kind is AlertKind.POST and alert.doc_id in gone:
+                        continue  # the post was deleted: its alert must not appear
                     cursor = self._db.execute(
                         "INSERT OR IGNORE INTO alerts VALUES (?, ?, ?, ?, ?, ?)",
                         (

@@ -13,15 +13,19 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from klachtradar.contract import ScoredPost
+from klachtradar.contract import DeletedPost, ScoredPost
 from klachtradar.errors import ConfigError
 from klachtradar.settings import Settings
 
 
 class PostSink(Protocol):
-    """Stores scored posts idempotently by ``doc_id``."""
+    """Stores scored posts idempotently by ``doc_id``, and removes deleted ones for good."""
 
     def write_posts(self, posts: Sequence[ScoredPost]) -> None: ...
+
+    def delete_posts(self, deletes: Sequence[DeletedPost]) -> int:
+        """Remove the posts and keep their tombstones, so a later upsert is dropped."""
+        ...
 
     def close(self) -> None: ...
 

@@ -1,0 +1,116 @@
+"""Deletes in Elasticsearch: remove a post from every weekly index, keep its tombstone.
+
+A :class:`~klachtradar.contract.DeletedPost` does not say when its post was written,
+so the post is removed by id from all weekly indices (``{posts}-*``) at once, and its
+post alerts by their deterministic ids (``post:{doc_id}:{priority}``, one per
+priority it may have reached). The tombstone goes to its own index, outside the posts
+pattern (Kibana and the queries never see it), holding only the doc id, source, reason
+and time. Before posts or alerts are indexed, :meth:`EsTombstones.deleted_among`
+looks their doc ids up there, so a redelivered post or alert of a deleted post is
+dropped: the delete always wins, whichever arrives first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from klachtradar.contract import DeletedPost, Priority
+from klachtradar.errors import SinkError
+
+if TYPE_CHECKING:
+    from elasticsearch import Elasticsearch
+
+
+def post_alert_ids(doc_ids: Sequence[str]) -> list[str]:
+    """Every id a post alert of these posts can have (see :func:`enrich.alerts.post_alerts`)."""
+    return [f"post:{doc}:{p.value}" for doc in doc_ids for p in Priority]
+
+
+def tombstone_document(deleted: DeletedPost) -> dict[str, Any]:
+    """What a tombstone keeps: the doc id and why it went, never the post's content."""
+    return {
+        "doc_id": deleted.doc_id,
+        "source": deleted.source,
+        "reason": deleted.reason,
+        "deleted_at": deleted.deleted_at.isoformat(),
+    }
+
+
+@dataclass
+class EsTombstones:
+    """Deletes and tombstone look-ups against one cluster."""
+
+    client: Elasticsearch
+    posts_prefix: str
+    alerts_index: str
+    tombstones_index: str
+    _index_exists: bool = False
+
+    def delete(self, deletes: Sequence[DeletedPost]) -> int:
+        """Tombstones first, then the posts and their post alerts; returns posts removed.
+
+        The tombstones are written (and refreshed) before anything is removed: if the
+        removal fails, the batch is redone, and a post indexed meanwhile is still kept
+        out by its tombstone.
+        """
+        if not deletes:
+            return 0
+        docs = list(dict.fromkeys(d.doc_id for d in deletes))
+        try:
+            operations: list[dict[str, Any]] = []
+            for deleted in deletes:
+                target = {"_index": self.tombstones_index, "_id": deleted.doc_id}
+                operations.append({"index": target})
+                operations.append(tombstone_document(deleted))
+            answer = self.client.bulk(operations=operations, refresh=True)
+            self._index_exists = True
+            if answer.get("errors"):
+                raise SinkError(f"tombstones not written: {_first_error(answer)}", retryable=True)
+            removed = self.client.delete_by_query(
+                index=f"{self.posts_prefix}-*",
+                query={"ids": {"values": docs}},
+                refresh=True,
+                conflicts="proceed",
+                allow_no_indices=True,
+                ignore_unavailable=True,
+            )
+            self.client.delete_by_query(
+                index=self.alerts_index,
+                query={"ids": {"values": post_alert_ids(docs)}},
+                refresh=True,
+                conflicts="proceed",
+                allow_no_indices=True,
+                ignore_unavailable=True,
+            )
+        except SinkError:
+            raise
+        except Exception as exc:  # transport errors, 5xx: the batch is consumed again
+            raise SinkError(f"elasticsearch delete failed: {exc}", retryable=True) from exc
+        return int(removed.get("deleted", 0))
+
+    def deleted_among(self, doc_ids: Sequence[str]) -> set[str]:
+        """The doc ids that have a tombstone (one ``mget``; none when no index exists yet)."""
+        if not doc_ids:
+            return set()
+        try:
+            if not self._index_exists:  # once it exists it stays: ask until then only
+                self._index_exists = bool(self.client.indices.exists(index=self.tombstones_index))
+                if not self._index_exists:
+                    return set()
+            answer = self.client.mget(
+                index=self.tombstones_index, ids=list(dict.fromkeys(doc_ids)), source=False
+            )
+        except Exception as exc:
+            problem = f"elasticsearch tombstone look-up failed: {exc}"
+            raise SinkError(problem, retryable=True) from exc
+        return {str(d["_id"]) for d in answer.get("docs", []) if d.get("found")}
+
+
+def _first_error(answer: Any) -> str:
+    for item in answer.get("items", []):
+        for result in item.values():
+            if result.get("error"):
+                return str(result["error"])
+    return "unknown error"
