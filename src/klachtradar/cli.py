@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 HELP_PANELS: dict[str, tuple[str, ...]] = {
     "Demo & zoeken": ("demo", "replay", "top", "search"),
-    "Streaming": ("listen", "process", "index", "notify", "dlq"),
+    "Streaming": ("listen", "normalise", "process", "index", "notify", "dlq"),
     "Modellen": ("train", "evaluate", "classify", "models"),
     "Triage": ("serve", "report", "feedback", "alerts"),
     "Beheer": ("es", "kibana", "schema"),
@@ -362,7 +362,13 @@ def listen(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print normalised posts as JSON lines; no pipeline.")
     ] = False,
-    file: Annotated[Path | None, typer.Option(help="The file for --source jsonl.")] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            help="The file for --source jsonl, or a recording for x, bluesky, mastodon "
+            "(see `klachtradar normalise`)."
+        ),
+    ] = None,
     speed: Annotated[
         float | None, typer.Option(help="Replay speed (jsonl, --to kafka); default: no pacing.")
     ] = None,
@@ -393,18 +399,45 @@ def listen(
         publish_file_to_kafka(source, file, speed, option, metrics_port)
         return
     elif to == "kafka":
-        stats = _listen_to_kafka(source, settings, max_posts, seconds)
+        stats = _listen_to_kafka(source, settings, max_posts, seconds, file)
     else:
         stats = _listen_embedded(source, settings, file, max_posts, seconds)
     err_console.print(
-        f"listen {source}: {stats.posts} posts, {stats.dead_letters} dead letters, "
-        f"{stats.checkpoints} checkpoints saved",
+        f"listen {source}: {stats.posts} posts, {stats.deletes} deletes, "
+        f"{stats.dead_letters} dead letters, {stats.checkpoints} checkpoints saved",
         highlight=False,
     )
 
 
+@app.command()
+def normalise(
+    file: Annotated[Path, typer.Argument(help="The recording: as the platform delivered it.")],
+    source: Annotated[
+        str, typer.Option("--source", help="x (JSON lines), bluesky (Jetstream), mastodon (SSE).")
+    ],
+) -> None:
+    """Print one JSON line per payload of a recording: upsert, delete, skip or dead_letter.
+
+    No brand prefilter: every post comes out. `listen --source S --file FILE` publishes
+    the same outcomes (without the skips) into the pipeline.
+    """
+    from listener.recording import outcome_line, read_recording
+
+    counts: dict[str, int] = {}
+    for outcome in read_recording(source, file):
+        line = outcome_line(outcome)
+        counts[line["action"]] = counts.get(line["action"], 0) + 1
+        typer.echo(json.dumps(line, ensure_ascii=False))
+    summary = ", ".join(f"{n} {action}" for action, n in counts.items()) or "nothing"
+    err_console.print(f"normalise {source} {file}: {summary}", highlight=False)
+
+
 def _listen_to_kafka(
-    source: str, settings: Settings, max_posts: int | None, seconds: float | None
+    source: str,
+    settings: Settings,
+    max_posts: int | None,
+    seconds: float | None,
+    file: Path | None = None,
 ) -> ListenStats:
     """A live source published to the raw topic; the checkpoint moves only after a flush."""
     from klachtradar.runtime.kafka_transport import KafkaTransport
@@ -415,7 +448,9 @@ def _listen_to_kafka(
     try:
         transport.ensure_topics()
         publisher = TransportPublisher(transport, transport.topics)
-        return run_listen(source, settings, publisher, max_posts=max_posts, seconds=seconds)
+        return run_listen(
+            source, settings, publisher, file=file, max_posts=max_posts, seconds=seconds
+        )
     finally:
         transport.close()
 
