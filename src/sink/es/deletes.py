@@ -68,27 +68,36 @@ class EsTombstones:
             self._index_exists = True
             if answer.get("errors"):
                 raise SinkError(f"tombstones not written: {_first_error(answer)}", retryable=True)
-            removed = self.client.delete_by_query(
-                index=f"{self.posts_prefix}-*",
-                query={"ids": {"values": docs}},
-                refresh=True,
-                conflicts="proceed",
-                allow_no_indices=True,
-                ignore_unavailable=True,
+            removed = self._delete_ids(
+                f"{self.posts_prefix}-*,-{self.tombstones_index},-{self.alerts_index}", docs
             )
-            self.client.delete_by_query(
-                index=self.alerts_index,
-                query={"ids": {"values": post_alert_ids(docs)}},
-                refresh=True,
-                conflicts="proceed",
-                allow_no_indices=True,
-                ignore_unavailable=True,
-            )
+            self._delete_ids(self.alerts_index, post_alert_ids(docs))
         except SinkError:
             raise
         except Exception as exc:  # transport errors, 5xx: the batch is consumed again
             raise SinkError(f"elasticsearch delete failed: {exc}", retryable=True) from exc
-        return int(removed.get("deleted", 0))
+        return removed
+
+    def _delete_ids(self, index: str, ids: list[str]) -> int:
+        """Delete documents by id; an index that does not exist (yet) holds none of them.
+
+        The tombstones and alerts indices are excluded from the posts pattern by name,
+        in case they were configured under the posts prefix.
+        """
+        try:
+            answer = self.client.delete_by_query(
+                index=index,
+                query={"ids": {"values": ids}},
+                refresh=True,
+                conflicts="proceed",
+                allow_no_indices=True,
+                ignore_unavailable=True,
+            )
+        except Exception as exc:
+            if getattr(exc, "status_code", None) == 404:
+                return 0
+            raise
+        return int(answer.get("deleted", 0))
 
     def deleted_among(self, doc_ids: Sequence[str]) -> set[str]:
         """The doc ids that have a tombstone (one ``mget``; none when no index exists yet)."""

@@ -1,0 +1,243 @@
+"""Deletes end to end: real broker (tansu), real Elasticsearch API (noida-db), real store.
+
+A post, then its delete: gone from the embedded store, from Elasticsearch (posts and
+alerts), and named as removed by the triage live feed; a redelivery of the post after
+its delete does not bring it back; an edit updates the one post in place.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("elasticsearch")
+
+from elasticsearch import Elasticsearch
+
+from klachtradar.contract import Author, DeletedPost, Engagement, RawPost
+from klachtradar.runtime.local_broker import LocalBroker
+from klachtradar.runtime.pipeline import Pipeline
+from klachtradar.runtime.runner import run_embedded
+from klachtradar.settings import Settings
+from sink.deadletter import DeadLetterFile
+from sink.embedded import EmbeddedOutputs
+from sink.es.outputs import ElasticsearchOutputs, FanOutOutputs
+from sink.store import EmbeddedStore
+from tests.integration.kafka_support import (
+    Processes,
+    kafka_settings,
+    process_env,
+    stored_doc_ids,
+    tansu,
+    topic_doc_ids,
+    unique_prefix,
+    wait_for,
+)
+from tests.integration.noida_es import NoidaElasticsearch, noida_binary
+from triage.live import ChangeFeed
+
+pytestmark = [pytest.mark.integration]
+
+__all__ = ["tansu"]  # the fixture, re-exported for pytest
+
+COMPLAINT = "@KPNwebcare al 3 dagen geen internet, belachelijk. Ik zeg mijn abonnement op!"
+NOW = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+
+
+@pytest.fixture(scope="module")
+def es_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if noida_binary() is None:
+        pytest.skip("noida-db is not installed (pip install -e '.[dev]')")
+    with NoidaElasticsearch(tmp_path_factory.mktemp("noida-deletes")) as url:
+        yield url
+
+
+def mastodon_post(post_id: str, text: str, *, author: str, followers: int = 90_000) -> RawPost:
+    return RawPost(
+        source="mastodon",
+        post_id=post_id,
+        url=f"https://mastodon.nl/@{author}/{post_id}",
+        text=text,
+        lang="nl",
+        created_at=NOW,
+        author=Author(id=author, handle=author, followers=followers),
+        engagement=Engagement(reposts=40, likes=300),
+    )
+
+
+def es_docs(es_url: str, pattern: str) -> dict[str, dict[str, object]]:
+    """Every document (by ``_id``) in the indices matching ``pattern``, after a refresh."""
+    from elasticsearch import NotFoundError, helpers
+
+    with Elasticsearch(es_url, max_retries=0) as es:
+        try:
+            es.indices.refresh(index=pattern)
+            hits = helpers.scan(es, index=pattern, query={"query": {"match_all": {}}})
+            return {hit["_id"]: hit["_source"] for hit in hits}
+        except NotFoundError:  # no such index yet
+            return {}
+
+
+def es_names(prefix: str) -> dict[str, str]:
+    return {
+        "KLACHTRADAR_ELASTICSEARCH__POSTS_INDEX": f"{prefix}-posts",
+        "KLACHTRADAR_ELASTICSEARCH__ALERTS_INDEX": f"{prefix}-alerts",
+        "KLACHTRADAR_ELASTICSEARCH__TOMBSTONES_INDEX": f"{prefix}-tombstones",
+    }
+
+
+def test_embedded_with_elasticsearch_a_delete_removes_the_post_and_its_alert_for_good(
+    es_url: str, tmp_path: Path, settings: Settings
+) -> None:
+    prefix = unique_prefix("emb")
+    settings.elasticsearch.url = es_url
+    settings.elasticsearch.posts_index = f"{prefix}-posts"
+    settings.elasticsearch.alerts_index = f"{prefix}-alerts"
+    settings.elasticsearch.tombstones_index = f"{prefix}-tombstones"
+    settings.deadletter.path = tmp_path / "dead.jsonl"
+    post = mastodon_post("500", COMPLAINT, author="youp")
+    other = mastodon_post("501", "KPN, wanneer is de storing in Delft voorbij?", author="anna")
+    pipeline = Pipeline.from_settings(settings)
+    with EmbeddedStore(tmp_path / "store.db") as store:
+        es = ElasticsearchOutputs.from_settings(settings)
+        outputs = FanOutOutputs(EmbeddedOutputs(store, DeadLetterFile(tmp_path / "d.jsonl")), es)
+        run_embedded([[post, other]], pipeline, outputs)
+        alerts = es_docs(es_url, f"{prefix}-alerts")
+        assert any(a["doc_id"] == post.doc_id for a in alerts.values()), "the post alerted"
+        assert set(es_docs(es_url, f"{prefix}-posts-*")) == {post.doc_id, other.doc_id}
+
+        gone = DeletedPost(source="mastodon", post_id="500", author_id="youp")
+        run_embedded([[gone]], pipeline, outputs)
+        assert set(es_docs(es_url, f"{prefix}-posts-*")) == {other.doc_id}
+        assert not any(
+            a["doc_id"] == post.doc_id for a in es_docs(es_url, f"{prefix}-alerts").values()
+        )
+        assert store.get(post.doc_id) is None
+        assert post.doc_id not in {a.doc_id for a in store.alerts()}
+
+        # A fresh pipeline (a restart: no memory of the delete) is fed the post again.
+        run_embedded([[post]], Pipeline.from_settings(settings), outputs)
+        assert set(es_docs(es_url, f"{prefix}-posts-*")) == {other.doc_id}
+        assert not any(
+            a["doc_id"] == post.doc_id for a in es_docs(es_url, f"{prefix}-alerts").values()
+        )
+        assert store.get(post.doc_id) is None
+        tombstones = es_docs(es_url, f"{prefix}-tombstones")
+        assert list(tombstones) == [post.doc_id]
+        assert "text" not in tombstones[post.doc_id], "a tombstone keeps no content"
+        es.writer.client.close()
+
+
+def write_jsonl(path: Path, posts: list[RawPost]) -> Path:
+    path.write_text("".join(p.model_dump_json() + "\n" for p in posts), encoding="utf-8")
+    return path
+
+
+def status(post: RawPost, text: str) -> dict[str, object]:
+    """A Mastodon Status entity of ``post`` saying ``text``."""
+    return {
+        "id": post.post_id,
+        "created_at": post.created_at.isoformat().replace("+00:00", "Z"),
+        "url": post.url,
+        "language": "nl",
+        "content": f"<p>{text}</p>",
+        "reblog": None,
+        "replies_count": 0,
+        "reblogs_count": 2,
+        "favourites_count": 5,
+        "quotes_count": 0,
+        "account": {
+            "id": post.author.id,
+            "acct": post.author.handle,
+            "followers_count": post.author.followers,
+            "following_count": 10,
+        },
+        "mentions": [],
+        "tags": [],
+    }
+
+
+def test_over_kafka_a_delete_leaves_store_elasticsearch_and_the_live_queue_and_stays(
+    tansu: LocalBroker, es_url: str, tmp_path: Path
+) -> None:
+    settings = kafka_settings(tansu, unique_prefix("del"), batch_size=50)
+    prefix = settings.topic_prefix.lower()
+    posts_pattern = f"{prefix}-posts-*"
+    store = tmp_path / "store.db"
+    env = process_env(
+        settings,
+        store,
+        KLACHTRADAR_ELASTICSEARCH__URL=es_url,
+        KLACHTRADAR_DEADLETTER__PATH=str(tmp_path / "dead.jsonl"),
+        **es_names(prefix),
+    )
+    doomed = mastodon_post("990001", COMPLAINT, author="77")
+    sentinel = mastodon_post("990002", "Nog steeds geen reactie van KPN", author="77")
+    edited = mastodon_post("990010", "Ziggo is prima", author="78", followers=300)
+    recording = tmp_path / "mastodon.sse"
+    recording.write_text(
+        f"event: update\ndata: {json.dumps(status(edited, 'Ziggo is prima'))}\n\n"
+        ":thump\n\n"
+        "event: status.update\n"
+        f"data: {json.dumps(status(edited, 'Ziggo ligt er al 2 dagen uit!'))}\n\n"
+        f"event: delete\ndata: {doomed.post_id}\n\n",
+        encoding="utf-8",
+    )
+    procs = Processes(tmp_path, env)
+    try:
+        procs.start("process", "process")
+        procs.start("index", "index", "--sink", "embedded", "--sink", "elasticsearch")
+        procs.wait_ready("process", "index")
+
+        first = write_jsonl(tmp_path / "first.jsonl", [doomed])
+        listen = procs.start(
+            "listen-1", "listen", "--to", "kafka", "--source", "jsonl", "--file", str(first)
+        )
+        assert listen.wait(timeout=60) == 0
+        wait_for(lambda: doomed.doc_id in stored_doc_ids(store), 60, "the post stored")
+        wait_for(lambda: doomed.doc_id in es_docs(es_url, posts_pattern), 60, "the post indexed")
+        alerted = topic_doc_ids(settings, f"{settings.topic_prefix}.alerts").count(doomed.doc_id)
+        assert alerted >= 1, "the post alerted"
+        feed = ChangeFeed(store)
+
+        listen = procs.start(
+            "listen-2", "listen", "--to", "kafka", "--source", "mastodon", "--file", str(recording)
+        )
+        assert listen.wait(timeout=60) == 0
+        wait_for(
+            lambda: doomed.doc_id not in stored_doc_ids(store), 60, "the post gone from the store"
+        )
+        wait_for(lambda: doomed.doc_id not in es_docs(es_url, posts_pattern), 60, "gone from ES")
+        change = feed.check()
+        assert change is not None and doomed.doc_id in change.removed, "the live queue was told"
+
+        def edit_indexed() -> bool:
+            doc = es_docs(es_url, posts_pattern).get(edited.doc_id)
+            return doc is not None and "2 dagen" in str(doc["text"])
+
+        wait_for(edit_indexed, 60, "the edit indexed in place")
+
+        again = write_jsonl(tmp_path / "again.jsonl", [doomed, sentinel])  # same author: in order
+        listen = procs.start(
+            "listen-3", "listen", "--to", "kafka", "--source", "jsonl", "--file", str(again)
+        )
+        assert listen.wait(timeout=60) == 0
+        wait_for(lambda: sentinel.doc_id in stored_doc_ids(store), 60, "the sentinel stored")
+        wait_for(lambda: sentinel.doc_id in es_docs(es_url, posts_pattern), 60, "sentinel indexed")
+    finally:
+        procs.stop_all()
+
+    assert doomed.doc_id not in stored_doc_ids(store), "redelivery did not resurrect it"
+    assert doomed.doc_id not in es_docs(es_url, posts_pattern)
+    alerts_after = topic_doc_ids(settings, f"{settings.topic_prefix}.alerts").count(doomed.doc_id)
+    assert alerts_after == alerted, "no new alert for the deleted post"
+    assert stored_doc_ids(store).count(edited.doc_id) == 1
+    with EmbeddedStore(store) as db:
+        row = db.get(edited.doc_id)
+        assert row is not None and "2 dagen" in row.post.text
+    indexed = list(es_docs(es_url, posts_pattern))
+    assert sorted(indexed) == sorted({edited.doc_id, sentinel.doc_id}), "each post once"
