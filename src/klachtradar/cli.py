@@ -43,7 +43,7 @@ HELP_PANELS: dict[str, tuple[str, ...]] = {
     "Streaming": ("listen", "normalise", "process", "index", "notify", "dlq"),
     "Modellen": ("train", "evaluate", "classify", "models"),
     "Triage": ("serve", "report", "feedback", "alerts"),
-    "Beheer": ("es", "kibana", "schema"),
+    "Beheer": ("es", "kibana", "schema", "forget"),
 }
 """Every top-level command, in the ``--help`` panel and the order it is listed in.
 
@@ -156,7 +156,12 @@ def _replay(path: Path, settings: Settings, *, speed: float | None, quiet: bool)
     ):
         pipeline = Pipeline.from_settings(settings)
     console.print(f"classifier: {_model_line(pipeline)}")
-    with streaming_gc(), EmbeddedStore(settings.resolve(settings.store.path)) as db:
+    with (
+        streaming_gc(),
+        EmbeddedStore(
+            settings.resolve(settings.store.path), retention_days=settings.store.retention_days
+        ) as db,
+    ):
         dead = DeadLetterFile(settings.resolve(settings.deadletter.path))
         progress = Progress(
             TextColumn("[bold]replay"),
@@ -410,6 +415,64 @@ def listen(
 
 
 @app.command()
+def forget(
+    source: Annotated[str, typer.Option("--source", help="x, bluesky, mastodon, …")],
+    author: Annotated[str, typer.Option("--author", help="Handle (or the source's author id).")],
+    by: Annotated[
+        str | None, typer.Option("--by", help="Who asks (the audit line); default: $USER.")
+    ] = None,
+    kafka: Annotated[
+        bool,
+        typer.Option(
+            "--kafka", help="Also publish the deletes to <prefix>.posts.raw (running processes)."
+        ),
+    ] = False,
+    store: StoreOption = None,
+) -> None:
+    """Erase an author (GDPR art. 17): posts, alerts, triage actions, feedback; keep tombstones.
+
+    Removes from the embedded store and, when configured, Elasticsearch; appends one
+    audit line (who, when, how many, a hash of the author: no content) to
+    \\[store] audit_path. With --kafka the deletes also reach the running `process`
+    (author history) and `index` processes.
+    """
+    import getpass
+
+    from sink.erasure import append_audit, forget_author
+    from sink.store import EmbeddedStore
+
+    settings = _settings(store)
+    tombstones = None
+    if settings.elasticsearch.url:
+        from sink.es.outputs import ElasticsearchOutputs
+
+        tombstones = ElasticsearchOutputs.from_settings(settings).tombstones
+    requester = by or getpass.getuser()
+    with EmbeddedStore(settings.resolve(settings.store.path)) as db:
+        report, deletes = forget_author(
+            source, author, store=db, elasticsearch=tombstones, by=requester
+        )
+    if kafka and deletes:
+        from klachtradar.runtime.kafka_transport import KafkaTransport
+        from klachtradar.runtime.runner import listen_step
+
+        transport = KafkaTransport(settings.kafka)
+        try:
+            transport.ensure_topics()
+            listen_step(deletes, transport, transport.topics)
+        finally:
+            transport.close()
+    audit = settings.resolve(settings.store.audit_path)
+    append_audit(audit, report)
+    err_console.print(
+        f"forget {source}: {report.posts} posts, {report.alerts} alerts, "
+        f"{report.triage_actions} triage actions, {report.feedback} feedback labels erased; "
+        f"audit line in {audit}",
+        highlight=False,
+    )
+
+
+@app.command()
 def normalise(
     file: Annotated[Path, typer.Argument(help="The recording: as the platform delivered it.")],
     source: Annotated[
@@ -471,7 +534,12 @@ def _listen_embedded(
     from sink.store import EmbeddedStore
 
     pipeline = Pipeline.from_settings(settings)
-    with streaming_gc(), EmbeddedStore(settings.resolve(settings.store.path)) as db:
+    with (
+        streaming_gc(),
+        EmbeddedStore(
+            settings.resolve(settings.store.path), retention_days=settings.store.retention_days
+        ) as db,
+    ):
         dead = DeadLetterFile(settings.resolve(settings.deadletter.path))
         embedded = EmbeddedOutputs(db, dead, ConsoleAlerts(console))
         notifying = _notifying(embedded, settings, db, dead)

@@ -102,6 +102,15 @@ class StoreSettings(BaseModel):
     """The embedded store (SQLite with FTS5)."""
 
     path: Path = Path("var/klachtradar.db")
+    retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="Posts (with alerts, triage rows, tombstones) older than this are pruned.",
+    )
+    audit_path: Path = Field(
+        default=Path("var/erasure-audit.jsonl"),
+        description="`klachtradar forget` appends one line per erasure here (no content).",
+    )
 
 
 class DeadLetterSettings(BaseModel):

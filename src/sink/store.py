@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from klachtradar.contract import Alert, AlertKind, DeletedPost, Priority, ScoredPost
@@ -106,8 +106,10 @@ class EmbeddedStore:
     0
     """
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, retention_days: int | None = None) -> None:
         self.path = path
+        self.retention_days = retention_days
+        self._pruned_at: datetime | None = None
         if isinstance(path, Path):
             path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -139,6 +141,7 @@ class EmbeddedStore:
         """
         if not posts:
             return
+        self.prune_if_due()
         latest = {post.doc_id: post for post in posts}  # a batch may repeat a post
         try:
             with self._db:
@@ -198,8 +201,93 @@ class EmbeddedStore:
                     self._db.executemany(
                         f"DELETE FROM {table} WHERE doc_id = ?", [(doc,) for doc in docs]
                     )
+                self._strip_incident_examples(set(docs))
         except sqlite3.Error as exc:
             raise SinkError(f"store delete failed: {exc}", retryable=True) from exc
+        return len(rowids)
+
+    def _strip_incident_examples(self, docs: set[str]) -> None:
+        """Incident alerts name example posts: a deleted one is no longer named."""
+        rows = self._db.execute("SELECT alert_id, doc FROM alerts WHERE kind != 'post'").fetchall()
+        for alert_id, doc in rows:
+            alert = Alert.model_validate_json(doc)
+            if alert.doc_id not in docs and not docs.intersection(alert.examples):
+                continue
+            kept = alert.model_copy(
+                update={
+                    "doc_id": None if alert.doc_id in docs else alert.doc_id,
+                    "examples": [e for e in alert.examples if e not in docs],
+                }
+            )
+            self._db.execute(
+                "UPDATE alerts SET doc = ? WHERE alert_id = ?", (kept.model_dump_json(), alert_id)
+            )
+
+    def rows_about(self, doc_ids: list[str]) -> dict[str, int]:
+        """How many rows each table holds about these posts (post alerts, triage tables)."""
+        counts = {"alerts": 0}
+        for doc in doc_ids:
+            row = self._db.execute(
+                "SELECT count(*) FROM alerts WHERE json_extract(doc, '$.doc_id') = ?", (doc,)
+            ).fetchone()
+            counts["alerts"] += int(row[0])
+        for table in self._existing(_DOC_TABLES):
+            counts[table] = sum(
+                int(str(n)) for (n,) in self._select_in(f"SELECT count(*) FROM {table}", doc_ids)
+            )
+        return counts
+
+    def author_doc_ids(self, source: str, author: str) -> list[str]:
+        """Doc ids of every stored post of one author: ``author`` is the handle (any case,
+        with or without ``@``) or the source's author id."""
+        handle = author.removeprefix("@").lower()
+        rows = self._db.execute(
+            "SELECT doc_id FROM posts "
+            "WHERE source = ? AND (lower(author_handle) = ? OR author_id = ?)",
+            (source, handle, author),
+        )
+        return [str(doc) for (doc,) in rows]
+
+    def prune_if_due(self, now: datetime | None = None) -> int:
+        """:meth:`prune` by ``retention_days`` at most once an hour; 0 when there is none."""
+        if self.retention_days is None:
+            return 0
+        now = now or datetime.now(UTC)
+        if self._pruned_at is not None and now - self._pruned_at < timedelta(hours=1):
+            return 0
+        self._pruned_at = now
+        return self.prune(now - timedelta(days=self.retention_days))
+
+    def prune(self, before: datetime) -> int:
+        """Remove posts created before ``before``, with their alerts, triage and history
+        rows, and tombstones older than that (no copy so old is let in again by them).
+        Returns the posts removed. Why tombstones too: the store must not keep even the
+        ids of deleted posts beyond the retention it promises."""
+        cutoff = _iso(before)
+        try:
+            docs = [
+                str(doc)
+                for (doc,) in self._db.execute(
+                    "SELECT doc_id FROM posts WHERE julianday(created_at) < julianday(?)",
+                    (cutoff,),
+                )
+            ]
+            with self._db:
+                rowids = [(r,) for r in self._rowids(docs).values()]
+                self._db.executemany("DELETE FROM posts_fts WHERE rowid = ?", rowids)
+                self._db.executemany("DELETE FROM posts WHERE rowid = ?", rowids)
+                for table in self._existing(_DOC_TABLES):
+                    self._db.executemany(
+                        f"DELETE FROM {table} WHERE doc_id = ?", [(doc,) for doc in docs]
+                    )
+                self._db.execute(
+                    "DELETE FROM alerts WHERE julianday(created_at) < julianday(?)", (cutoff,)
+                )
+                self._db.execute(
+                    "DELETE FROM tombstones WHERE julianday(deleted_at) < julianday(?)", (cutoff,)
+                )
+        except sqlite3.Error as exc:
+            raise SinkError(f"store prune failed: {exc}", retryable=True) from exc
         return len(rowids)
 
     def _existing(self, tables: Sequence[str]) -> list[str]:

@@ -241,3 +241,38 @@ def test_over_kafka_a_delete_leaves_store_elasticsearch_and_the_live_queue_and_s
         assert row is not None and "2 dagen" in row.post.text
     indexed = list(es_docs(es_url, posts_pattern))
     assert sorted(indexed) == sorted({edited.doc_id, sentinel.doc_id}), "each post once"
+
+
+def test_forget_erases_the_author_from_elasticsearch_posts_and_alerts(
+    es_url: str, tmp_path: Path, settings: Settings
+) -> None:
+    from sink.erasure import forget_author
+
+    prefix = unique_prefix("forget")
+    settings.elasticsearch.url = es_url
+    settings.elasticsearch.posts_index = f"{prefix}-posts"
+    settings.elasticsearch.alerts_index = f"{prefix}-alerts"
+    settings.elasticsearch.tombstones_index = f"{prefix}-tombstones"
+    youp = [mastodon_post(str(600 + i), COMPLAINT, author="Youp") for i in range(3)]
+    anna = mastodon_post("700", COMPLAINT, author="anna")
+    with EmbeddedStore(tmp_path / "store.db") as store:
+        es = ElasticsearchOutputs.from_settings(settings)
+        outputs = FanOutOutputs(EmbeddedOutputs(store, DeadLetterFile(tmp_path / "d.jsonl")), es)
+        run_embedded([[*youp, anna]], Pipeline.from_settings(settings), outputs)
+        # The store lost one of them (pruned, say): Elasticsearch still has it, and
+        # forget must find it there.
+        store._db.execute("DELETE FROM posts WHERE doc_id = ?", (youp[0].doc_id,))
+        store._db.commit()
+        report, _ = forget_author(
+            "mastodon", "youp", store=store, elasticsearch=es.tombstones, by="dpo"
+        )
+        es.writer.client.close()
+    assert report.posts == 3 and report.elasticsearch_posts == 3
+    posts = es_docs(es_url, f"{prefix}-posts-*")
+    assert list(posts) == [anna.doc_id]
+    alerts = es_docs(es_url, f"{prefix}-alerts")
+    assert alerts and all(
+        a["doc_id"] == anna.doc_id for a in alerts.values() if a["kind"] == "post"
+    )
+    assert "Youp" not in json.dumps(posts) and "Youp" not in json.dumps(alerts)
+    assert sorted(es_docs(es_url, f"{prefix}-tombstones")) == sorted(p.doc_id for p in youp)

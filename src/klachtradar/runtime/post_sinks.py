@@ -38,7 +38,7 @@ def embedded_sink(settings: Settings, options: Mapping[str, str]) -> PostSink:
     from sink.store import EmbeddedStore
 
     path = Path(options["store"]) if options.get("store") else settings.store.path
-    return EmbeddedStore(settings.resolve(path))
+    return EmbeddedStore(settings.resolve(path), retention_days=settings.store.retention_days)
 
 
 def elasticsearch_sink(settings: Settings, options: Mapping[str, str]) -> PostSink:

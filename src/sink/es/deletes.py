@@ -68,9 +68,7 @@ class EsTombstones:
             self._index_exists = True
             if answer.get("errors"):
                 raise SinkError(f"tombstones not written: {_first_error(answer)}", retryable=True)
-            removed = self._delete_ids(
-                f"{self.posts_prefix}-*,-{self.tombstones_index},-{self.alerts_index}", docs
-            )
+            removed = self._delete_ids(self._posts_pattern, docs)
             self._delete_ids(self.alerts_index, post_alert_ids(docs))
         except SinkError:
             raise
@@ -78,13 +76,20 @@ class EsTombstones:
             raise SinkError(f"elasticsearch delete failed: {exc}", retryable=True) from exc
         return removed
 
+    @property
+    def _posts_pattern(self) -> str:
+        """The weekly posts indices; the tombstones and alerts indices are excluded by
+        name, in case they were configured under the posts prefix."""
+        return f"{self.posts_prefix}-*,-{self.tombstones_index},-{self.alerts_index}"
+
     def _delete_ids(self, index: str, ids: list[str]) -> int:
         """Delete documents by id; an index that does not exist (yet) holds none of them.
 
-        The tombstones and alerts indices are excluded from the posts pattern by name,
-        in case they were configured under the posts prefix.
+        The index is refreshed first: delete-by-query works on what search sees, and a
+        post indexed a moment ago (same batch, or just before) must go too.
         """
         try:
+            self.client.indices.refresh(index=index, allow_no_indices=True, ignore_unavailable=True)
             answer = self.client.delete_by_query(
                 index=index,
                 query={"ids": {"values": ids}},
@@ -98,6 +103,46 @@ class EsTombstones:
                 return 0
             raise
         return int(answer.get("deleted", 0))
+
+    def author_doc_ids(self, source: str, author: str) -> list[str]:
+        """Doc ids of every indexed post of one author (handle in any case, or author id).
+
+        The query is broad (it must work with and without the installed mapping) and
+        every hit is checked exactly on its ``_source`` before it counts.
+        """
+        from elasticsearch import helpers
+
+        handle = author.removeprefix("@")
+        should = [
+            {"term": {"author.id": author}},
+            {"term": {"author.handle": handle}},
+            {"term": {"author.handle.keyword": handle}},
+            {"match_phrase": {"author.handle": handle}},
+        ]
+        query = {"query": {"bool": {"should": should, "minimum_should_match": 1}}}
+        found: list[str] = []
+        try:
+            index = self._posts_pattern
+            self.client.indices.refresh(index=index, allow_no_indices=True, ignore_unavailable=True)
+            hits = helpers.scan(
+                self.client,
+                index=index,
+                query=query,
+                _source=["source", "author"],
+            )
+            for hit in hits:
+                doc = hit.get("_source") or {}
+                who = doc.get("author") or {}
+                same = (
+                    str(who.get("handle", "")).lower() == handle.lower() or who.get("id") == author
+                )
+                if doc.get("source") == source and same:
+                    found.append(str(hit["_id"]))
+        except Exception as exc:
+            if getattr(exc, "status_code", None) == 404:
+                return []
+            raise SinkError(f"elasticsearch author search failed: {exc}", retryable=True) from exc
+        return found
 
     def deleted_among(self, doc_ids: Sequence[str]) -> set[str]:
         """The doc ids that have a tombstone (one ``mget``; none when no index exists yet)."""
