@@ -19,6 +19,7 @@ pytest.importorskip("elasticsearch")
 from elasticsearch import Elasticsearch
 
 from klachtradar.contract import Author, DeletedPost, Engagement, RawPost
+from klachtradar.ports import PipelineOutput
 from klachtradar.runtime.local_broker import LocalBroker
 from klachtradar.runtime.pipeline import Pipeline
 from klachtradar.runtime.runner import run_embedded
@@ -276,3 +277,40 @@ def test_forget_erases_the_author_from_elasticsearch_posts_and_alerts(
     )
     assert "Youp" not in json.dumps(posts) and "Youp" not in json.dumps(alerts)
     assert sorted(es_docs(es_url, f"{prefix}-tombstones")) == sorted(p.doc_id for p in youp)
+
+
+def test_the_elasticsearch_backed_triage_copy_drops_a_post_deleted_in_elasticsearch(
+    es_url: str, tmp_path: Path, settings: Settings
+) -> None:
+    from sink.es.queries import ElasticsearchQueries
+    from triage.database import TriageDatabase
+    from triage.es_mirror import EsMirror
+
+    prefix = unique_prefix("mirror")
+    settings.elasticsearch.url = es_url
+    settings.elasticsearch.posts_index = f"{prefix}-posts"
+    settings.elasticsearch.alerts_index = f"{prefix}-alerts"
+    settings.elasticsearch.tombstones_index = f"{prefix}-tombstones"
+    doomed = mastodon_post("900", COMPLAINT, author="youp")
+    kept = mastodon_post("901", COMPLAINT, author="anna")
+    from sink.es.templates import install
+
+    es = ElasticsearchOutputs.from_settings(settings)
+    install(es.writer.client, settings.root, settings.elasticsearch)  # `klachtradar es setup`
+    es.write(Pipeline.from_settings(settings).process([doomed, kept]))
+    es.writer.client.indices.refresh(index=f"{prefix}-posts-*")  # searchable, as after 1 s
+    database = TriageDatabase(tmp_path / "copy.db")
+    queries = ElasticsearchQueries.from_settings(settings)
+    mirror = EsMirror(database, queries, overlap_s=0.0)
+    try:
+        mirror.sync()
+        assert sorted(stored_doc_ids(tmp_path / "copy.db")) == [doomed.doc_id, kept.doc_id]
+        es.write(PipelineOutput(deleted=[DeletedPost(source="mastodon", post_id="900")]))
+        report = mirror.sync()
+        assert report.posts_deleted == 1
+        assert stored_doc_ids(tmp_path / "copy.db") == [kept.doc_id]
+    finally:
+        mirror.store.close()
+        database.close()
+        queries.close()
+        es.writer.client.close()

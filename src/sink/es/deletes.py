@@ -18,9 +18,24 @@ from typing import TYPE_CHECKING, Any
 
 from klachtradar.contract import DeletedPost, Priority
 from klachtradar.errors import SinkError
+from sink.es.documents import ALERT_SCRIPT, CHANGED_AT
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
+
+
+TOMBSTONE_MAPPING: dict[str, Any] = {
+    "dynamic": "false",
+    "properties": {
+        "doc_id": {"type": "keyword"},
+        "source": {"type": "keyword"},
+        "reason": {"type": "keyword"},
+        "deleted_at": {"type": "date"},
+        CHANGED_AT: {"type": "date"},
+    },
+}
+"""The tombstones index: ids and times only. ``changed_at`` (the server's clock at the
+first write) lets a reader — the triage app's working copy — page through new deletes."""
 
 
 def post_alert_ids(doc_ids: Sequence[str]) -> list[str]:
@@ -59,13 +74,23 @@ class EsTombstones:
             return 0
         docs = list(dict.fromkeys(d.doc_id for d in deletes))
         try:
+            self._ensure_index()
             operations: list[dict[str, Any]] = []
             for deleted in deletes:
                 target = {"_index": self.tombstones_index, "_id": deleted.doc_id}
-                operations.append({"index": target})
-                operations.append(tombstone_document(deleted))
+                operations.append({"update": target})
+                operations.append(
+                    {
+                        "script": {
+                            "source": ALERT_SCRIPT,  # written as is, changed_at stamped once
+                            "lang": "painless",
+                            "params": {"doc": tombstone_document(deleted)},
+                        },
+                        "scripted_upsert": True,
+                        "upsert": {},
+                    }
+                )
             answer = self.client.bulk(operations=operations, refresh=True)
-            self._index_exists = True
             if answer.get("errors"):
                 raise SinkError(f"tombstones not written: {_first_error(answer)}", retryable=True)
             removed = self._delete_ids(self._posts_pattern, docs)
@@ -75,6 +100,18 @@ class EsTombstones:
         except Exception as exc:  # transport errors, 5xx: the batch is consumed again
             raise SinkError(f"elasticsearch delete failed: {exc}", retryable=True) from exc
         return removed
+
+    def _ensure_index(self) -> None:
+        """Create the tombstones index with its mapping, once (another writer may win)."""
+        if self._index_exists:
+            return
+        if not self.client.indices.exists(index=self.tombstones_index):
+            try:
+                self.client.indices.create(index=self.tombstones_index, mappings=TOMBSTONE_MAPPING)
+            except Exception as exc:
+                if "already_exists" not in str(exc):
+                    raise
+        self._index_exists = True
 
     @property
     def _posts_pattern(self) -> str:
