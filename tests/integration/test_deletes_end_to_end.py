@@ -169,11 +169,13 @@ def test_over_kafka_a_delete_leaves_store_elasticsearch_and_the_live_queue_and_s
     prefix = settings.topic_prefix.lower()
     posts_pattern = f"{prefix}-posts-*"
     store = tmp_path / "store.db"
+    audit_path = tmp_path / "erasure-audit.jsonl"
     env = process_env(
         settings,
         store,
         KLACHTRADAR_ELASTICSEARCH__URL=es_url,
         KLACHTRADAR_DEADLETTER__PATH=str(tmp_path / "dead.jsonl"),
+        KLACHTRADAR_STORE__AUDIT_PATH=str(audit_path),
         **es_names(prefix),
     )
     doomed = mastodon_post("990001", COMPLAINT, author="77")
@@ -229,19 +231,39 @@ def test_over_kafka_a_delete_leaves_store_elasticsearch_and_the_live_queue_and_s
         assert listen.wait(timeout=60) == 0
         wait_for(lambda: sentinel.doc_id in stored_doc_ids(store), 60, "the sentinel stored")
         wait_for(lambda: sentinel.doc_id in es_docs(es_url, posts_pattern), 60, "sentinel indexed")
+        # Before forget: the redelivered post stayed out, the edit is one post, in place.
+        assert doomed.doc_id not in stored_doc_ids(store), "redelivery did not resurrect it"
+        assert doomed.doc_id not in es_docs(es_url, posts_pattern)
+        assert stored_doc_ids(store).count(edited.doc_id) == 1
+        with EmbeddedStore(store) as db:
+            row = db.get(edited.doc_id)
+            assert row is not None and "2 dagen" in row.post.text
+        indexed = sorted(es_docs(es_url, posts_pattern))
+        assert indexed == sorted({edited.doc_id, sentinel.doc_id}), "each post once"
+
+        # forget --kafka: erased here at once, and the deletes reach the running processes.
+        forget = procs.start(
+            "forget", "forget", "--source", "mastodon", "--author", "78", "--by", "dpo", "--kafka"
+        )
+        assert forget.wait(timeout=60) == 0
+        wait_for(lambda: edited.doc_id not in stored_doc_ids(store), 30, "the author forgotten")
+        scored_topic = f"{settings.topic_prefix}.posts.scored"
+        wait_for(
+            lambda: topic_doc_ids(settings, scored_topic).count(edited.doc_id) >= 3,
+            60,
+            "process passing forget's delete on to index",
+        )
+        raw = topic_doc_ids(settings, f"{settings.topic_prefix}.posts.raw")
     finally:
         procs.stop_all()
 
-    assert doomed.doc_id not in stored_doc_ids(store), "redelivery did not resurrect it"
-    assert doomed.doc_id not in es_docs(es_url, posts_pattern)
+    assert raw.count(edited.doc_id) == 3, "update, status.update, then forget's delete record"
+    assert edited.doc_id not in es_docs(es_url, posts_pattern)
+    assert sorted(es_docs(es_url, posts_pattern)) == [sentinel.doc_id]
+    audit = json.loads(audit_path.read_text(encoding="utf-8").splitlines()[-1])
+    assert audit["by"] == "dpo" and audit["posts"] == 1 and audit["source"] == "mastodon"
     alerts_after = topic_doc_ids(settings, f"{settings.topic_prefix}.alerts").count(doomed.doc_id)
     assert alerts_after == alerted, "no new alert for the deleted post"
-    assert stored_doc_ids(store).count(edited.doc_id) == 1
-    with EmbeddedStore(store) as db:
-        row = db.get(edited.doc_id)
-        assert row is not None and "2 dagen" in row.post.text
-    indexed = list(es_docs(es_url, posts_pattern))
-    assert sorted(indexed) == sorted({edited.doc_id, sentinel.doc_id}), "each post once"
 
 
 def test_forget_erases_the_author_from_elasticsearch_posts_and_alerts(
