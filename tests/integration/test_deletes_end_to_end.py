@@ -176,6 +176,7 @@ def test_over_kafka_a_delete_leaves_store_elasticsearch_and_the_live_queue_and_s
         KLACHTRADAR_ELASTICSEARCH__URL=es_url,
         KLACHTRADAR_DEADLETTER__PATH=str(tmp_path / "dead.jsonl"),
         KLACHTRADAR_STORE__AUDIT_PATH=str(audit_path),
+        KLACHTRADAR_LISTEN__CHECKPOINT_PATH=str(tmp_path / "listener.db"),
         **es_names(prefix),
     )
     doomed = mastodon_post("990001", COMPLAINT, author="77")

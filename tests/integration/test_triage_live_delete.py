@@ -51,6 +51,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         **os.environ,
         "KLACHTRADAR_STORE__PATH": str(work / "kr.db"),
         "KLACHTRADAR_DEADLETTER__PATH": str(work / "dead.jsonl"),
+        "KLACHTRADAR_LISTEN__CHECKPOINT_PATH": str(work / "listener.db"),
         "KLACHTRADAR_HOME": str(ROOT),
     }
     posts = work / "posts.jsonl"
