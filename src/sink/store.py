@@ -78,9 +78,19 @@ CREATE TABLE IF NOT EXISTS tombstones (
     doc_id     TEXT PRIMARY KEY,
     source     TEXT NOT NULL,
     reason     TEXT NOT NULL,
-    deleted_at TEXT NOT NULL
+    deleted_at TEXT NOT NULL,
+    stored     INTEGER NOT NULL DEFAULT 0
 );
 """
+
+UNSEEN_TOMBSTONE_DAYS = 30
+"""How long a tombstone of a post this store never held is kept (without retention).
+
+Sources send every delete (they cannot know which posts a sink has), so most
+tombstones name posts that never arrived; they exist for the one case of a post arriving
+after its delete, which happens within minutes (partitions, redelivery) or in a replay.
+A month bounds that table; the tombstone of a post that *was* stored is kept as long as
+posts are (``retention_days``), or forever."""
 
 _DOC_TABLES = ("triage_state", "triage_actions", "triage_feedback", "history_resolutions")
 """Tables beside ``posts`` (the triage app's, the history log's) that name posts by doc id:
@@ -186,25 +196,37 @@ class EmbeddedStore:
         docs = list(dict.fromkeys(d.doc_id for d in deletes))
         try:
             with self._db:
+                found = self._rowids(docs)
                 self._db.executemany(
-                    "INSERT OR IGNORE INTO tombstones VALUES (?, ?, ?, ?)",
-                    [(d.doc_id, d.source, d.reason, _iso(d.deleted_at)) for d in deletes],
+                    "INSERT OR IGNORE INTO tombstones VALUES (?, ?, ?, ?, ?)",
+                    [
+                        (d.doc_id, d.source, d.reason, _iso(d.deleted_at), d.doc_id in found)
+                        for d in deletes
+                    ],
                 )
-                rowids = [(r,) for r in self._rowids(docs).values()]
+                self._db.executemany(
+                    "UPDATE tombstones SET stored = 1 WHERE doc_id = ?", [(d,) for d in found]
+                )
+                rowids = [(r,) for r in found.values()]
                 self._db.executemany("DELETE FROM posts_fts WHERE rowid = ?", rowids)
                 self._db.executemany("DELETE FROM posts WHERE rowid = ?", rowids)
-                self._db.executemany(
-                    "DELETE FROM alerts WHERE json_extract(doc, '$.doc_id') = ?",
-                    [(doc,) for doc in docs],
+                self._db.executemany(  # post alert ids are deterministic: by primary key
+                    "DELETE FROM alerts WHERE alert_id = ?",
+                    [(f"post:{doc}:{p.value}",) for doc in found for p in Priority],
                 )
-                for table in self._existing(_DOC_TABLES):
-                    self._db.executemany(
-                        f"DELETE FROM {table} WHERE doc_id = ?", [(doc,) for doc in docs]
-                    )
-                self._strip_incident_examples(set(docs))
+                # Rows about a post: for stored posts, and for every post of an erasure
+                # (its labels may outlive the post). Skipped for the many deletes of
+                # posts never seen here, which have none.
+                about = set(found) | {d.doc_id for d in deletes if d.reason == "forgotten"}
+                if about:
+                    for table in self._existing(_DOC_TABLES):
+                        self._db.executemany(
+                            f"DELETE FROM {table} WHERE doc_id = ?", [(doc,) for doc in about]
+                        )
+                    self._strip_incident_examples(about)
         except sqlite3.Error as exc:
             raise SinkError(f"store delete failed: {exc}", retryable=True) from exc
-        return len(rowids)
+        return len(found)
 
     def _strip_incident_examples(self, docs: set[str]) -> None:
         """Incident alerts name example posts: a deleted one is no longer named."""
@@ -249,13 +271,25 @@ class EmbeddedStore:
         return [str(doc) for (doc,) in rows]
 
     def prune_if_due(self, now: datetime | None = None) -> int:
-        """:meth:`prune` by ``retention_days`` at most once an hour; 0 when there is none."""
-        if self.retention_days is None:
-            return 0
+        """At most once an hour: :meth:`prune` by ``retention_days`` (if set), and drop
+        tombstones of posts never stored here after :data:`UNSEEN_TOMBSTONE_DAYS`.
+        Returns the posts pruned."""
         now = now or datetime.now(UTC)
         if self._pruned_at is not None and now - self._pruned_at < timedelta(hours=1):
             return 0
         self._pruned_at = now
+        unseen = _iso(now - timedelta(days=UNSEEN_TOMBSTONE_DAYS))
+        try:
+            with self._db:
+                self._db.execute(
+                    "DELETE FROM tombstones WHERE stored = 0 "
+                    "AND julianday(deleted_at) < julianday(?)",
+                    (unseen,),
+                )
+        except sqlite3.Error as exc:
+            raise SinkError(f"store prune failed: {exc}", retryable=True) from exc
+        if self.retention_days is None:
+            return 0
         return self.prune(now - timedelta(days=self.retention_days))
 
     def prune(self, before: datetime) -> int:

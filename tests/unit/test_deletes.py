@@ -183,3 +183,18 @@ def test_the_live_feed_tells_browsers_which_cards_a_delete_removed(tmp_path: Pat
     assert change.removed == [post.doc_id]
     assert '"removed": ["x:1"]' in change.as_sse()
     assert feed.check() is None
+
+
+def test_tombstones_of_posts_never_stored_expire_those_of_stored_posts_stay(
+    tmp_path: Path, make_post: PostFactory
+) -> None:
+    from sink.store import UNSEEN_TOMBSTONE_DAYS
+
+    stored, unseen = make_post(), make_post()
+    with EmbeddedStore(tmp_path / "s.db") as store:
+        store.write_posts([scored(stored, 50)])
+        store.delete_posts([deleted(stored, deleted_at=T0), deleted(unseen, deleted_at=T0)])
+    later = T0 + timedelta(days=UNSEEN_TOMBSTONE_DAYS, hours=1)
+    with EmbeddedStore(tmp_path / "s.db") as store:  # a later process, pruning in its time
+        store.prune_if_due(later)
+        assert store.deleted_among([stored.doc_id, unseen.doc_id]) == {stored.doc_id}
