@@ -337,3 +337,43 @@ def test_the_elasticsearch_backed_triage_copy_drops_a_post_deleted_in_elasticsea
         database.close()
         queries.close()
         es.writer.client.close()
+
+
+def test_a_deleted_post_is_no_longer_an_example_of_an_incident_alert(
+    es_url: str, tmp_path: Path, settings: Settings
+) -> None:
+    from sink.es.templates import install
+
+    prefix = unique_prefix("incident")
+    settings.elasticsearch.url = es_url
+    settings.elasticsearch.posts_index = f"{prefix}-posts"
+    settings.elasticsearch.alerts_index = f"{prefix}-alerts"
+    settings.elasticsearch.tombstones_index = f"{prefix}-tombstones"
+    start = NOW - timedelta(minutes=30)
+    spike = [
+        mastodon_post(
+            str(1000 + i), f"@bol pakket {i} kwijt, waardeloos, al weken!", author=f"k{i}"
+        ).model_copy(update={"created_at": start + timedelta(seconds=12 * i)})
+        for i in range(12)
+    ]
+    with EmbeddedStore(tmp_path / "store.db") as store:
+        es = ElasticsearchOutputs.from_settings(settings)
+        install(es.writer.client, settings.root, settings.elasticsearch)
+        outputs = FanOutOutputs(EmbeddedOutputs(store, DeadLetterFile(tmp_path / "d.jsonl")), es)
+        pipeline = Pipeline.from_settings(settings)
+        run_embedded([spike], pipeline, outputs)
+
+        def incidents() -> list[dict[str, object]]:
+            alerts = es_docs(es_url, f"{prefix}-alerts").values()
+            return [a for a in alerts if a["kind"] == "incident"]
+
+        assert incidents(), "the spike opened an incident"
+        named = {str(e) for a in incidents() for e in a["examples"]}  # type: ignore[attr-defined]
+        victim = sorted(named)[0]
+        source, post_id = victim.split(":", 1)
+        run_embedded([[DeletedPost(source=source, post_id=post_id)]], pipeline, outputs)
+        after = {str(e) for a in incidents() for e in a["examples"]}  # type: ignore[attr-defined]
+        assert victim not in after and after == named - {victim}
+        local = {e for a in store.alerts(kind="incident") for e in a.examples}
+        assert victim not in local and local
+        es.writer.client.close()

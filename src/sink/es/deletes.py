@@ -38,6 +38,13 @@ TOMBSTONE_MAPPING: dict[str, Any] = {
 first write) lets a reader — the triage app's working copy — page through new deletes."""
 
 
+STRIP_EXAMPLES = (
+    "ctx._source.examples.removeIf(e -> params.docs.contains(e)); "
+    "if (params.docs.contains(ctx._source.doc_id)) { ctx._source.doc_id = null; }"
+)
+"""Painless: an incident alert without the deleted posts among its examples."""
+
+
 def post_alert_ids(doc_ids: Sequence[str]) -> list[str]:
     """Every id a post alert of these posts can have (see :func:`enrich.alerts.post_alerts`)."""
     return [f"post:{doc}:{p.value}" for doc in doc_ids for p in Priority]
@@ -95,6 +102,8 @@ class EsTombstones:
                 raise SinkError(f"tombstones not written: {_first_error(answer)}", retryable=True)
             removed = self._delete_ids(self._posts_pattern, docs)
             self._delete_ids(self.alerts_index, post_alert_ids(docs))
+            if removed:
+                self._strip_incident_examples(docs)
         except SinkError:
             raise
         except Exception as exc:  # transport errors, 5xx: the batch is consumed again
@@ -140,6 +149,36 @@ class EsTombstones:
                 return 0
             raise
         return int(answer.get("deleted", 0))
+
+    def _strip_incident_examples(self, docs: list[str]) -> None:
+        """Incident alerts name example posts (and their opening post): not deleted ones."""
+        try:
+            self.client.update_by_query(
+                index=self.alerts_index,
+                query={
+                    "bool": {
+                        "must_not": [{"terms": {"kind": ["post"]}}],
+                        "should": [  # the mapping's keywords, or dynamic mapping's .keyword
+                            {"terms": {field: docs}}
+                            for field in (
+                                "examples",
+                                "doc_id",
+                                "examples.keyword",
+                                "doc_id.keyword",
+                            )
+                        ],
+                        "minimum_should_match": 1,
+                    }
+                },
+                script={"lang": "painless", "source": STRIP_EXAMPLES, "params": {"docs": docs}},
+                refresh=True,
+                conflicts="proceed",
+                allow_no_indices=True,
+                ignore_unavailable=True,
+            )
+        except Exception as exc:
+            if getattr(exc, "status_code", None) != 404:
+                raise
 
     def author_doc_ids(self, source: str, author: str) -> list[str]:
         """Doc ids of every indexed post of one author (handle in any case, or author id).
