@@ -198,3 +198,40 @@ def test_tombstones_of_posts_never_stored_expire_those_of_stored_posts_stay(
     with EmbeddedStore(tmp_path / "s.db") as store:  # a later process, pruning in its time
         store.prune_if_due(later)
         assert store.deleted_among([stored.doc_id, unseen.doc_id]) == {stored.doc_id}
+
+
+def test_a_tombstone_look_up_rides_out_an_elasticsearch_blip_like_the_bulk_writer() -> None:
+    from elastic_transport import ConnectionError as EsConnectionError
+
+    from klachtradar.errors import SinkError
+    from sink.es.deletes import EsTombstones
+    from sink.es.writer import RetryPolicy
+
+    class Flaky:
+        """A client whose first ``failures`` calls find no server."""
+
+        def __init__(self, failures: int) -> None:
+            self.failures = failures
+            self.indices = self
+
+        def exists(self, index: str) -> bool:
+            if self.failures:
+                self.failures -= 1
+                raise EsConnectionError("connection refused")
+            return True
+
+        def mget(self, **_: object) -> dict[str, object]:
+            return {"docs": [{"_id": "x:1", "found": True}, {"_id": "x:2", "found": False}]}
+
+    waits: list[float] = []
+    policy = RetryPolicy(max_retries=2, initial_s=0.1, max_s=1.0)
+    tombstones = EsTombstones(Flaky(2), "p", "a", "t", retry=policy, sleep=waits.append)  # type: ignore[arg-type]
+    assert tombstones.deleted_among(["x:1", "x:2"]) == {"x:1"}
+    assert len(waits) == 2
+    down = EsTombstones(Flaky(9), "p", "a", "t", retry=policy, sleep=waits.append)  # type: ignore[arg-type]
+    try:
+        down.deleted_among(["x:1"])
+    except SinkError as exc:
+        assert exc.retryable and "still failing after 2 retries" in str(exc)
+    else:
+        raise AssertionError("a cluster that stays away fails the batch, retryable")

@@ -12,16 +12,24 @@ dropped: the delete always wins, whichever arrives first.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from klachtradar.contract import DeletedPost, Priority
 from klachtradar.errors import SinkError
 from sink.es.documents import ALERT_SCRIPT, CHANGED_AT
+from sink.es.writer import RetryPolicy
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 TOMBSTONE_MAPPING: dict[str, Any] = {
@@ -68,7 +76,40 @@ class EsTombstones:
     posts_prefix: str
     alerts_index: str
     tombstones_index: str
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    sleep: Callable[[float], None] = time.sleep
     _index_exists: bool = False
+    _rng: random.Random = field(default_factory=random.Random)
+
+    def _retrying(self, what: str, request: Callable[[], T]) -> T:
+        """``request()``, again after a backoff while Elasticsearch is away or overloaded.
+
+        The same policy as the bulk writer's (:class:`sink.es.writer.RetryPolicy`): a
+        tombstone look-up sits in front of every post write, so a blip must cost a retry
+        here, not the batch. Each request is idempotent, so a retry is always safe.
+        """
+        last: Exception | None = None
+        for round_ in range(self.retry.max_retries + 1):
+            if round_:
+                delay = self.retry.delay(round_ - 1, self._rng)
+                log.warning(
+                    "elasticsearch: %s failed (%s), retrying in %.2fs (round %d of %d)",
+                    what, type(last).__name__, delay, round_, self.retry.max_retries,
+                )  # fmt: skip
+                self.sleep(delay)
+            try:
+                return request()
+            except SinkError:
+                raise
+            except Exception as exc:
+                if not _transient(exc):
+                    raise SinkError(f"elasticsearch {what} failed: {exc}", retryable=True) from exc
+                last = exc
+        raise SinkError(
+            f"elasticsearch: {what} still failing after {self.retry.max_retries} retries: "
+            f"{type(last).__name__}",
+            retryable=True,
+        )
 
     def delete(self, deletes: Sequence[DeletedPost]) -> int:
         """Tombstones first, then the posts and their post alerts; returns posts removed.
@@ -79,35 +120,33 @@ class EsTombstones:
         """
         if not deletes:
             return 0
+        return self._retrying("delete", lambda: self._delete(deletes))
+
+    def _delete(self, deletes: Sequence[DeletedPost]) -> int:
         docs = list(dict.fromkeys(d.doc_id for d in deletes))
-        try:
-            self._ensure_index()
-            operations: list[dict[str, Any]] = []
-            for deleted in deletes:
-                target = {"_index": self.tombstones_index, "_id": deleted.doc_id}
-                operations.append({"update": target})
-                operations.append(
-                    {
-                        "script": {
-                            "source": ALERT_SCRIPT,  # written as is, changed_at stamped once
-                            "lang": "painless",
-                            "params": {"doc": tombstone_document(deleted)},
-                        },
-                        "scripted_upsert": True,
-                        "upsert": {},
-                    }
-                )
-            answer = self.client.bulk(operations=operations, refresh=True)
-            if answer.get("errors"):
-                raise SinkError(f"tombstones not written: {_first_error(answer)}", retryable=True)
-            removed = self._delete_ids(self._posts_pattern, docs)
-            self._delete_ids(self.alerts_index, post_alert_ids(docs))
-            if removed:
-                self._strip_incident_examples(docs)
-        except SinkError:
-            raise
-        except Exception as exc:  # transport errors, 5xx: the batch is consumed again
-            raise SinkError(f"elasticsearch delete failed: {exc}", retryable=True) from exc
+        self._ensure_index()
+        operations: list[dict[str, Any]] = []
+        for deleted in deletes:
+            target = {"_index": self.tombstones_index, "_id": deleted.doc_id}
+            operations.append({"update": target})
+            operations.append(
+                {
+                    "script": {
+                        "source": ALERT_SCRIPT,  # written as is, changed_at stamped once
+                        "lang": "painless",
+                        "params": {"doc": tombstone_document(deleted)},
+                    },
+                    "scripted_upsert": True,
+                    "upsert": {},
+                }
+            )
+        answer = self.client.bulk(operations=operations, refresh=True)
+        if answer.get("errors"):
+            raise SinkError(f"tombstones not written: {_first_error(answer)}", retryable=True)
+        removed = self._delete_ids(self._posts_pattern, docs)
+        self._delete_ids(self.alerts_index, post_alert_ids(docs))
+        if removed:
+            self._strip_incident_examples(docs)
         return removed
 
     def _ensure_index(self) -> None:
@@ -186,7 +225,6 @@ class EsTombstones:
         The query is broad (it must work with and without the installed mapping) and
         every hit is checked exactly on its ``_source`` before it counts.
         """
-        from elasticsearch import helpers
 
         handle = author.removeprefix("@")
         should = [
@@ -196,6 +234,12 @@ class EsTombstones:
             {"match_phrase": {"author.handle": handle}},
         ]
         query = {"query": {"bool": {"should": should, "minimum_should_match": 1}}}
+        return self._retrying("author search", lambda: self._author_hits(source, author, query))
+
+    def _author_hits(self, source: str, author: str, query: dict[str, Any]) -> list[str]:
+        from elasticsearch import helpers
+
+        handle = author.removeprefix("@")
         found: list[str] = []
         try:
             index = self._posts_pattern
@@ -217,25 +261,36 @@ class EsTombstones:
         except Exception as exc:
             if getattr(exc, "status_code", None) == 404:
                 return []
-            raise SinkError(f"elasticsearch author search failed: {exc}", retryable=True) from exc
+            raise
         return found
 
     def deleted_among(self, doc_ids: Sequence[str]) -> set[str]:
         """The doc ids that have a tombstone (one ``mget``; none when no index exists yet)."""
         if not doc_ids:
             return set()
-        try:
-            if not self._index_exists:  # once it exists it stays: ask until then only
-                self._index_exists = bool(self.client.indices.exists(index=self.tombstones_index))
-                if not self._index_exists:
-                    return set()
-            answer = self.client.mget(
-                index=self.tombstones_index, ids=list(dict.fromkeys(doc_ids)), source=False
-            )
-        except Exception as exc:
-            problem = f"elasticsearch tombstone look-up failed: {exc}"
-            raise SinkError(problem, retryable=True) from exc
+        return self._retrying("tombstone look-up", lambda: self._deleted_among(doc_ids))
+
+    def _deleted_among(self, doc_ids: Sequence[str]) -> set[str]:
+        if not self._index_exists:  # once it exists it stays: ask until then only
+            self._index_exists = bool(self.client.indices.exists(index=self.tombstones_index))
+            if not self._index_exists:
+                return set()
+        answer = self.client.mget(
+            index=self.tombstones_index, ids=list(dict.fromkeys(doc_ids)), source=False
+        )
         return {str(d["_id"]) for d in answer.get("docs", []) if d.get("found")}
+
+
+def _transient(exc: BaseException) -> bool:
+    """No answer (connection refused, reset, timed out) or an overloaded cluster."""
+    from elastic_transport import TransportError
+
+    return isinstance(exc, TransportError) or getattr(exc, "status_code", None) in (
+        429,
+        502,
+        503,
+        504,
+    )
 
 
 def _first_error(answer: Any) -> str:

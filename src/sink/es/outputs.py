@@ -70,7 +70,14 @@ class ElasticsearchOutputs:
         self.dead_letters = dead_letters
         self.posts_prefix = posts_prefix
         self.alerts_index = alerts_index
-        self.tombstones = EsTombstones(writer.client, posts_prefix, alerts_index, tombstones_index)
+        self.tombstones = EsTombstones(
+            writer.client,
+            posts_prefix,
+            alerts_index,
+            tombstones_index,
+            retry=writer.retry,
+            sleep=writer.sleep,
+        )
         self.last_reports: list[BulkReport] = []
 
     @classmethod
