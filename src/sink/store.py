@@ -92,7 +92,13 @@ after its delete, which happens within minutes (partitions, redelivery) or in a 
 A month bounds that table; the tombstone of a post that *was* stored is kept as long as
 posts are (``retention_days``), or forever."""
 
-_DOC_TABLES = ("triage_state", "triage_actions", "triage_feedback", "history_resolutions")
+_DOC_TABLES = (
+    "triage_state",
+    "triage_actions",
+    "triage_feedback",
+    "history_resolutions",
+    "escalations",
+)
 """Tables beside ``posts`` (the triage app's, the history log's) that name posts by doc id:
 a deleted post leaves no row in any of them. They may not exist yet (no triage run)."""
 

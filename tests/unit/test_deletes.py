@@ -235,3 +235,44 @@ def test_a_tombstone_look_up_rides_out_an_elasticsearch_blip_like_the_bulk_write
         assert exc.retryable and "still failing after 2 retries" in str(exc)
     else:
         raise AssertionError("a cluster that stays away fails the batch, retryable")
+
+
+def test_a_deleted_posts_unsent_message_is_withdrawn_and_its_escalation_stopped(
+    tmp_path: Path,
+) -> None:
+    from notify.outbox import Outbox
+
+    outbox = Outbox(tmp_path / "outbox.db")
+    db = sqlite3.connect(tmp_path / "outbox.db")
+    row = (
+        "INSERT INTO notify_outbox (delivery_id, route, kind, alert_id, message, status,"
+        " next_at, created_at) VALUES (?, 'slack', 'post', ?, '{}', ?, '2026-01-01', '2026-01-01')"
+    )
+    db.execute(row, ("d1", "post:x:1:P1", "pending"))
+    db.execute(row, ("d2", "post:x:2:P1", "pending"))
+    db.execute(row, ("d3", "post:x:1:P2", "sent"))
+    db.execute(
+        "INSERT INTO notify_escalations (doc_id, alert, started_at) VALUES ('x:1', '{}', 'now')"
+    )
+    db.commit()
+    assert outbox.withdraw(["x:1"]) == 1
+    statuses = dict(db.execute("SELECT delivery_id, status FROM notify_outbox").fetchall())
+    assert statuses == {"d1": "withdrawn", "d2": "pending", "d3": "sent"}
+    assert outbox.running_escalations() == []
+    outbox.close()
+    db.close()
+
+
+def test_the_embedded_outputs_hand_on_no_alert_of_a_deleted_post(
+    tmp_path: Path, make_post: PostFactory, settings: Settings
+) -> None:
+    """A restarted pipeline scores a late copy and alerts: the store drops that alert, and
+    so must what comes after the store in the chain (notifications)."""
+    post = make_post(COMPLAINT, followers=80_000)
+    with EmbeddedStore(tmp_path / "s.db") as store:
+        outputs = EmbeddedOutputs(store, DeadLetterFile(tmp_path / "d.jsonl"))
+        store.delete_posts([deleted(post)])
+        output = Pipeline.from_settings(settings).process([post])
+        assert any(a.doc_id == post.doc_id for a in output.alerts)
+        outputs.write(output)
+        assert not any(a.doc_id == post.doc_id for a in output.alerts)
