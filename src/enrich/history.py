@@ -136,6 +136,22 @@ class AuthorHistory:
                     other.resolved = True
         return True
 
+    def forget(self, doc_ids: Iterable[str]) -> int:
+        """Drop deleted posts from the history; returns how many complaints were dropped.
+
+        A deleted complaint no longer counts toward its author's streak: the author
+        took it back (or asked to be forgotten), so it must not raise later scores.
+        """
+        dropped = 0
+        for doc_id in doc_ids:
+            for key in self._by_doc.pop(doc_id, []):
+                bucket = self._records.get(key)
+                if bucket is not None and bucket.pop(doc_id, None) is not None:
+                    dropped += 1
+                    if not bucket:
+                        del self._records[key]
+        return dropped
+
     def load(self, rows: Iterable[HistoryRow]) -> None:
         """Seed from stored rows ``(author_id, brand, doc_id, created_at, resolved)``."""
         for author_id, brand, doc_id, created_at, resolved in rows:

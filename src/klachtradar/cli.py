@@ -40,10 +40,10 @@ if TYPE_CHECKING:
 
 HELP_PANELS: dict[str, tuple[str, ...]] = {
     "Demo & zoeken": ("demo", "replay", "top", "search"),
-    "Streaming": ("listen", "process", "index", "notify", "dlq"),
+    "Streaming": ("listen", "normalise", "process", "index", "notify", "dlq"),
     "Modellen": ("train", "evaluate", "classify", "models"),
     "Triage": ("serve", "report", "feedback", "alerts"),
-    "Beheer": ("es", "kibana", "schema"),
+    "Beheer": ("es", "kibana", "schema", "forget"),
 }
 """Every top-level command, in the ``--help`` panel and the order it is listed in.
 
@@ -156,7 +156,12 @@ def _replay(path: Path, settings: Settings, *, speed: float | None, quiet: bool)
     ):
         pipeline = Pipeline.from_settings(settings)
     console.print(f"classifier: {_model_line(pipeline)}")
-    with streaming_gc(), EmbeddedStore(settings.resolve(settings.store.path)) as db:
+    with (
+        streaming_gc(),
+        EmbeddedStore(
+            settings.resolve(settings.store.path), retention_days=settings.store.retention_days
+        ) as db,
+    ):
         dead = DeadLetterFile(settings.resolve(settings.deadletter.path))
         progress = Progress(
             TextColumn("[bold]replay"),
@@ -362,7 +367,13 @@ def listen(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print normalised posts as JSON lines; no pipeline.")
     ] = False,
-    file: Annotated[Path | None, typer.Option(help="The file for --source jsonl.")] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            help="The file for --source jsonl, or a recording for x, bluesky, mastodon "
+            "(see `klachtradar normalise`)."
+        ),
+    ] = None,
     speed: Annotated[
         float | None, typer.Option(help="Replay speed (jsonl, --to kafka); default: no pacing.")
     ] = None,
@@ -393,18 +404,103 @@ def listen(
         publish_file_to_kafka(source, file, speed, option, metrics_port)
         return
     elif to == "kafka":
-        stats = _listen_to_kafka(source, settings, max_posts, seconds)
+        stats = _listen_to_kafka(source, settings, max_posts, seconds, file)
     else:
         stats = _listen_embedded(source, settings, file, max_posts, seconds)
     err_console.print(
-        f"listen {source}: {stats.posts} posts, {stats.dead_letters} dead letters, "
-        f"{stats.checkpoints} checkpoints saved",
+        f"listen {source}: {stats.posts} posts, {stats.deletes} deletes, "
+        f"{stats.dead_letters} dead letters, {stats.checkpoints} checkpoints saved",
         highlight=False,
     )
 
 
+@app.command()
+def forget(
+    source: Annotated[str, typer.Option("--source", help="x, bluesky, mastodon, …")],
+    author: Annotated[str, typer.Option("--author", help="Handle (or the source's author id).")],
+    by: Annotated[
+        str | None, typer.Option("--by", help="Who asks (the audit line); default: $USER.")
+    ] = None,
+    kafka: Annotated[
+        bool,
+        typer.Option(
+            "--kafka", help="Also publish the deletes to <prefix>.posts.raw (running processes)."
+        ),
+    ] = False,
+    store: StoreOption = None,
+) -> None:
+    """Erase an author (GDPR art. 17): posts, alerts, triage actions, feedback; keep tombstones.
+
+    Removes from the embedded store and, when configured, Elasticsearch; appends one
+    audit line (who, when, how many, a hash of the author: no content) to
+    \\[store] audit_path. With --kafka the deletes also reach the running `process`
+    (author history) and `index` processes.
+    """
+    import getpass
+
+    from sink.erasure import append_audit, forget_author
+    from sink.store import EmbeddedStore
+
+    settings = _settings(store)
+    tombstones = None
+    if settings.elasticsearch.url:
+        from sink.es.outputs import ElasticsearchOutputs
+
+        tombstones = ElasticsearchOutputs.from_settings(settings).tombstones
+    requester = by or getpass.getuser()
+    with EmbeddedStore(settings.resolve(settings.store.path)) as db:
+        report, deletes = forget_author(
+            source, author, store=db, elasticsearch=tombstones, by=requester
+        )
+    if kafka and deletes:
+        from klachtradar.runtime.kafka_transport import KafkaTransport
+        from klachtradar.runtime.runner import listen_step
+
+        transport = KafkaTransport(settings.kafka)
+        try:
+            transport.ensure_topics()
+            listen_step(deletes, transport, transport.topics)
+        finally:
+            transport.close()
+    audit = settings.resolve(settings.store.audit_path)
+    append_audit(audit, report)
+    err_console.print(
+        f"forget {source}: {report.posts} posts, {report.alerts} alerts, "
+        f"{report.triage_actions} triage actions, {report.feedback} feedback labels erased; "
+        f"audit line in {audit}",
+        highlight=False,
+    )
+
+
+@app.command()
+def normalise(
+    file: Annotated[Path, typer.Argument(help="The recording: as the platform delivered it.")],
+    source: Annotated[
+        str, typer.Option("--source", help="x (JSON lines), bluesky (Jetstream), mastodon (SSE).")
+    ],
+) -> None:
+    """Print one JSON line per payload of a recording: upsert, delete, skip or dead_letter.
+
+    No brand prefilter: every post comes out. `listen --source S --file FILE` publishes
+    the same outcomes (without the skips) into the pipeline.
+    """
+    from listener.recording import outcome_line, read_recording
+
+    counts: dict[str, int] = {}
+    for outcome in read_recording(source, file):
+        line = outcome_line(outcome)
+        counts[line["action"]] = counts.get(line["action"], 0) + 1
+        typer.echo(json.dumps(line, ensure_ascii=False))
+    summary = ", ".join(f"{n} {action}" for action, n in counts.items()) or "nothing"
+    err_console.print(f"normalise {source} {file}: {summary}", highlight=False)
+
+
 def _listen_to_kafka(
-    source: str, settings: Settings, max_posts: int | None, seconds: float | None
+    source: str,
+    settings: Settings,
+    max_posts: int | None,
+    seconds: float | None,
+    file: Path | None = None,
 ) -> ListenStats:
     """A live source published to the raw topic; the checkpoint moves only after a flush."""
     from klachtradar.runtime.kafka_transport import KafkaTransport
@@ -415,7 +511,9 @@ def _listen_to_kafka(
     try:
         transport.ensure_topics()
         publisher = TransportPublisher(transport, transport.topics)
-        return run_listen(source, settings, publisher, max_posts=max_posts, seconds=seconds)
+        return run_listen(
+            source, settings, publisher, file=file, max_posts=max_posts, seconds=seconds
+        )
     finally:
         transport.close()
 
@@ -436,7 +534,12 @@ def _listen_embedded(
     from sink.store import EmbeddedStore
 
     pipeline = Pipeline.from_settings(settings)
-    with streaming_gc(), EmbeddedStore(settings.resolve(settings.store.path)) as db:
+    with (
+        streaming_gc(),
+        EmbeddedStore(
+            settings.resolve(settings.store.path), retention_days=settings.store.retention_days
+        ) as db,
+    ):
         dead = DeadLetterFile(settings.resolve(settings.deadletter.path))
         embedded = EmbeddedOutputs(db, dead, ConsoleAlerts(console))
         notifying = _notifying(embedded, settings, db, dead)

@@ -4,7 +4,10 @@ Posts flow one way through three shapes::
 
     RawPost  ──classify──▶  ClassifiedPost  ──enrich──▶  ScoredPost (+ Alert)
 
-and anything that cannot be turned into a ``RawPost`` becomes a ``DeadLetter``.
+and anything that cannot be turned into a ``RawPost`` becomes a ``DeadLetter``. A post
+deleted at its source (or erased by ``klachtradar forget``) travels the same way as a
+``DeletedPost``: every sink removes the post and keeps the tombstone, so a redelivered
+copy of the post can never bring it back.
 
 Why it looks like this:
 
@@ -39,8 +42,9 @@ from pydantic import (
 
 from klachtradar.errors import ContractError
 
-SCHEMA_VERSION = "1.0"
-"""Major.minor. Minor bumps only add optional fields; a major bump may change meaning."""
+SCHEMA_VERSION = "1.1"
+"""Major.minor. Minor bumps only add optional fields or new record types (1.1:
+:class:`DeletedPost`); a major bump may change meaning."""
 
 _SCHEMA_MAJOR = int(SCHEMA_VERSION.split(".")[0])
 
@@ -178,6 +182,46 @@ class RawPost(_Model):
 def doc_id(source: str, post_id: str) -> str:
     """The id every sink uses for a post, so redelivery updates instead of duplicating."""
     return f"{source}:{post_id}"
+
+
+DeleteReason = Literal["deleted", "withheld", "forgotten", "expired"]
+"""Why a post must go: its author or the platform deleted it, a country withheld it,
+``klachtradar forget`` erased its author (GDPR art. 17), or retention expired it."""
+
+
+class DeletedPost(_Model):
+    """A post that must disappear from every view: keyed like the post it removes.
+
+    Sinks delete the post and everything about it (alerts, triage state, feedback) and
+    keep the tombstone (doc id and time, no content), because on an at-least-once
+    transport the post itself may arrive *after* its delete: the tombstone wins.
+    ``author_id`` is known for X and Bluesky deletes and lets the transport key the
+    delete like the post (same partition); Mastodon's delete event names the status only.
+    """
+
+    schema_version: SchemaVersion = SCHEMA_VERSION
+    source: SourceName
+    post_id: str = Field(min_length=1)
+    author_id: str | None = Field(default=None, description="When the delete event says.")
+    deleted_at: UtcDatetime = Field(default_factory=utc_now)
+    reason: DeleteReason = "deleted"
+
+    @property
+    def doc_id(self) -> str:
+        """The deleted post's document id, ``{source}:{post_id}``."""
+        return doc_id(self.source, self.post_id)
+
+
+def parse_deleted_post(data: str | bytes) -> DeletedPost:
+    """Validate one JSON document as a :class:`DeletedPost` (one-line, field-naming errors)."""
+    from pydantic import ValidationError
+
+    if isinstance(data, bytes) and (problem := utf8_error(data)) is not None:
+        raise ContractError(problem)
+    try:
+        return DeletedPost.model_validate_json(data)
+    except ValidationError as exc:
+        raise ContractError(describe_validation_error(exc)) from exc
 
 
 class ModelRef(_Model):
@@ -415,15 +459,15 @@ def limited_letter(
 
 
 def limit_post_sizes(
-    records: Sequence[RawPost | DeadLetter], limit: int, *, stage: str = "validate"
-) -> list[RawPost | DeadLetter]:
+    records: Sequence[RawPost | DeadLetter | DeletedPost], limit: int, *, stage: str = "validate"
+) -> list[RawPost | DeadLetter | DeletedPost]:
     """The records with every post whose JSON exceeds ``limit`` bytes dead-lettered.
 
     The guard for intakes that build posts from an API's payload (X, Bluesky,
     Mastodon, the webhook): they have no line of bytes to measure, so the post's own
     wire form (what the raw topic would carry) is measured.
     """
-    out: list[RawPost | DeadLetter] = []
+    out: list[RawPost | DeadLetter | DeletedPost] = []
     for record in records:
         if isinstance(record, RawPost):
             data = record.model_dump_json().encode("utf-8")
@@ -468,6 +512,7 @@ CONTRACT_MODELS: dict[str, type[BaseModel]] = {
     "ScoredPost": ScoredPost,
     "Alert": Alert,
     "DeadLetter": DeadLetter,
+    "DeletedPost": DeletedPost,
 }
 """Everything `klachtradar schema` exports, by name."""
 

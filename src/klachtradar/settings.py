@@ -102,6 +102,15 @@ class StoreSettings(BaseModel):
     """The embedded store (SQLite with FTS5)."""
 
     path: Path = Path("var/klachtradar.db")
+    retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="Posts (with alerts, triage rows, tombstones) older than this are pruned.",
+    )
+    audit_path: Path = Field(
+        default=Path("var/erasure-audit.jsonl"),
+        description="`klachtradar forget` appends one line per erasure here (no content).",
+    )
 
 
 class DeadLetterSettings(BaseModel):
@@ -420,6 +429,11 @@ class ElasticsearchSettings(BaseModel):
     verify_certs: bool = True
     posts_index: str = Field(default="klachtradar-posts", pattern=r"^[a-z0-9][a-z0-9_-]*$")
     alerts_index: str = Field(default="klachtradar-alerts", pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    tombstones_index: str = Field(
+        default="klachtradar-tombstones",
+        pattern=r"^[a-z0-9][a-z0-9_-]*$",
+        description="Doc ids of deleted posts (no content): kept so a redelivery stays deleted.",
+    )
     retention_days: int = Field(default=90, ge=1)
     bulk_max_docs: int = Field(default=500, ge=1)
     bulk_max_bytes: int = Field(default=5_000_000, ge=1_000)

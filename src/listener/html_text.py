@@ -2,8 +2,10 @@
 
 Mastodon sends ``content`` as sanitised HTML: paragraphs, ``<br>``, links whose visible
 text is ``@<span>user</span>`` or ``#<span>tag</span>``, and "invisible" spans that
-hide the ``https://`` part of long links. Paragraphs become blank lines, ``<br>`` a
-newline, entities are decoded, and mentions/hashtags keep their ``@``/``#``.
+hide the ``https://`` and the tail of long links (the ``ellipsis`` span shows the
+middle). The hidden parts are kept: the full URL (``https://www.kpn.com/storing``) is
+what a reader follows and what names a brand's domain. Paragraphs become blank lines,
+``<br>`` a newline, entities are decoded, and mentions/hashtags keep their ``@``/``#``.
 """
 
 from __future__ import annotations
@@ -16,24 +18,15 @@ class _TextCollector(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
-        self._hidden = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        classes = (dict(attrs).get("class") or "").split()
-        if tag == "span" and (self._hidden or "invisible" in classes):
-            self._hidden += 1
-        elif tag == "br":
+        if tag == "br":
             self.parts.append("\n")
         elif tag == "p" and self.parts:
             self.parts.append("\n\n")
 
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "span" and self._hidden:
-            self._hidden -= 1
-
     def handle_data(self, data: str) -> None:
-        if not self._hidden:
-            self.parts.append(data)
+        self.parts.append(data)
 
 
 _SPACES = re.compile(r"[ \t]+")

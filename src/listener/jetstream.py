@@ -9,6 +9,11 @@
   restarted process publishes no duplicates.
 * ``compress=true`` makes Jetstream send zstd frames (with its published dictionary,
   whose path is configurable); plain-text frames are accepted either way.
+* Deletes of posts become :class:`~klachtradar.contract.DeletedPost` records, all of
+  them: the listener cannot know whether it published the post (it may have done so
+  before a restart, or the post may still come in a replay), and the sinks keep a
+  tombstone either way. Edits (``update`` commits) are published again under the same
+  URI, past the duplicate filter.
 * Follower counts come from the AppView (batched, cached); posts by large accounts are
   re-read after a delay and published again with fresh engagement counts (same doc id,
   so sinks update in place).
@@ -33,7 +38,14 @@ from klachtradar.contract import RawPost, utc_now
 from klachtradar.errors import ContractError, SourceError
 from listener.backoff import Failure, ReconnectBackoff, seconds_until_reset
 from listener.bluesky_appview import AppView, with_profile
-from listener.bluesky_post import POST_COLLECTION, created_post, post_from_event, tags_of
+from listener.bluesky_post import (
+    POST_COLLECTION,
+    created_post,
+    deleted_post,
+    post_from_event,
+    post_text,
+    tags_of,
+)
 from listener.dedupe import RecentIds
 from listener.prefilter import AcceptAll, BrandPrefilter
 from listener.source import Clock, Record, State, dead_letter
@@ -212,7 +224,8 @@ class JetstreamSource:
         return records
 
     def handle(self, message: str | bytes) -> Record | None:
-        """One frame: a new brand post, a dead letter, or None (not a post, no brand, seen).
+        """One frame: a new or edited brand post, a post's delete, a dead letter, or None
+        (not a post, no brand, seen).
 
         The cursor advances for every readable frame, matched or not.
         """
@@ -223,12 +236,12 @@ class JetstreamSource:
         time_us: int = event["time_us"]
         self._cursor = time_us if self._cursor is None else max(self._cursor, time_us)
         try:
+            if _is_post_delete(event):
+                return deleted_post(event)  # every one: the post may be ours, or arrive later
             record = created_post(event)
             if record is None:
                 return None
-            text = record.get("text")
-            if not isinstance(text, str):
-                raise ValueError("post record without text")
+            text = post_text(record)
             if not self.prefilter.matches(text, [f"#{t}" for t in tags_of(record)]):
                 return None
             post = post_from_event(event, record, received_at=utc_now())
@@ -237,7 +250,8 @@ class JetstreamSource:
             return dead_letter(
                 self.options.url, f"time_us {time_us}", "normalise", _reason(exc), raw
             )
-        if not self._seen.add(post.post_id):
+        edited = event["commit"].get("operation") == "update"
+        if not self._seen.add(post.post_id) and not edited:
             return None
         self._window[post.post_id] = time_us
         return post
@@ -296,6 +310,16 @@ class _RetryAfterError(Exception):
     def __init__(self, delay: float) -> None:
         super().__init__(f"retry in {delay:.2f} s")
         self.delay = delay
+
+
+def _is_post_delete(event: dict[str, Any]) -> bool:
+    commit = event.get("commit")
+    return (
+        event.get("kind") == "commit"
+        and isinstance(commit, dict)
+        and commit.get("collection") == POST_COLLECTION
+        and commit.get("operation") == "delete"
+    )
 
 
 def _reason(exc: BaseException) -> str:

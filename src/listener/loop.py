@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
 
-from klachtradar.contract import DEFAULT_MAX_POST_BYTES, RawPost, limit_post_sizes
+from klachtradar.contract import DEFAULT_MAX_POST_BYTES, DeletedPost, RawPost, limit_post_sizes
 from listener.checkpoint import CheckpointStore
 from listener.source import AcknowledgedSource, Record, Source
 
@@ -41,6 +41,7 @@ class ListenStats:
 
     posts: int = 0
     dead_letters: int = 0
+    deletes: int = 0
     batches: int = 0
     checkpoints: int = 0
 
@@ -116,8 +117,10 @@ class ListenLoop:
                 raise
             self.stats.batches += 1
             posts = sum(isinstance(r, RawPost) for r in batch)
+            deletes = sum(isinstance(r, DeletedPost) for r in batch)
             self.stats.posts += posts
-            self.stats.dead_letters += len(batch) - posts
+            self.stats.deletes += deletes
+            self.stats.dead_letters += len(batch) - posts - deletes
             if acked is not None:
                 acked.published()
         state = self.source.checkpoint()

@@ -8,6 +8,10 @@
   reblog/favourite/reply counts. ``content`` is HTML and becomes plain text.
 * Boosts (``reblog`` set) are skipped, like ``-is:retweet`` on X: the original post is
   what a webcare agent answers.
+* ``delete`` events (their data is the bare status id) become
+  :class:`~klachtradar.contract.DeletedPost` records; ``status.update`` (an edit) is
+  published again under the same id. Quotes (``quote.quoted_status``, Mastodon 4.4)
+  set ``quote_of``, and ``quotes_count`` is read into the engagement.
 * Checkpoint: ``since_id``, the newest status id published. After a disconnect or a
   restart the matching timeline (``/api/v1/timelines/public`` or ``/tag/:tag``) is
   read with ``min_id`` pages up to now before the stream resumes, so the outage has no
@@ -27,12 +31,13 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from klachtradar.contract import Author, Engagement, RawPost, utc_now
+from klachtradar.contract import Author, DeletedPost, Engagement, RawPost, utc_now
 from klachtradar.errors import ContractError, SourceError
 from listener.backoff import Failure, ReconnectBackoff, seconds_until_reset
 from listener.dedupe import RecentIds
 from listener.html_text import html_to_text
 from listener.http_stream import RetryableConnectError, StreamEndedError, StreamLines, open_stream
+from listener.outcome import Skip
 from listener.prefilter import AcceptAll, BrandPrefilter
 from listener.source import Clock, Record, State, dead_letter, make_post
 
@@ -64,14 +69,54 @@ def status_to_post(status: dict[str, Any], *, received_at: datetime | None = Non
         ),
         engagement=Engagement(
             reposts=status.get("reblogs_count"),
+            quotes=status.get("quotes_count"),
             replies=status.get("replies_count"),
             likes=status.get("favourites_count"),
             observed_at=received_at,
         ),
         reply_to=status.get("in_reply_to_id"),
+        quote_of=quoted_id(status),
         mentions=[str(m["acct"]) for m in status.get("mentions") or ()],
         hashtags=[str(t["name"]) for t in status.get("tags") or ()],
     )
+
+
+def quoted_id(status: dict[str, Any]) -> str | None:
+    """The id of the status this one quotes: ``quote.quoted_status.id`` (a full quote) or
+    ``quote.quoted_status_id`` (a shallow one), whatever the quote's approval state."""
+    quote = status.get("quote")
+    if not isinstance(quote, dict):
+        return None
+    inner = quote.get("quoted_status")
+    if isinstance(inner, dict) and inner.get("id") is not None:
+        return str(inner["id"])
+    shallow = quote.get("quoted_status_id")
+    return str(shallow) if shallow is not None else None
+
+
+def deleted_status(payload: str) -> DeletedPost:
+    """A ``delete`` event's data is the bare status id (no author: keyed by doc id)."""
+    status_id = payload.strip().strip('"')
+    if not status_id:
+        raise ValueError("delete event without a status id")
+    return DeletedPost(source="mastodon", post_id=status_id)
+
+
+def interpret_event(name: str, payload: str) -> RawPost | DeletedPost | Skip:
+    """One streaming event: a post (``update``/``status.update``), a delete, or a Skip.
+
+    Raises ValueError/KeyError/ContractError on a broken payload (the caller dead-letters).
+    """
+    if name == "delete":
+        return deleted_status(payload)
+    if name not in ("update", "status.update"):
+        return Skip(f"{name} event")
+    status = json.loads(payload)
+    if not isinstance(status, dict):
+        raise ValueError(f"{name} event data is not a JSON object")
+    if status.get("reblog"):
+        return Skip("boost")
+    return status_to_post(status)
 
 
 def _newer(a: str, b: str | None) -> bool:
@@ -211,8 +256,13 @@ class MastodonSource:
                 event, data = None, []
 
     def _event(self, name: str, payload: str) -> Record | None:
+        if name == "delete":
+            try:
+                return deleted_status(payload)
+            except ValueError as exc:
+                return dead_letter(self._origin, "event delete", "decode", str(exc), payload)
         if name not in ("update", "status.update"):
-            return None  # delete, notification, filters_changed, …: not new posts
+            return None  # notification, filters_changed, announcement, …: not posts
         try:
             status = json.loads(payload)
             if not isinstance(status, dict):

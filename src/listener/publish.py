@@ -13,13 +13,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from klachtradar.contract import DeadLetter, RawPost
+from klachtradar.contract import DeadLetter, DeletedPost, RawPost
 from listener.source import Record
 
 
 @dataclass
 class JsonLinesPrinter:
-    """--dry-run: each normalised post as one JSON line on ``out``; dead letters on ``err``."""
+    """--dry-run: each normalised post as one JSON line on ``out``; dead letters and
+    deletes on ``err`` (so ``out`` stays one post per line)."""
 
     out: TextIO = field(default_factory=lambda: sys.stdout)
     err: TextIO = field(default_factory=lambda: sys.stderr)
@@ -30,5 +31,7 @@ class JsonLinesPrinter:
                 self.out.write(record.model_dump_json(exclude_none=True) + "\n")
             elif isinstance(record, DeadLetter):
                 self.err.write("dead letter: " + record.model_dump_json() + "\n")
+            elif isinstance(record, DeletedPost):
+                self.err.write("delete: " + record.model_dump_json() + "\n")
         self.out.flush()
         self.err.flush()

@@ -17,10 +17,16 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import ValidationError
 
-from klachtradar.contract import DeadLetter, RawPost, describe_validation_error, raw_fields
+from klachtradar.contract import (
+    DeadLetter,
+    DeletedPost,
+    RawPost,
+    describe_validation_error,
+    raw_fields,
+)
 from klachtradar.errors import ContractError
 
-Record = RawPost | DeadLetter
+Record = RawPost | DeadLetter | DeletedPost
 State = dict[str, Any]
 
 

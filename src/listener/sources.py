@@ -46,6 +46,34 @@ class JsonlSource:
         return None
 
 
+@dataclass
+class RecordingSource:
+    """A recording of a platform stream (``listen --source x --file F``) as a listen source.
+
+    The outcomes of :func:`listener.recording.read_recording` without the skips: posts,
+    deletes and dead letters, no brand prefilter, no checkpoint (a file is replayed whole).
+    """
+
+    name: str
+    path: Path
+    batch_size: int = 256
+    max_post_bytes: int = DEFAULT_MAX_POST_BYTES
+
+    def chunks(self, stop: threading.Event) -> Iterator[list[Record]]:
+        from listener.recording import recording_batches
+
+        batches = recording_batches(
+            self.name, self.path, batch_size=self.batch_size, max_post_bytes=self.max_post_bytes
+        )
+        for batch in batches:
+            yield batch
+            if stop.is_set():
+                return
+
+    def checkpoint(self) -> State | None:
+        return None
+
+
 def build_source(
     name: str,
     settings: Settings,
@@ -55,7 +83,18 @@ def build_source(
     file: Path | None = None,
     clock: Clock | None = None,
 ) -> Source:
-    """The configured source called ``name``; unknown names raise :class:`ConfigError`."""
+    """The configured source called ``name``; unknown names raise :class:`ConfigError`.
+
+    With ``file``, ``x``, ``bluesky`` and ``mastodon`` replay a recording of their stream
+    (:class:`RecordingSource`) instead of connecting.
+    """
+    if file is not None and name in ("x", "bluesky", "mastodon"):
+        return RecordingSource(
+            name,
+            file,
+            batch_size=settings.pipeline.batch_size,
+            max_post_bytes=settings.listen.max_post_bytes,
+        )
     env = os.environ if env is None else env
     clock = clock or Clock()
     listen = settings.listen

@@ -37,7 +37,9 @@ from klachtradar.watchlist import Watchlist
 from listener.backoff import Failure, ReconnectBackoff
 from listener.dedupe import RecentIds
 from listener.http_stream import RetryableConnectError, StreamEndedError, StreamLines, open_stream
+from listener.outcome import Skip
 from listener.source import Clock, Record, State, dead_letter
+from listener.x_compliance import interpret_line
 from listener.x_post import (
     EXPANSIONS,
     TWEET_FIELDS,
@@ -237,17 +239,15 @@ class XSource:
             yield [record] if record is not None else []
 
     def _line(self, line: str) -> Record | None:
-        try:
-            message = json.loads(line)
-            if not isinstance(message, dict):
-                raise ValueError("stream line is not a JSON object")
-        except ValueError as exc:
-            return dead_letter(self._origin, self._position(), "decode", str(exc), line)
-        if "data" not in message:
-            if message.get("errors"):
-                log.warning("x stream error message: %s", json.dumps(message["errors"])[:300])
+        """A post, a delete (compliance event), a dead letter, or None (nothing to publish)."""
+        outcome = interpret_line(line, self._origin, self._position())
+        if isinstance(outcome, Skip):
+            if outcome.reason == "stream error message":
+                log.warning("x stream error message: %s", line[:300])
             return None
-        return self._post(message["data"], users_by_id(message.get("includes")), line)
+        if not isinstance(outcome, dict):
+            return outcome
+        return self._post(outcome["data"], users_by_id(outcome.get("includes")), line)
 
     def _post(self, tweet: Any, users: dict[str, dict[str, Any]], raw: str) -> Record | None:
         try:
@@ -257,9 +257,10 @@ class XSource:
             return dead_letter(
                 self._origin, self._position(), "normalise", reason.splitlines()[0], raw
             )
-        if newer_id(post.post_id, self._since_id):
-            self._since_id = post.post_id
-        return post if self._seen.add(post.post_id) else None
+        version = str(tweet["id"])  # an edit keeps its post id but is a new version
+        if newer_id(version, self._since_id):
+            self._since_id = version
+        return post if self._seen.add(version) else None
 
     def _position(self) -> str:
         return f"after id {self._since_id}" if self._since_id else "before the first post"

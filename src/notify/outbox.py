@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -407,6 +407,28 @@ class Outbox:
             "SELECT state, step FROM notify_escalations WHERE doc_id = ?", (doc_id,)
         ).fetchone()
         return None if row is None else (str(row[0]), int(row[1]))
+
+    def withdraw(self, doc_ids: Sequence[str]) -> int:
+        """Posts deleted at their source: their unsent post messages are withdrawn (never
+        sent) and their escalations stopped. Returns the messages withdrawn. A message
+        already sent cannot be taken back from a chat; the card it links to is gone."""
+        alert_ids = [f"post:{doc}:P{rank}" for doc in doc_ids for rank in range(1, 5)]
+        withdrawn = 0
+        with self.transaction():
+            for start in range(0, len(alert_ids), 400):
+                chunk = alert_ids[start : start + 400]
+                marks = ",".join("?" * len(chunk))
+                withdrawn += self._db.execute(
+                    "UPDATE notify_outbox SET status = 'withdrawn', error = 'post deleted' "
+                    f"WHERE status = 'pending' AND alert_id IN ({marks})",
+                    chunk,
+                ).rowcount
+            self._db.executemany(
+                "UPDATE notify_escalations SET state = 'withdrawn' "
+                "WHERE doc_id = ? AND state = 'running'",
+                [(doc,) for doc in doc_ids],
+            )
+        return withdrawn
 
     def set_escalation(self, doc_id: str, *, step: int, state: str) -> None:
         self._db.execute(

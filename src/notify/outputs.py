@@ -28,6 +28,8 @@ class NotifyingOutputs:
 
     def write(self, output: PipelineOutput) -> None:
         self.inner.write(output)
+        if output.deleted:  # a deleted post's message must not go out, nor escalate
+            self.dispatch.outbox.withdraw([d.doc_id for d in output.deleted])
         if output.alerts:
             self.dispatch.enqueue(output.alerts, {p.doc_id: p for p in output.scored})
         if self.is_claimed is not None:

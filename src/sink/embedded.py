@@ -27,10 +27,19 @@ class EmbeddedOutputs:
         self._shown: set[str] = set()
 
     def write(self, output: PipelineOutput) -> None:
-        """Dead letters, then posts, then alerts (stored, and shown once per run)."""
+        """Dead letters, deletes, posts, then alerts (stored, and shown once per run).
+
+        Deletes go before posts, so a post and its delete in one batch end deleted;
+        a deleted post's alert is neither stored nor shown, and it is taken out of
+        ``output.alerts``, so outputs after this one (notifications) do not send it.
+        """
         self.dead_letters.write(output.dead_letters)
+        self.store.delete_posts(output.deleted)
         self.store.write_posts(output.scored)
         self.store.write_alerts(output.alerts)
+        gone = self.store.deleted_among([a.doc_id for a in output.alerts if a.doc_id])
+        if gone:  # what follows this output (notifications) must not see them either
+            output.alerts = [a for a in output.alerts if a.kind != "post" or a.doc_id not in gone]
         if self.console is not None:
             fresh = [a for a in output.alerts if a.alert_id not in self._shown]
             self._shown.update(a.alert_id for a in fresh)

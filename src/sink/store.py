@@ -3,7 +3,10 @@
 Posts are keyed by the contract's ``doc_id`` and written with an upsert, so a
 redelivered or re-scored post updates its row (and keeps its triage status) instead
 of adding a second one. Alerts are keyed by their deterministic ``alert_id`` and
-inserted once. The full-text index uses SQLite's ``unicode61`` tokenizer with
+inserted once. A deleted post (:class:`~klachtradar.contract.DeletedPost`) is removed
+with its alerts and triage rows, and its tombstone stays: a later upsert or alert of
+that doc id (a redelivery, a replay) is dropped, so a delete is never undone.
+The full-text index uses SQLite's ``unicode61`` tokenizer with
 diacritics removed, so "cafe" finds "café".
 
 The store is the default backend of the queries the CLI and triage UI use
@@ -15,10 +18,10 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from klachtradar.contract import Alert, Priority, ScoredPost
+from klachtradar.contract import Alert, AlertKind, DeletedPost, Priority, ScoredPost
 from klachtradar.errors import SinkError
 from sink.query_types import (
     BrandCount,
@@ -71,7 +74,33 @@ CREATE TABLE IF NOT EXISTS escalations (
     route  TEXT NOT NULL,
     at     TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS tombstones (
+    doc_id     TEXT PRIMARY KEY,
+    source     TEXT NOT NULL,
+    reason     TEXT NOT NULL,
+    deleted_at TEXT NOT NULL,
+    stored     INTEGER NOT NULL DEFAULT 0
+);
 """
+
+UNSEEN_TOMBSTONE_DAYS = 30
+"""How long a tombstone of a post this store never held is kept (without retention).
+
+Sources send every delete (they cannot know which posts a sink has), so most
+tombstones name posts that never arrived; they exist for the one case of a post arriving
+after its delete, which happens within minutes (partitions, redelivery) or in a replay.
+A month bounds that table; the tombstone of a post that *was* stored is kept as long as
+posts are (``retention_days``), or forever."""
+
+_DOC_TABLES = (
+    "triage_state",
+    "triage_actions",
+    "triage_feedback",
+    "history_resolutions",
+    "escalations",
+)
+"""Tables beside ``posts`` (the triage app's, the history log's) that name posts by doc id:
+a deleted post leaves no row in any of them. They may not exist yet (no triage run)."""
 
 _UPSERT = """
 INSERT INTO posts (doc_id, source, created_at, author_id, author_handle, followers, brand,
@@ -93,8 +122,10 @@ class EmbeddedStore:
     0
     """
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, retention_days: int | None = None) -> None:
         self.path = path
+        self.retention_days = retention_days
+        self._pruned_at: datetime | None = None
         if isinstance(path, Path):
             path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -126,9 +157,14 @@ class EmbeddedStore:
         """
         if not posts:
             return
+        self.prune_if_due()
         latest = {post.doc_id: post for post in posts}  # a batch may repeat a post
         try:
             with self._db:
+                for gone in self.deleted_among(list(latest)):
+                    del latest[gone]
+                if not latest:
+                    return
                 self._db.executemany(_UPSERT, [_row(post) for post in latest.values()])
                 rowids = self._rowids(list(latest))
                 self._db.executemany(
@@ -141,6 +177,163 @@ class EmbeddedStore:
                 )
         except sqlite3.Error as exc:
             raise SinkError(f"store write failed: {exc}", retryable=True) from exc
+
+    def deleted_among(self, doc_ids: list[str]) -> set[str]:
+        """The doc ids among ``doc_ids`` whose tombstone keeps them out of the store."""
+        return {str(doc) for (doc,) in self._select_in("SELECT doc_id FROM tombstones", doc_ids)}
+
+    def _select_in(self, select: str, doc_ids: list[str]) -> Iterator[tuple[object, ...]]:
+        """``select WHERE doc_id IN (…)`` in chunks under SQLite's variable limit."""
+        for start in range(0, len(doc_ids), 500):
+            chunk = doc_ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            yield from self._db.execute(f"{select} WHERE doc_id IN ({marks})", chunk)
+
+    def delete_posts(self, deletes: Sequence[DeletedPost]) -> int:
+        """Remove posts and every row about them; keep their tombstones. Returns posts removed.
+
+        In one transaction: record the tombstones (the first delete of a doc id wins),
+        then drop the posts' full-text rows, the posts, their post alerts, and their
+        rows in the triage and history tables. A delete of a post never stored (it has
+        not arrived yet, or was forgotten already) still leaves its tombstone.
+        """
+        if not deletes:
+            return 0
+        docs = list(dict.fromkeys(d.doc_id for d in deletes))
+        try:
+            with self._db:
+                found = self._rowids(docs)
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO tombstones VALUES (?, ?, ?, ?, ?)",
+                    [
+                        (d.doc_id, d.source, d.reason, _iso(d.deleted_at), d.doc_id in found)
+                        for d in deletes
+                    ],
+                )
+                self._db.executemany(
+                    "UPDATE tombstones SET stored = 1 WHERE doc_id = ?", [(d,) for d in found]
+                )
+                rowids = [(r,) for r in found.values()]
+                self._db.executemany("DELETE FROM posts_fts WHERE rowid = ?", rowids)
+                self._db.executemany("DELETE FROM posts WHERE rowid = ?", rowids)
+                self._db.executemany(  # post alert ids are deterministic: by primary key
+                    "DELETE FROM alerts WHERE alert_id = ?",
+                    [(f"post:{doc}:{p.value}",) for doc in found for p in Priority],
+                )
+                # Rows about a post: for stored posts, and for every post of an erasure
+                # (its labels may outlive the post). Skipped for the many deletes of
+                # posts never seen here, which have none.
+                about = set(found) | {d.doc_id for d in deletes if d.reason == "forgotten"}
+                if about:
+                    for table in self._existing(_DOC_TABLES):
+                        self._db.executemany(
+                            f"DELETE FROM {table} WHERE doc_id = ?", [(doc,) for doc in about]
+                        )
+                    self._strip_incident_examples(about)
+        except sqlite3.Error as exc:
+            raise SinkError(f"store delete failed: {exc}", retryable=True) from exc
+        return len(found)
+
+    def _strip_incident_examples(self, docs: set[str]) -> None:
+        """Incident alerts name example posts: a deleted one is no longer named."""
+        rows = self._db.execute("SELECT alert_id, doc FROM alerts WHERE kind != 'post'").fetchall()
+        for alert_id, doc in rows:
+            alert = Alert.model_validate_json(doc)
+            if alert.doc_id not in docs and not docs.intersection(alert.examples):
+                continue
+            kept = alert.model_copy(
+                update={
+                    "doc_id": None if alert.doc_id in docs else alert.doc_id,
+                    "examples": [e for e in alert.examples if e not in docs],
+                }
+            )
+            self._db.execute(
+                "UPDATE alerts SET doc = ? WHERE alert_id = ?", (kept.model_dump_json(), alert_id)
+            )
+
+    def rows_about(self, doc_ids: list[str]) -> dict[str, int]:
+        """How many rows each table holds about these posts (post alerts, triage tables)."""
+        counts = {"alerts": 0}
+        for doc in doc_ids:
+            row = self._db.execute(
+                "SELECT count(*) FROM alerts WHERE json_extract(doc, '$.doc_id') = ?", (doc,)
+            ).fetchone()
+            counts["alerts"] += int(row[0])
+        for table in self._existing(_DOC_TABLES):
+            counts[table] = sum(
+                int(str(n)) for (n,) in self._select_in(f"SELECT count(*) FROM {table}", doc_ids)
+            )
+        return counts
+
+    def author_doc_ids(self, source: str, author: str) -> list[str]:
+        """Doc ids of every stored post of one author: ``author`` is the handle (any case,
+        with or without ``@``) or the source's author id."""
+        handle = author.removeprefix("@").lower()
+        rows = self._db.execute(
+            "SELECT doc_id FROM posts "
+            "WHERE source = ? AND (lower(author_handle) = ? OR author_id = ?)",
+            (source, handle, author),
+        )
+        return [str(doc) for (doc,) in rows]
+
+    def prune_if_due(self, now: datetime | None = None) -> int:
+        """At most once an hour: :meth:`prune` by ``retention_days`` (if set), and drop
+        tombstones of posts never stored here after :data:`UNSEEN_TOMBSTONE_DAYS`.
+        Returns the posts pruned."""
+        now = now or datetime.now(UTC)
+        if self._pruned_at is not None and now - self._pruned_at < timedelta(hours=1):
+            return 0
+        self._pruned_at = now
+        unseen = _iso(now - timedelta(days=UNSEEN_TOMBSTONE_DAYS))
+        try:
+            with self._db:
+                self._db.execute(
+                    "DELETE FROM tombstones WHERE stored = 0 "
+                    "AND julianday(deleted_at) < julianday(?)",
+                    (unseen,),
+                )
+        except sqlite3.Error as exc:
+            raise SinkError(f"store prune failed: {exc}", retryable=True) from exc
+        if self.retention_days is None:
+            return 0
+        return self.prune(now - timedelta(days=self.retention_days))
+
+    def prune(self, before: datetime) -> int:
+        """Remove posts created before ``before``, with their alerts, triage and history
+        rows, and tombstones older than that (no copy so old is let in again by them).
+        Returns the posts removed. Why tombstones too: the store must not keep even the
+        ids of deleted posts beyond the retention it promises."""
+        cutoff = _iso(before)
+        try:
+            docs = [
+                str(doc)
+                for (doc,) in self._db.execute(
+                    "SELECT doc_id FROM posts WHERE julianday(created_at) < julianday(?)",
+                    (cutoff,),
+                )
+            ]
+            with self._db:
+                rowids = [(r,) for r in self._rowids(docs).values()]
+                self._db.executemany("DELETE FROM posts_fts WHERE rowid = ?", rowids)
+                self._db.executemany("DELETE FROM posts WHERE rowid = ?", rowids)
+                for table in self._existing(_DOC_TABLES):
+                    self._db.executemany(
+                        f"DELETE FROM {table} WHERE doc_id = ?", [(doc,) for doc in docs]
+                    )
+                self._db.execute(
+                    "DELETE FROM alerts WHERE julianday(created_at) < julianday(?)", (cutoff,)
+                )
+                self._db.execute(
+                    "DELETE FROM tombstones WHERE julianday(deleted_at) < julianday(?)", (cutoff,)
+                )
+        except sqlite3.Error as exc:
+            raise SinkError(f"store prune failed: {exc}", retryable=True) from exc
+        return len(rowids)
+
+    def _existing(self, tables: Sequence[str]) -> list[str]:
+        marks = ",".join("?" * len(tables))
+        sql = f"SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ({marks})"
+        return [str(name) for (name,) in self._db.execute(sql, list(tables))]
 
     def _rowids(self, doc_ids: list[str]) -> dict[str, int]:
         found: dict[str, int] = {}
@@ -156,11 +349,17 @@ class EmbeddedStore:
         return found
 
     def write_alerts(self, alerts: Sequence[Alert]) -> list[Alert]:
-        """Insert alerts not seen before; returns the new ones (redeliveries are dropped)."""
+        """Insert alerts not seen before; returns the new ones (redeliveries are dropped).
+
+        A post alert of a deleted post is dropped too: its tombstone wins.
+        """
         new: list[Alert] = []
         try:
             with self._db:
+                gone = self.deleted_among([a.doc_id for a in alerts if a.doc_id is not None])
                 for alert in alerts:
+                    if alert.kind is AlertKind.POST and alert.doc_id in gone:
+                        continue  # the post was deleted: its alert must not appear
                     cursor = self._db.execute(
                         "INSERT OR IGNORE INTO alerts VALUES (?, ?, ?, ?, ?, ?)",
                         (

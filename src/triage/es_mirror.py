@@ -53,7 +53,7 @@ from typing import Protocol
 from klachtradar.backoff import Backoff
 from klachtradar.contract import utc_now
 from klachtradar.errors import SinkError
-from sink.es.queries import ChangedAlert, ChangedPost, ChangeKey
+from sink.es.queries import ChangedAlert, ChangedPost, ChangedTombstone, ChangeKey
 from sink.store import EmbeddedStore
 from triage.database import TriageDatabase
 
@@ -61,6 +61,7 @@ log = logging.getLogger(__name__)
 
 POSTS = "posts"
 ALERTS = "alerts"
+TOMBSTONES = "tombstones"
 MAX_ATTEMPTS = 20
 """A status write Elasticsearch refuses (not: cannot be reached) this often is dropped."""
 
@@ -109,6 +110,10 @@ class ChangeSource(Protocol):
         size: int = 500,
     ) -> list[ChangedAlert]: ...
 
+    def changed_tombstones(
+        self, *, since_ms: int, after: ChangeKey | None = None, size: int = 500
+    ) -> list[ChangedTombstone]: ...
+
     def set_status(self, doc_id: str, status: str, *, at: datetime | None = None) -> bool: ...
 
     def ping(self) -> None: ...
@@ -123,13 +128,16 @@ class SyncReport:
     posts_written: int = 0
     statuses_taken: int = 0
     alerts_new: int = 0
+    posts_deleted: int = 0
     statuses_sent: int = 0
     pages: int = 0
 
     @property
     def changed(self) -> bool:
         """Whether the working copy changed (the live feed should tell the browsers)."""
-        return bool(self.posts_written or self.statuses_taken or self.alerts_new)
+        return bool(
+            self.posts_written or self.statuses_taken or self.alerts_new or self.posts_deleted
+        )
 
 
 class EsMirror:
@@ -247,6 +255,7 @@ class EsMirror:
         created_from = self.now() - self.window
         self._pull(POSTS, created_from, report)
         self._pull(ALERTS, created_from, report)
+        self._pull(TOMBSTONES, created_from, report)
         return report
 
     def cursor(self, feed: str) -> ChangeKey | None:
@@ -274,6 +283,13 @@ class EsMirror:
                 keys = [c.key for c in posts]
                 if posts:
                     self._apply_posts(posts, report)
+            elif feed == TOMBSTONES:
+                gone = self.source.changed_tombstones(
+                    since_ms=since_ms, after=after, size=self.page_size
+                )
+                keys = [c.key for c in gone]
+                if gone:
+                    report.posts_deleted += self.store.delete_posts([g.deleted for g in gone])
             else:
                 alerts = self.source.changed_alerts(
                     since_ms=since_ms, after=after, created_from=created_from, size=self.page_size

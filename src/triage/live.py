@@ -8,6 +8,8 @@ to wake the poll at once and to record when the batch was written; that write ti
 the alert's *arrival*, which the browser test compares with the moment the card shows.
 
 Events carry ids and kinds, never post text: browsers fetch rendered (escaped) HTML.
+A post deleted at its source shows up as a new row in the store's ``tombstones``; the
+event names it in ``removed``, and the browser's refetch no longer contains its card.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import sqlite3
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 _MAX_ARRIVALS = 5_000
@@ -32,13 +34,20 @@ class Change:
 
     arrived_ms: int
     alerts: list[dict[str, str | None]]
+    removed: list[str] = field(default_factory=list)
+    """Doc ids of posts deleted since the last event (their cards must go)."""
 
     @property
     def incident(self) -> bool:
         return any(a["kind"] != "post" for a in self.alerts)
 
     def as_sse(self) -> str:
-        body = {"arrived_ms": self.arrived_ms, "alerts": self.alerts, "incident": self.incident}
+        body = {
+            "arrived_ms": self.arrived_ms,
+            "alerts": self.alerts,
+            "incident": self.incident,
+            "removed": self.removed,
+        }
         return f"event: change\ndata: {json.dumps(body)}\n\n"
 
 
@@ -50,7 +59,8 @@ class ChangeFeed:
         self.poll_s = poll_s
         self._db = sqlite3.connect(str(path), timeout=10.0, check_same_thread=False)
         self._version = self._data_version()
-        self._alert_cursor = self._max_alert_rowid()
+        self._alert_cursor = self._max_rowid("alerts")
+        self._tombstone_cursor = self._max_rowid("tombstones")
         self._arrivals: OrderedDict[str, int] = OrderedDict()
         self._pending_write_ms: int | None = None
         self._lock = threading.Lock()
@@ -122,7 +132,20 @@ class ChangeFeed:
             alerts.append({"kind": kind, "brand": brand, "priority": priority, "doc_id": doc_id})
             if doc_id:
                 self._remember(doc_id, arrived)
-        return Change(arrived, alerts)
+        return Change(arrived, alerts, self._removed())
+
+    def _removed(self) -> list[str]:
+        """Doc ids tombstoned since the last check (none when the table is not there yet)."""
+        try:
+            rows = self._db.execute(
+                "SELECT rowid, doc_id FROM tombstones WHERE rowid > ? ORDER BY rowid",
+                (self._tombstone_cursor,),
+            ).fetchall()
+        except sqlite3.OperationalError:  # a store file from before deletes existed
+            return []
+        if rows:
+            self._tombstone_cursor = int(rows[-1][0])
+        return [str(doc_id) for _, doc_id in rows]
 
     def _remember(self, doc_id: str, arrived: int) -> None:
         with self._lock:
@@ -150,5 +173,9 @@ class ChangeFeed:
     def _data_version(self) -> int:
         return int(self._db.execute("PRAGMA data_version").fetchone()[0])
 
-    def _max_alert_rowid(self) -> int:
-        return int(self._db.execute("SELECT coalesce(max(rowid), 0) FROM alerts").fetchone()[0])
+    def _max_rowid(self, table: str) -> int:
+        try:
+            row = self._db.execute(f"SELECT coalesce(max(rowid), 0) FROM {table}").fetchone()
+        except sqlite3.OperationalError:  # no such table yet
+            return 0
+        return int(row[0])

@@ -195,6 +195,14 @@ def feedback_export(
         "feedback.jsonl"
     ),
     store: StoreOption = None,
+    pseudonymise: Annotated[
+        bool,
+        typer.Option(
+            "--pseudonymise",
+            help="Hash @handles and ids with the secret salt in $FEEDBACK_PSEUDONYM_SALT; "
+            "drop URLs.",
+        ),
+    ] = False,
 ) -> None:
     """Write the agents' label corrections as training JSONL (latest per post)."""
     from triage.clock import SystemClock
@@ -205,9 +213,32 @@ def feedback_export(
     path = settings.resolve(settings.store.path)
     if not path.is_file():
         raise KlachtradarError(f"{path}: no store yet")
+    salt = _pseudonym_salt() if pseudonymise else None
     database = TriageDatabase(path)
     try:
-        count = FeedbackStore(database, SystemClock()).export(out)
+        feedback = FeedbackStore(database, SystemClock())
+        if salt is None:
+            count = feedback.export(out)
+        else:
+            from triage.pseudonym import export_pseudonymised
+
+            count = export_pseudonymised(feedback, out, salt)
     finally:
         database.close()
     typer.echo(f"wrote {count} corrected posts to {out}")
+
+
+def _pseudonym_salt() -> str:
+    """The secret salt of ``--pseudonymise``, from the environment only (never an option:
+    a command line ends up in shell histories and process lists)."""
+    import os
+
+    from triage.pseudonym import MIN_SALT_CHARS, SALT_ENV
+
+    salt = os.environ.get(SALT_ENV, "")
+    if len(salt) < MIN_SALT_CHARS:
+        raise KlachtradarError(
+            f"--pseudonymise needs a secret salt of at least {MIN_SALT_CHARS} characters "
+            f"in ${SALT_ENV}"
+        )
+    return salt

@@ -15,6 +15,7 @@ from klachtradar.contract import (
     Alert,
     AlertKind,
     DeadLetter,
+    DeletedPost,
     Priority,
     RawPost,
     Risk,
@@ -110,7 +111,14 @@ def test_json_schema_is_exported_for_every_model_and_validates_instances(
     make_post: PostFactory,
 ) -> None:
     schemas = json_schemas()
-    assert set(schemas) == {"RawPost", "ClassifiedPost", "ScoredPost", "Alert", "DeadLetter"}
+    assert set(schemas) == {
+        "RawPost",
+        "ClassifiedPost",
+        "ScoredPost",
+        "Alert",
+        "DeadLetter",
+        "DeletedPost",
+    }
     post = make_post()
     jsonschema.validate(json.loads(post.model_dump_json()), schemas["RawPost"])
     alert = Alert(
@@ -123,4 +131,6 @@ def test_json_schema_is_exported_for_every_model_and_validates_instances(
     jsonschema.validate(json.loads(alert.model_dump_json()), schemas["Alert"])
     letter = DeadLetter(origin="f.jsonl", position="line 3", stage="validate", error="e", raw="{")
     jsonschema.validate(json.loads(letter.model_dump_json()), schemas["DeadLetter"])
+    gone = DeletedPost(source="mastodon", post_id="1131")
+    jsonschema.validate(json.loads(gone.model_dump_json()), schemas["DeletedPost"])
     assert schemas["RawPost"]["properties"]["schema_version"]["default"] == SCHEMA_VERSION

@@ -102,7 +102,7 @@ def test_a_mastodon_status_becomes_plain_text_with_account_counts() -> None:
     assert (post.engagement.reposts, post.engagement.likes, post.engagement.replies) == (3, 6, 1)
 
 
-def test_html_paragraphs_breaks_entities_and_hidden_link_parts_become_plain_text() -> None:
+def test_html_paragraphs_breaks_entities_and_whole_links_become_plain_text() -> None:
     html = (
         '<p>Hoi <span class="h-card"><a class="u-url mention">@<span>kpn</span></a></span>'
         ' &amp; <a href="https://x.nl/a">#<span>storing</span></a></p>'
@@ -110,4 +110,5 @@ def test_html_paragraphs_breaks_entities_and_hidden_link_parts_become_plain_text
         '<span class="ellipsis">example.com/la</span><span class="invisible">ng</span></a>'
         "<br>groet</p>"
     )
-    assert html_to_text(html) == "Hoi @kpn & #storing\n\nzie example.com/la\ngroet"
+    # The hidden parts of a long link are kept: the text holds the whole URL (issue 18).
+    assert html_to_text(html) == "Hoi @kpn & #storing\n\nzie https://example.com/lang\ngroet"

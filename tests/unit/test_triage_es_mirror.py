@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from klachtradar.contract import Alert, AlertKind, Priority, RawPost, ScoredPost
+from klachtradar.contract import Alert, AlertKind, DeletedPost, Priority, RawPost, ScoredPost
 from klachtradar.errors import SinkError
 from klachtradar.runtime.pipeline import Pipeline
 from klachtradar.settings import TriageSettings, load_settings
-from sink.es.queries import ChangedAlert, ChangedPost, ChangeKey
+from sink.es.queries import ChangedAlert, ChangedPost, ChangedTombstone, ChangeKey
 from tests.unit.triage_support import T0, FixedClock, raw_post
 from triage import es_mirror
 from triage.database import TriageDatabase
@@ -41,6 +41,7 @@ class FakeElasticsearch:
     def __init__(self) -> None:
         self.docs: dict[str, _Doc] = {}
         self.alerts: dict[str, tuple[Alert, int]] = {}
+        self.tombstones: dict[str, tuple[DeletedPost, int]] = {}
         self.clock_ms = 1_000
         self.down = False
         self.refuse = False
@@ -96,6 +97,22 @@ class FakeElasticsearch:
         rows = sorted((ms, a.alert_id, a) for a, ms in self.alerts.values() if ms >= since_ms)
         rows = [r for r in rows if after is None or (r[0], r[1]) > after]
         return [ChangedAlert(a, (ms, i)) for ms, i, a in rows[:size]]
+
+    def delete(self, doc_id: str) -> None:
+        """What a delete does in Elasticsearch: the post goes, its tombstone stays."""
+        self.docs.pop(doc_id, None)
+        source, post_id = doc_id.split(":", 1)
+        self.tombstones.setdefault(
+            doc_id, (DeletedPost(source=source, post_id=post_id), self._tick())
+        )
+
+    def changed_tombstones(
+        self, *, since_ms: int, after: ChangeKey | None = None, size: int = 500
+    ) -> list[ChangedTombstone]:
+        self._check()
+        rows = sorted((ms, doc, d) for doc, (d, ms) in self.tombstones.items() if ms >= since_ms)
+        rows = [r for r in rows if after is None or (r[0], r[1]) > after]
+        return [ChangedTombstone(d, (ms, doc)) for ms, doc, d in rows[:size]]
 
     def set_status(self, doc_id: str, status: str, *, at: datetime | None = None) -> bool:
         self._check()
@@ -391,3 +408,21 @@ def test_the_loop_backs_off_shows_a_notice_and_clears_it_when_elasticsearch_is_b
     es.down = False
     assert loop.run_once() == 0.5
     assert loop.notice() is None and len(changes) == 3
+
+
+def test_a_post_deleted_in_elasticsearch_leaves_the_working_copy_and_stays_out(
+    database: TriageDatabase, es: FakeElasticsearch, posts: list[ScoredPost]
+) -> None:
+    mirror = _mirror(database, es, page_size=3)
+    mirror.sync()
+    workflow = _workflow(database, mirror)
+    gone = posts[0].doc_id
+    workflow.claim(gone, "anna")
+    es.delete(gone)
+    report = mirror.sync()
+    assert report.posts_deleted == 1 and report.changed
+    queue, total = workflow.queue(QueueFilter(statuses=()))
+    assert total == len(posts) - 1 and gone not in {item.post.doc_id for item in queue}
+    es.index(posts[0])  # a stale copy indexed again by a lagging writer: stays out
+    mirror.sync()
+    assert workflow.queue(QueueFilter(statuses=()))[1] == len(posts) - 1

@@ -35,12 +35,14 @@ from klachtradar.contract import (
     BrandMention,
     ClassifiedPost,
     DeadLetter,
+    DeletedPost,
     RawPost,
     ScoredPost,
     utc_now,
 )
 from klachtradar.errors import KlachtradarError
 from klachtradar.ports import PipelineOutput
+from klachtradar.runtime.deletes import RecentTombstones
 from klachtradar.settings import Settings
 
 if TYPE_CHECKING:
@@ -62,6 +64,7 @@ class Pipeline:
     engagement: EngagementTracker = field(default_factory=EngagementTracker)
     cascade: Cascade | None = None
     """The fast model and the lag gate for overload (``None``: always ``classifier``)."""
+    tombstones: RecentTombstones = field(default_factory=RecentTombstones)
     _watchlist_checked: float = 0.0
 
     @classmethod
@@ -134,6 +137,16 @@ class Pipeline:
         lag = batch_lag_seconds([p.received_at for p in posts], utc_now())
         return self.cascade.gate.observe(lag)
 
+    def forget(self, deletes: Sequence[DeletedPost]) -> None:
+        """Deleted posts leave the author history, and later copies of them are dropped.
+
+        Call it before :meth:`process` of the same batch: deletes are not classified
+        (see :mod:`klachtradar.runtime.deletes`); the caller hands them to the sinks.
+        """
+        docs = [d.doc_id for d in deletes]
+        self.tombstones.add(docs)
+        self.history.forget(docs)
+
     def end_of_input(self) -> PipelineOutput:
         """A finite input (a file) has ended: the incident alerts its last complaints
         still owed (they waited for the event-time watermark; see :mod:`enrich.incidents`)."""
@@ -201,9 +214,20 @@ class Pipeline:
         return assemble(tagged, judged.predictions, judged.model, fallback=judged.fallback)
 
     def _finish(self, scored: list[ScoredPost], dead: list[DeadLetter]) -> PipelineOutput:
+        scored = self._without_deleted(scored)
         alerts = post_alerts(scored, min_priority=self.settings.alerts.min_priority)
         alerts.extend(self.incidents.observe(scored))
         return PipelineOutput(scored=scored, alerts=alerts, dead_letters=dead)
+
+    def _without_deleted(self, scored: list[ScoredPost]) -> list[ScoredPost]:
+        """Posts deleted before they (re)arrived: out, and out of the history again."""
+        if not self.tombstones:
+            return scored
+        gone = [p.doc_id for p in scored if p.doc_id in self.tombstones]
+        if gone:
+            self.history.forget(gone)
+            scored = [p for p in scored if p.doc_id not in self.tombstones]
+        return scored
 
 
 def _history_backend(settings: Settings) -> HistoryBackend:

@@ -13,15 +13,19 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from klachtradar.contract import ScoredPost
+from klachtradar.contract import DeletedPost, ScoredPost
 from klachtradar.errors import ConfigError
 from klachtradar.settings import Settings
 
 
 class PostSink(Protocol):
-    """Stores scored posts idempotently by ``doc_id``."""
+    """Stores scored posts idempotently by ``doc_id``, and removes deleted ones for good."""
 
     def write_posts(self, posts: Sequence[ScoredPost]) -> None: ...
+
+    def delete_posts(self, deletes: Sequence[DeletedPost]) -> int:
+        """Remove the posts and keep their tombstones, so a later upsert is dropped."""
+        ...
 
     def close(self) -> None: ...
 
@@ -34,7 +38,7 @@ def embedded_sink(settings: Settings, options: Mapping[str, str]) -> PostSink:
     from sink.store import EmbeddedStore
 
     path = Path(options["store"]) if options.get("store") else settings.store.path
-    return EmbeddedStore(settings.resolve(path))
+    return EmbeddedStore(settings.resolve(path), retention_days=settings.store.retention_days)
 
 
 def elasticsearch_sink(settings: Settings, options: Mapping[str, str]) -> PostSink:

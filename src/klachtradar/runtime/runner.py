@@ -26,16 +26,19 @@ from klachtradar.contract import (
     Alert,
     AlertKind,
     DeadLetter,
+    DeletedPost,
     RawPost,
     ScoredPost,
     limited_letter,
     oversized_letter,
+    parse_deleted_post,
     parse_raw_post,
     raw_fields,
     utf8_error,
 )
 from klachtradar.errors import ContractError
 from klachtradar.ports import Outputs, PipelineOutput, Record
+from klachtradar.runtime.deletes import split_records
 from klachtradar.runtime.pipeline import Pipeline
 
 if TYPE_CHECKING:
@@ -59,6 +62,7 @@ class RunStats:
     records: int = 0
     posts: int = 0
     dead_letters: int = 0
+    deleted: int = 0
     classified: int = 0
     not_classified: int = 0
     with_brand: int = 0
@@ -76,6 +80,7 @@ class RunStats:
         self.records += records
         self.posts += len(output.scored)
         self.dead_letters += len(output.dead_letters)
+        self.deleted += len(output.deleted)
         for post in output.scored:
             cls = post.classification
             if cls is None:
@@ -102,9 +107,10 @@ def run_embedded(
     """Process every batch of a source in-process.
 
     Per batch, in this order:
-      1. split the source's records into posts and the dead letters it already made;
+      1. split the source's records into posts, the dead letters it already made and
+         deletes; the pipeline forgets the deleted posts;
       2. run the pipeline on the posts (poison posts become dead letters there);
-      3. hand the combined output to ``outputs`` (store first, then alerts);
+      3. hand the combined output to ``outputs`` (deletes, store, then alerts);
       4. count, and report progress.
 
     With ``end_of_input`` (the batches are the whole input, e.g. a file) the incident
@@ -118,8 +124,14 @@ def run_embedded(
     stats = RunStats()
     started = time.perf_counter()
 
-    def finish(batch: Sequence[Record], output: PipelineOutput, dead: list[DeadLetter]) -> None:
+    def finish(
+        batch: Sequence[Record],
+        output: PipelineOutput,
+        dead: list[DeadLetter],
+        deletes: Sequence[DeletedPost] = (),
+    ) -> None:
         output.dead_letters[:0] = dead
+        output.deleted[:0] = deletes
         outputs.write(output)
         stats.add(len(batch), output)
         stats.elapsed_s = time.perf_counter() - started
@@ -128,17 +140,21 @@ def run_embedded(
 
     if judges is None:
         for batch in batches:
-            posts, dead = _split(batch)
-            finish(batch, pipeline.process(posts), dead)
+            posts, dead, deletes = split_records(batch)
+            pipeline.forget(deletes)
+            finish(batch, pipeline.process(posts), dead, deletes)
     else:
         pending: deque[tuple[Sequence[Record], list[RawPost], list[DeadLetter], Future[Judgement]]]
         pending = deque()
         for batch in batches:
-            posts, dead = _split(batch)
+            posts, dead, deletes = split_records(batch)
             judging = judges.submit(posts, fast=pipeline.overloaded(posts))
             pending.append((batch, posts, dead, judging))
             if len(pending) > judges.processes:
                 finish(*_judged_output(pipeline, *pending.popleft()))
+            if deletes:  # forgotten now; they reach the outputs (alone) in stream order
+                pipeline.forget(deletes)
+                finish([], PipelineOutput(), [], deletes)
         while pending:
             finish(*_judged_output(pipeline, *pending.popleft()))
     if end_of_input:
@@ -147,12 +163,6 @@ def run_embedded(
             finish([], tail, [])
     stats.elapsed_s = time.perf_counter() - started
     return stats
-
-
-def _split(batch: Sequence[Record]) -> tuple[list[RawPost], list[DeadLetter]]:
-    posts = [r for r in batch if isinstance(r, RawPost)]
-    dead = [r for r in batch if isinstance(r, DeadLetter)]
-    return posts, dead
 
 
 def _judged_output(
@@ -174,6 +184,13 @@ def _judged_output(
 
 TRACE_HEADER = "trace_id"
 """Header naming one post's journey: set by ``listen``, copied onto scored posts and alerts."""
+
+RECORD_HEADER = "record"
+"""Header saying what a message holds when it is not a post: ``delete`` (a
+:class:`DeletedPost`). Consumers older than schema 1.1 dead-letter such a message
+(it is not a valid post), never misread it."""
+
+DELETE_RECORD = "delete"
 
 ATTEMPTS_HEADER = "dlq_attempts"
 """Header on a message ``dlq replay`` re-drove: the ``attempts`` of the letter it came from."""
@@ -200,10 +217,34 @@ def listen_step(records: Sequence[Record], transport: Transport, topics: Topics)
         for r in records
         if isinstance(r, RawPost)
     ]
+    posts += [delete_message(r) for r in records if isinstance(r, DeletedPost)]
     dead = [dead_letter_message(r) for r in records if isinstance(r, DeadLetter)]
     transport.produce(topics.raw, posts)
     transport.produce(topics.dlq, dead)
     flush_or_dead_letter(transport, topics, stage="publish")
+
+
+def delete_message(deleted: DeletedPost) -> OutgoingMessage:
+    """A delete as a message, keyed like its post (the author id) when the source said.
+
+    Same key, same partition: a reader of that partition sees the post, then its
+    delete. A delete without an author (Mastodon names the status only) is keyed by
+    doc id; the sinks' tombstones make the order irrelevant there.
+    """
+    headers = {
+        "source": deleted.source,
+        "doc_id": deleted.doc_id,
+        RECORD_HEADER: DELETE_RECORD,
+        TRACE_HEADER: new_trace_id(),
+    }
+    return OutgoingMessage(
+        key=deleted.author_id or deleted.doc_id, value=encode(deleted), headers=headers
+    )
+
+
+def is_delete(message: Message) -> bool:
+    """Whether a consumed message carries a :class:`DeletedPost`."""
+    return message.headers.get(RECORD_HEADER) == DELETE_RECORD
 
 
 def flush_or_dead_letter(transport: Transport, topics: Topics, *, stage: str) -> None:
@@ -239,22 +280,44 @@ def decode_posts(
     messages: Sequence[Message], *, max_post_bytes: int = DEFAULT_MAX_POST_BYTES
 ) -> tuple[list[RawPost], list[DeadLetter]]:
     """Raw-topic messages to posts; undecodable, invalid or oversized ones to dead letters."""
-    posts, dead, _ = _decode(messages, max_post_bytes)
-    return posts, dead
+    decoded = _decode(messages, max_post_bytes)
+    return decoded.posts, decoded.dead
 
 
-def _decode(
-    messages: Sequence[Message], max_post_bytes: int = DEFAULT_MAX_POST_BYTES
-) -> tuple[list[RawPost], list[DeadLetter], dict[str, Message]]:
-    """:func:`decode_posts`, plus which message each post came from (by doc id).
+@dataclass
+class _Decoded:
+    """A raw batch decoded: posts, dead letters, deletes, and each post's message by doc id."""
+
+    posts: list[RawPost] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
+    deletes: list[DeletedPost] = field(default_factory=list)
+    by_doc: dict[str, Message] = field(default_factory=dict)
+
+
+def decode_delete(message: Message) -> DeletedPost | DeadLetter:
+    """A delete message's :class:`DeletedPost`, or the dead letter of a broken one."""
+    try:
+        return parse_deleted_post(message.value)
+    except ContractError as exc:
+        return message_dead_letter(message, "decode", f"delete record: {exc}")
+
+
+def _decode(messages: Sequence[Message], max_post_bytes: int = DEFAULT_MAX_POST_BYTES) -> _Decoded:
+    """:func:`decode_posts`, plus the deletes and which message each post came from.
 
     The raw topic is an intake too (any producer may write to it), so the size limit
     every listener applies holds here as well.
     """
-    posts: list[RawPost] = []
-    dead: list[DeadLetter] = []
-    by_doc: dict[str, Message] = {}
+    out = _Decoded()
+    posts, dead, by_doc = out.posts, out.dead, out.by_doc
     for message in messages:
+        if is_delete(message):
+            deleted = decode_delete(message)
+            if isinstance(deleted, DeletedPost):
+                out.deletes.append(deleted)
+            else:
+                dead.append(deleted)
+            continue
         if len(message.value) > max_post_bytes:
             letter = oversized_letter(
                 message.topic, message.position, "decode", message.value, max_post_bytes
@@ -268,7 +331,7 @@ def _decode(
             continue
         posts.append(post)
         by_doc[post.doc_id] = message
-    return posts, dead, by_doc
+    return out
 
 
 def message_dead_letter(message: Message, stage: str, error: str) -> DeadLetter:
@@ -320,8 +383,9 @@ def process_step(
 ) -> int:
     """One poll of the raw topic through the pipeline; returns messages handled.
 
-    Commit path, in order: decode → process → produce scored, alerts and dead
-    letters → flush the producer → commit the consumed offsets. A crash anywhere
+    Commit path, in order: decode → forget the deleted posts → process → produce
+    deletes, scored, alerts and dead letters → flush the producer → commit the
+    consumed offsets. A crash anywhere
     before the commit means the batch is delivered again; ids make that harmless.
     Scored posts and post alerts carry the ``trace_id`` of the raw message; dead
     letters of a stage point at the consumed message (topic, partition/offset, bytes).
@@ -329,9 +393,13 @@ def process_step(
     messages = transport.poll(topics.raw, group, max_records=max_records, timeout_s=timeout_s)
     if not messages:
         return 0
-    posts, dead, by_doc = _decode(messages, max_post_bytes)
-    output = pipeline.process(posts)
-    return _deliver(transport, topics, group, messages, output, dead, by_doc, on_alert_latency)
+    decoded = _decode(messages, max_post_bytes)
+    pipeline.forget(decoded.deletes)
+    output = pipeline.process(decoded.posts)
+    output.deleted[:0] = decoded.deletes
+    return _deliver(
+        transport, topics, group, messages, output, decoded.dead, decoded.by_doc, on_alert_latency
+    )
 
 
 def _deliver(
@@ -348,6 +416,7 @@ def _deliver(
     output.dead_letters[:0] = dead
     output.dead_letters = [_with_origin(d, by_doc) for d in output.dead_letters]
     traces = {doc: m.headers.get(TRACE_HEADER, "") for doc, m in by_doc.items()}
+    transport.produce(topics.scored, [delete_message(d) for d in output.deleted])
     transport.produce(topics.scored, [_keyed(p, traces) for p in output.scored])
     transport.produce(topics.alerts, [_alert_message(a, traces) for a in output.alerts])
     transport.produce(topics.dlq, [dead_letter_message(d) for d in output.dead_letters])
@@ -390,9 +459,7 @@ class _Polled:
     """A polled raw batch whose language and classification a worker is working on."""
 
     messages: list[Message]
-    posts: list[RawPost]
-    dead: list[DeadLetter]
-    by_doc: dict[str, Message]
+    decoded: _Decoded
     judgement: Future[Judgement]
 
 
@@ -467,27 +534,32 @@ class LookaheadProcessStep:
         )
         if not messages:
             return None
-        posts, dead, by_doc = _decode(messages, self.max_post_bytes)
+        decoded = _decode(messages, self.max_post_bytes)
         try:
-            judgement = self.judges.submit(posts, fast=self.pipeline.overloaded(posts))
+            judgement = self.judges.submit(
+                decoded.posts, fast=self.pipeline.overloaded(decoded.posts)
+            )
         except Exception as exc:  # a broken pool: this batch is judged here (see _finish)
             judgement = Future()
             judgement.set_exception(exc)
-        return _Polled(messages, posts, dead, by_doc, judgement)
+        return _Polled(messages, decoded, judgement)
 
     def _finish(self, batch: _Polled) -> int:
+        decoded = batch.decoded
+        self.pipeline.forget(decoded.deletes)
         try:
-            output = self.pipeline.process(batch.posts, judged=batch.judgement.result())
+            output = self.pipeline.process(decoded.posts, judged=batch.judgement.result())
         except Exception:  # a worker died or its stage raised: judge here, isolating poison
-            output = self.pipeline.process(batch.posts)
+            output = self.pipeline.process(decoded.posts)
+        output.deleted[:0] = decoded.deletes
         return _deliver(
             self.transport,
             self.topics,
             self.group,
             batch.messages,
             output,
-            batch.dead,
-            batch.by_doc,
+            decoded.dead,
+            decoded.by_doc,
             self.on_alert_latency,
         )
 
@@ -506,18 +578,29 @@ def index_step(
     max_records: int = 500,
     timeout_s: float = 1.0,
 ) -> int:
-    """One poll of the scored topic into the sinks; commits after the sinks accepted it."""
+    """One poll of the scored topic into the sinks; commits after the sinks accepted it.
+
+    Delete records (``record: delete`` header) are handed to the sinks as deletes.
+    """
     messages = transport.poll(topics.scored, group, max_records=max_records, timeout_s=timeout_s)
     if not messages:
         return 0
     scored: list[ScoredPost] = []
     dead: list[DeadLetter] = []
+    deletes: list[DeletedPost] = []
     for message in messages:
+        if is_delete(message):
+            deleted = decode_delete(message)
+            if isinstance(deleted, DeletedPost):
+                deletes.append(deleted)
+            else:
+                dead.append(deleted)
+            continue
         try:
             scored.append(ScoredPost.model_validate_json(message.value))
         except ValueError as exc:
             dead.append(message_dead_letter(message, "index", str(exc).splitlines()[0]))
-    outputs.write(PipelineOutput(scored=scored, alerts=[], dead_letters=dead))
+    outputs.write(PipelineOutput(scored=scored, alerts=[], dead_letters=dead, deleted=deletes))
     transport.commit(topics.scored, group, messages)
     return len(messages)
 

@@ -14,11 +14,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
-from klachtradar.contract import DeadLetter, RawPost
+from klachtradar.contract import DeadLetter, DeletedPost, RawPost
 from klachtradar.errors import ConfigError
 from klachtradar.settings import Settings
 
-Record = RawPost | DeadLetter
+Record = RawPost | DeadLetter | DeletedPost
 Batches = Iterable[Sequence[Record]]
 SourceFactory = Callable[[Settings, Mapping[str, str]], Batches]
 

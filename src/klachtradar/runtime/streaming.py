@@ -225,10 +225,11 @@ class TopicDeadLetters:
 
 
 class IndexOutputs:
-    """What ``klachtradar index`` writes: dead letters to the DLQ, posts to the sinks.
+    """What ``klachtradar index`` writes: dead letters to the DLQ, deletes and posts to the sinks.
 
-    Dead letters go first (acknowledged), then every sink; :func:`index_step` commits
-    only after this returns, so a sink failure means the batch is read again.
+    Dead letters go first (acknowledged), then every sink, deletes before posts;
+    :func:`index_step` commits only after this returns, so a sink failure means the
+    batch is read again.
     """
 
     def __init__(self, sinks: Sequence[PostSink], dead_letters: TopicDeadLetters) -> None:
@@ -238,4 +239,5 @@ class IndexOutputs:
     def write(self, output: PipelineOutput) -> None:
         self.dead_letters.write(output.dead_letters)
         for sink in self.sinks:
+            sink.delete_posts(output.deleted)
             sink.write_posts(output.scored)

@@ -74,6 +74,7 @@ def post_document(scored: ScoredPost) -> dict[str, Any]:
     return {
         "doc_id": scored.doc_id,
         "schema_version": scored.schema_version,
+        "post_schema_version": post.schema_version,
         "source": post.source,
         "post_id": post.post_id,
         "url": post.url,
@@ -164,7 +165,7 @@ def scored_post_from_document(source: dict[str, Any]) -> ScoredPost:
     """Rebuild the contract model from an indexed document (inverse of :func:`post_document`)."""
     engagement = {k: v for k, v in (source.get("engagement") or {}).items() if k != "total"}
     post = RawPost(
-        schema_version=source.get("schema_version") or "1.0",
+        schema_version=source.get("post_schema_version") or source.get("schema_version") or "1.0",
         source=source["source"],
         post_id=source["post_id"],
         url=source.get("url"),

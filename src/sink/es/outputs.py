@@ -11,10 +11,11 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from klachtradar.contract import Alert, DeadLetter, ScoredPost
+from klachtradar.contract import Alert, AlertKind, DeadLetter, DeletedPost, ScoredPost
 from klachtradar.ports import Outputs, PipelineOutput
 from klachtradar.settings import Settings
 from sink.deadletter import DeadLetterFile
+from sink.es.deletes import EsTombstones
 from sink.es.documents import alert_upsert_body, document_of, upsert_body, week_index
 from sink.es.writer import BulkAction, BulkReport, BulkWriter, RejectedAction, RetryPolicy
 
@@ -63,11 +64,20 @@ class ElasticsearchOutputs:
         *,
         posts_prefix: str,
         alerts_index: str,
+        tombstones_index: str = "klachtradar-tombstones",
     ) -> None:
         self.writer = writer
         self.dead_letters = dead_letters
         self.posts_prefix = posts_prefix
         self.alerts_index = alerts_index
+        self.tombstones = EsTombstones(
+            writer.client,
+            posts_prefix,
+            alerts_index,
+            tombstones_index,
+            retry=writer.retry,
+            sleep=writer.sleep,
+        )
         self.last_reports: list[BulkReport] = []
 
     @classmethod
@@ -88,20 +98,36 @@ class ElasticsearchOutputs:
             DeadLetterFile(settings.resolve(settings.deadletter.path)),
             posts_prefix=es.posts_index,
             alerts_index=es.alerts_index,
+            tombstones_index=es.tombstones_index,
         )
 
     def write(self, output: PipelineOutput) -> None:
-        """Posts, then alerts; ``SinkError`` if anything is neither indexed nor dead-lettered."""
+        """Deletes, posts, then alerts; ``SinkError`` if anything is neither indexed nor
+        dead-lettered. Posts and post alerts of deleted posts (tombstones) are left out."""
         self.last_reports = []
+        self.tombstones.delete(output.deleted)
+        posts, alerts = self._not_deleted(output.scored, output.alerts)
         for actions in (
-            post_actions(output.scored, self.posts_prefix),
-            alert_actions(output.alerts, self.alerts_index),
+            post_actions(posts, self.posts_prefix),
+            alert_actions(alerts, self.alerts_index),
         ):
             if not actions:
                 continue
             report = self.writer.write(actions)
             self.dead_letters.write([rejected_to_dead_letter(r) for r in report.rejected])
             self.last_reports.append(report)
+
+    def _not_deleted(
+        self, posts: list[ScoredPost], alerts: list[Alert]
+    ) -> tuple[list[ScoredPost], list[Alert]]:
+        post_docs = [a.doc_id for a in alerts if a.kind is AlertKind.POST and a.doc_id]
+        gone = self.tombstones.deleted_among([p.doc_id for p in posts] + post_docs)
+        if not gone:
+            return posts, alerts
+        return (
+            [p for p in posts if p.doc_id not in gone],
+            [a for a in alerts if a.kind is not AlertKind.POST or a.doc_id not in gone],
+        )
 
 
 class ElasticsearchPostSink:
@@ -128,6 +154,10 @@ class ElasticsearchPostSink:
     def write_posts(self, posts: Sequence[ScoredPost]) -> None:
         """Upsert the posts; rejects are dead-lettered, the rest is indexed."""
         self.outputs.write(PipelineOutput(scored=list(posts)))
+
+    def delete_posts(self, deletes: Sequence[DeletedPost]) -> int:
+        """Remove the posts (and their post alerts); keep their tombstones."""
+        return self.outputs.tombstones.delete(deletes)
 
     def close(self) -> None:
         """Release the client's connections."""

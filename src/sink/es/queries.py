@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from klachtradar.contract import Alert, Priority, ScoredPost, utc_now
+from klachtradar.contract import Alert, DeletedPost, Priority, ScoredPost, utc_now
 from klachtradar.errors import SinkError
 from klachtradar.settings import Settings
 from sink.es.documents import CHANGED_AT, OPEN, STATUS_SCRIPT, scored_post_from_document
@@ -65,6 +65,14 @@ class ChangedAlert:
     """An alert with its change key."""
 
     alert: Alert
+    key: ChangeKey
+
+
+@dataclass(frozen=True, slots=True)
+class ChangedTombstone:
+    """A post deleted (its tombstone written) since a cursor, with its change key."""
+
+    deleted: DeletedPost
     key: ChangeKey
 
 
@@ -126,17 +134,30 @@ def _query(where: PostFilter | None) -> dict[str, Any]:
 class ElasticsearchQueries:
     """Read posts and alerts from Elasticsearch; set a post's triage status."""
 
-    def __init__(self, client: Elasticsearch, *, posts: str, alerts: str) -> None:
+    def __init__(
+        self,
+        client: Elasticsearch,
+        *,
+        posts: str,
+        alerts: str,
+        tombstones: str = "klachtradar-tombstones",
+    ) -> None:
         self.client = client
         self.posts = posts
         self.alerts_index = alerts
+        self.tombstones_index = tombstones
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ElasticsearchQueries:
         from sink.es.connection import make_client
 
         es = settings.elasticsearch
-        return cls(make_client(settings), posts=es.posts_index, alerts=es.alerts_index)
+        return cls(
+            make_client(settings),
+            posts=es.posts_index,
+            alerts=es.alerts_index,
+            tombstones=es.tombstones_index,
+        )
 
     def close(self) -> None:
         self.client.close()
@@ -335,6 +356,39 @@ class ElasticsearchQueries:
             **extra,
         )["hits"]["hits"]
         return [ChangedAlert(Alert.model_validate(h["_source"]), _change_key(h)) for h in hits]
+
+    def changed_tombstones(
+        self, *, since_ms: int, after: ChangeKey | None = None, size: int = 500
+    ) -> list[ChangedTombstone]:
+        """Posts deleted at or after ``since_ms`` (tombstone write time), paged by key.
+
+        No tombstones index yet means nothing was ever deleted: an empty page.
+        """
+        extra: dict[str, Any] = {"search_after": list(after)} if after is not None else {}
+        try:
+            hits = self._search(
+                self.tombstones_index,
+                size=size,
+                query=_change_query(since_ms, None),
+                sort=[{CHANGED_AT: {"order": "asc", "unmapped_type": "date"}}, {"doc_id": "asc"}],
+                **extra,
+            )["hits"]["hits"]
+        except SinkError as exc:
+            if "index_not_found" in str(exc):
+                return []
+            raise
+        out: list[ChangedTombstone] = []
+        for hit in hits:
+            source = hit["_source"]
+            post_id = str(source["doc_id"]).split(":", 1)[1]
+            deleted = DeletedPost(
+                source=source["source"],
+                post_id=post_id,
+                deleted_at=source["deleted_at"],
+                reason=source.get("reason") or "deleted",
+            )
+            out.append(ChangedTombstone(deleted, _change_key(hit)))
+        return out
 
     def ping(self) -> None:
         """Raise :class:`SinkError` unless the cluster answers a search on the posts alias."""
