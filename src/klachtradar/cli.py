@@ -27,7 +27,9 @@ from klachtradar.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
+    from datetime import datetime
 
+    from klachtradar.contract import RawPost
     from klachtradar.ports import Outputs, Record
     from klachtradar.runtime.judging import JudgePool
     from klachtradar.runtime.pipeline import Pipeline
@@ -226,6 +228,10 @@ def _drain_notifications(notifying: NotifyingOutputs) -> None:
             "[yellow]some alert messages are still waiting for a retry: "
             "`klachtradar alerts list` shows them[/yellow]"
         )
+
+
+def _received_at(post: RawPost) -> datetime | None:
+    return post.received_at
 
 
 def _model_line(pipeline: Pipeline) -> str:
@@ -546,7 +552,9 @@ def _listen_embedded(
         outputs: Outputs = notifying or embedded
 
         def publish(batch: Sequence[Record]) -> None:
-            run_embedded([batch], pipeline, outputs, end_of_input=False)
+            run_embedded(  # a live source: its posts wait from when they were received
+                [batch], pipeline, outputs, end_of_input=False, arrival=_received_at
+            )
 
         try:
             return run_listen(

@@ -23,7 +23,6 @@ from klachtradar.contract import (
     oversized_letter,
     parse_raw_post,
     raw_fields,
-    utc_now,
 )
 from klachtradar.errors import ContractError, SourceError
 
@@ -90,28 +89,22 @@ class JsonlReplay:
     _start_wall: float = field(default=0.0, init=False)
 
     def batches(self) -> Iterator[list[Record]]:
-        """Yield lists of at most ``batch_size`` records, each when its time has come.
-
-        Each post is stamped ``received_at`` as its batch is handed on: a replay
-        receives the posts now. The file's own stamps say when a listener received
-        them once, months ago; kept, they would read as months of lag to the overload
-        cascade (:mod:`classify.cascade`), and every replay would go to the fast model.
-        """
+        """Yield lists of at most ``batch_size`` records, each when its time has come."""
         batch: list[Record] = []
         for record in read_jsonl(self.path, max_post_bytes=self.max_post_bytes):
             if isinstance(record, RawPost) and self.speed is not None:
                 delay = self._delay(record.created_at)
                 if delay > 0:
                     if batch:
-                        yield _received_now(batch)
+                        yield batch
                         batch = []
                     self.sleep(delay)
             batch.append(record)
             if len(batch) >= self.batch_size:
-                yield _received_now(batch)
+                yield batch
                 batch = []
         if batch:
-            yield _received_now(batch)
+            yield batch
 
     def _delay(self, created_at: datetime) -> float:
         assert self.speed is not None
@@ -121,13 +114,6 @@ class JsonlReplay:
             return 0.0
         offset = (created_at - self._first_event).total_seconds() / self.speed
         return self._start_wall + offset - self.clock()
-
-
-def _received_now(batch: list[Record]) -> list[Record]:
-    now = utc_now()
-    return [
-        r.model_copy(update={"received_at": now}) if isinstance(r, RawPost) else r for r in batch
-    ]
 
 
 def time_span_seconds(path: Path) -> float:

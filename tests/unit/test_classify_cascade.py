@@ -115,7 +115,7 @@ def test_a_stream_behind_goes_to_the_fast_model_and_back() -> None:
         def write(self, output: PipelineOutput) -> None:
             outputs.append(output)
 
-    run_embedded(batches(), pipeline, Collect())
+    run_embedded(batches(), pipeline, Collect(), arrival=lambda post: post.received_at)
 
     verdicts = [
         (p.post.post_id, p.classification.model.name, p.classification.fallback)
@@ -139,7 +139,7 @@ def test_a_worker_verdict_by_the_fast_model_is_marked_fallback() -> None:
     :class:`Judgement` says it used the fast model; the verdict carries that."""
     pipeline = _pipeline(LexiconClassifier(), overload=0.3, resume=0.1)
     behind = [_post(1, utc_now() - timedelta(seconds=5))]
-    assert pipeline.overloaded(behind) is True
+    assert pipeline.overloaded([p.received_at for p in behind]) is True
     fast = pipeline.cascade.fast if pipeline.cascade else None
     assert fast is not None
     judged = Judgement(["nl"], fast.predict_proba([behind[0].text]), fast.model_ref, fallback=True)
@@ -157,4 +157,38 @@ def test_no_cascade_when_the_served_model_is_the_fast_one() -> None:
     )
     pipeline = Pipeline.from_settings(settings)
     assert pipeline.cascade is None
-    assert pipeline.overloaded([_post(1, utc_now() - timedelta(hours=1))]) is False
+    assert pipeline.overloaded([utc_now() - timedelta(hours=1)]) is False
+
+
+def test_a_file_replay_is_never_an_overload_however_old_its_stamps() -> None:
+    """A recording's ``received_at`` says when a listener got the post months ago; a
+    replay passes no arrival times, so the primary model judges every batch."""
+    pipeline = _pipeline(LexiconClassifier(), overload=0.3, resume=0.1)
+    old = [_post(n, utc_now() - timedelta(days=60)) for n in range(3)]
+    outputs: list[PipelineOutput] = []
+
+    class Collect:
+        def write(self, output: PipelineOutput) -> None:
+            outputs.append(output)
+
+    run_embedded([old], pipeline, Collect())
+    assert {p.classification.fallback for o in outputs for p in o.scored if p.classification} == {
+        False
+    }
+
+
+def test_on_kafka_the_lag_is_the_raw_message_timestamp() -> None:
+    """The broker's timestamp of the raw message is when the post joined the queue;
+    ``received_at`` counts only where a message has none."""
+    from klachtradar.runtime.runner import _decode, message_arrivals
+    from klachtradar.runtime.transport import Message
+
+    stamped = _post(1, utc_now() - timedelta(days=60))
+    bare = _post(2, utc_now() - timedelta(seconds=7))
+    messages = [
+        Message("raw", None, stamped.model_dump_json().encode(), "0/1", timestamp=1_800_000_000.0),
+        Message("raw", None, bare.model_dump_json().encode(), "0/2"),
+    ]
+    first, second = message_arrivals(_decode(messages))
+    assert first == datetime.fromtimestamp(1_800_000_000.0, UTC)
+    assert second == bare.received_at

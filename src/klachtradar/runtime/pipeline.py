@@ -104,38 +104,43 @@ class Pipeline:
         *,
         now: datetime | None = None,
         judged: Judgement | None = None,
+        arrived: Sequence[datetime | None] = (),
     ) -> PipelineOutput:
         """Run all stages on a batch; failures become dead letters, never exceptions.
 
         ``judged`` carries languages and predictions a worker process already made for
         these posts (:mod:`klachtradar.runtime.judging`); then only the stateful stages run here.
+        ``arrived``: when each post reached this stream (see :meth:`overloaded`).
         """
         now = now or utc_now()
         self._between_batches()
+        fast = judged is None and self.overloaded(arrived)
         try:
-            scored = self._score(posts, now, judged)
+            scored = self._score(posts, now, judged, fast=fast)
         except Exception:  # isolate the poison record(s), keep the rest
             scored, dead = [], []
             for post in posts:
                 try:
-                    scored.extend(self._score([post], now))
+                    scored.extend(self._score([post], now, fast=fast))
                 except Exception as exc:
                     dead.append(_dead_letter(post, exc))
             return self._finish(scored, dead)
         return self._finish(scored, [])
 
-    def overloaded(self, posts: Sequence[RawPost]) -> bool:
+    def overloaded(self, arrived: Sequence[datetime | None]) -> bool:
         """Observe this batch's arrival lag; whether it goes to the fast model.
 
-        Called once per batch, by :meth:`process` or, when a worker judges the batch,
-        by the caller before it submits (the worker then uses its fast model). The
-        lag is wall-clock time since the listener received the oldest post, whatever
-        clock ``process(now=…)`` scores on.
+        ``arrived``: when each post reached the stream this pipeline consumes — the raw
+        message's broker timestamp on Kafka, the listener's ``received_at`` for a live
+        source in-process; nothing for a file replay, which has no queue to fall behind
+        in (its posts' ``received_at`` are months old). The lag is wall-clock time since
+        the oldest, whatever clock ``process(now=…)`` scores on. Called once per batch,
+        by :meth:`process` or, when a worker judges the batch, by the caller before it
+        submits (the worker then uses its fast model).
         """
         if self.cascade is None:
             return False
-        lag = batch_lag_seconds([p.received_at for p in posts], utc_now())
-        return self.cascade.gate.observe(lag)
+        return self.cascade.gate.observe(batch_lag_seconds(arrived, utc_now()))
 
     def forget(self, deletes: Sequence[DeletedPost]) -> None:
         """Deleted posts leave the author history, and later copies of them are dropped.
@@ -165,9 +170,14 @@ class Pipeline:
             log.warning("author history sync failed, retried next batch: %s", exc)
 
     def _score(
-        self, posts: Sequence[RawPost], now: datetime, judged: Judgement | None = None
+        self,
+        posts: Sequence[RawPost],
+        now: datetime,
+        judged: Judgement | None = None,
+        *,
+        fast: bool = False,
     ) -> list[ScoredPost]:
-        classified = self._judge(posts) if judged is None else self._judged(posts, judged)
+        classified = self._judge(posts, fast) if judged is None else self._judged(posts, judged)
         scored = score_batch(
             classified,
             matcher=self.matcher,
@@ -181,14 +191,15 @@ class Pipeline:
             self.history.prune_if_due(max(p.created_at for p in posts))
         return scored
 
-    def _judge(self, posts: Sequence[RawPost]) -> list[ClassifiedPost]:
-        """The pure stages, in-process: language, then classification."""
+    def _judge(self, posts: Sequence[RawPost], fast: bool = False) -> list[ClassifiedPost]:
+        """The pure stages, in-process: language, then classification (``fast``: by the
+        overload cascade's fast model)."""
         tagged = tag_languages(
             posts,
             backend=self.settings.enrich.language_backend,
             candidates=self.settings.enrich.language_candidates,
         )
-        fast = self.overloaded(posts)
+        fast = fast and self.cascade is not None
         classifier = self.cascade.fast if fast and self.cascade is not None else self.classifier
         return classify_batch(
             tagged,

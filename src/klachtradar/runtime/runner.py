@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from klachtradar.contract import (
@@ -103,6 +104,7 @@ def run_embedded(
     on_batch: Callable[[RunStats], None] | None = None,
     judges: JudgePool | None = None,
     end_of_input: bool = True,
+    arrival: Callable[[RawPost], datetime | None] | None = None,
 ) -> RunStats:
     """Process every batch of a source in-process.
 
@@ -120,8 +122,15 @@ def run_embedded(
     With ``judges`` (worker processes, for unpaced replays) step 2's pure stages run
     one batch ahead in a worker: batch *n + 1* is being judged while batch *n* is
     scored and stored here. A worker failure falls back to judging in-process.
+
+    ``arrival`` gives when a post reached the stream, for the overload cascade (a live
+    source: its ``received_at``); without it (a file replay) there is no lag.
     """
     stats = RunStats()
+
+    def arrived(posts: Sequence[RawPost]) -> list[datetime | None]:
+        return [arrival(p) for p in posts] if arrival is not None else []
+
     started = time.perf_counter()
 
     def finish(
@@ -142,13 +151,13 @@ def run_embedded(
         for batch in batches:
             posts, dead, deletes = split_records(batch)
             pipeline.forget(deletes)
-            finish(batch, pipeline.process(posts), dead, deletes)
+            finish(batch, pipeline.process(posts, arrived=arrived(posts)), dead, deletes)
     else:
         pending: deque[tuple[Sequence[Record], list[RawPost], list[DeadLetter], Future[Judgement]]]
         pending = deque()
         for batch in batches:
             posts, dead, deletes = split_records(batch)
-            judging = judges.submit(posts, fast=pipeline.overloaded(posts))
+            judging = judges.submit(posts, fast=pipeline.overloaded(arrived(posts)))
             pending.append((batch, posts, dead, judging))
             if len(pending) > judges.processes:
                 finish(*_judged_output(pipeline, *pending.popleft()))
@@ -276,6 +285,17 @@ def rejected_letter(rejected: Rejected, stage: str) -> DeadLetter:
     )
 
 
+def message_arrivals(decoded: _Decoded) -> list[datetime | None]:
+    """When each post reached the raw topic: its message's broker timestamp, else the
+    listener's ``received_at`` (for the overload cascade, :mod:`classify.cascade`)."""
+    out: list[datetime | None] = []
+    for post in decoded.posts:
+        message = decoded.by_doc.get(post.doc_id)
+        stamp = message.timestamp if message is not None else None
+        out.append(datetime.fromtimestamp(stamp, UTC) if stamp else post.received_at)
+    return out
+
+
 def decode_posts(
     messages: Sequence[Message], *, max_post_bytes: int = DEFAULT_MAX_POST_BYTES
 ) -> tuple[list[RawPost], list[DeadLetter]]:
@@ -395,7 +415,7 @@ def process_step(
         return 0
     decoded = _decode(messages, max_post_bytes)
     pipeline.forget(decoded.deletes)
-    output = pipeline.process(decoded.posts)
+    output = pipeline.process(decoded.posts, arrived=message_arrivals(decoded))
     output.deleted[:0] = decoded.deletes
     return _deliver(
         transport, topics, group, messages, output, decoded.dead, decoded.by_doc, on_alert_latency
@@ -537,7 +557,7 @@ class LookaheadProcessStep:
         decoded = _decode(messages, self.max_post_bytes)
         try:
             judgement = self.judges.submit(
-                decoded.posts, fast=self.pipeline.overloaded(decoded.posts)
+                decoded.posts, fast=self.pipeline.overloaded(message_arrivals(decoded))
             )
         except Exception as exc:  # a broken pool: this batch is judged here (see _finish)
             judgement = Future()
