@@ -531,7 +531,10 @@ def _score(value: object) -> str:
 def _fallback_lines() -> str:
     """The documented fallback order, with what is present on this machine."""
     from classify.model_store import e5_cache_dir
+    from klachtradar.settings import load_settings
 
+    classify = load_settings().classify
+    fast = classify.fallback_model or "lexicon"
     imported = sorted(e5_cache_dir().glob("e5-small-*/klachtradar_e5.json"))
     base = (
         f"e5-small at {imported[-1].parent}"
@@ -539,7 +542,9 @@ def _fallback_lines() -> str:
         else "e5-small not imported yet (`klachtradar models import-e5`)"
     )
     return (
-        "fallback: a model whose libraries are missing → lexicon (logged)\n"
+        f"fallback: {fast} where the served model's libraries are missing (logged), and "
+        f"under overload (lag > {classify.overload_lag_seconds:g} s, back under "
+        f"{classify.resume_lag_seconds:g} s; cards say 'snel model')\n"
         f"transformer/e5 base: --base-model PATH, else {base}"
     )
 
