@@ -36,6 +36,8 @@ class Collect:
 def fresh_pipeline() -> Pipeline:
     settings = load_settings()
     settings.history.backend = "memory"
+    # Pinned, not the suite-wide env pin: the module fixture below is built before it.
+    settings.pipeline.classifier = "linear"
     return Pipeline.from_settings(settings)
 
 
