@@ -86,9 +86,9 @@ class ClassifySettings(BaseModel):
     """The fast model: serves where the configured one cannot load (its libraries are
     missing), and takes over batches under overload (see :mod:`classify.cascade`).
     Empty: no fallback (the lexicon backend where a model cannot load)."""
-    overload_lag_seconds: float = Field(default=2.0, gt=0)
+    overload_lag_seconds: float = Field(default=0.5, gt=0)
     """A batch whose oldest post was received longer ago than this goes to the fast model."""
-    resume_lag_seconds: float = Field(default=0.5, ge=0)
+    resume_lag_seconds: float = Field(default=0.2, ge=0)
     """Back to the configured model once a batch's lag is under this again."""
 
     @model_validator(mode="after")
