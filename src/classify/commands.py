@@ -66,14 +66,14 @@ def _existing(path: Path) -> Path:
 def _open_model(spec: str, models_dir: Path) -> Any:
     """``lexicon``, ``NAME``, ``NAME@VERSION`` or a version directory on disk.
 
-    ``[classify] transformer_int8`` applies here as in the pipeline, so ``evaluate``
+    ``[classify] precision`` applies here as in the pipeline, so ``evaluate``
     measures what the stream would run.
     """
     from classify.model_store import CARD, ModelStore, ModelVersion, load_version
     from classify.registry import load_classifier
     from klachtradar.settings import load_settings
 
-    int8 = load_settings().classify.transformer_int8
+    precision = load_settings().classify.effective_precision
 
     path = Path(spec)
     if (path / CARD).is_file():
@@ -84,13 +84,13 @@ def _open_model(spec: str, models_dir: Path) -> Any:
             path=path,
             card=card,
         )
-        return load_version(version, int8=int8)
+        return load_version(version, precision=precision)
     if spec != "lexicon" and "@" not in spec:
         store = ModelStore(models_dir)
         if not store.versions(spec):
             raise store.unknown(spec, also=("lexicon",))
-        return load_version(store.get(spec), int8=int8)
-    return load_classifier(spec, models_dir=models_dir, int8=int8)
+        return load_version(store.get(spec), precision=precision)
+    return load_classifier(spec, models_dir=models_dir, precision=precision)
 
 
 # -- train ---------------------------------------------------------------------------------
@@ -531,6 +531,7 @@ def _score(value: object) -> str:
 def _fallback_lines() -> str:
     """The documented fallback order, with what is present on this machine."""
     from classify.model_store import e5_cache_dir
+    from classify.precision import resolve
     from klachtradar.settings import load_settings
 
     classify = load_settings().classify
@@ -545,7 +546,9 @@ def _fallback_lines() -> str:
         f"fallback: {fast} where the served model's libraries are missing (logged), and "
         f"under overload (lag > {classify.overload_lag_seconds:g} s, back under "
         f"{classify.resume_lag_seconds:g} s; cards say 'snel model')\n"
-        f"transformer/e5 base: --base-model PATH, else {base}"
+        f"transformer/e5 base: --base-model PATH, else {base}\n"
+        f"transformer/e5 precision: {classify.effective_precision}"
+        f" ({resolve(classify.effective_precision)} on this CPU)"
     )
 
 

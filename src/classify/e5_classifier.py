@@ -33,6 +33,8 @@ from classify.augment import plain_text
 from classify.base import Prediction
 from classify.e5_import import FastE5Tokenizer, import_e5, load_tokenizer
 from classify.lexicon_blend import blend, fit_weight
+from classify.precision import Resolved
+from classify.precision import resolve as resolve_precision
 from klachtradar.contract import Cue, Intent, ModelRef, Sentiment
 
 SENTIMENTS: tuple[Sentiment, ...] = tuple(Sentiment)
@@ -193,6 +195,8 @@ class E5Classifier:
     lexicon_weight: float = 0.0
     """Blend with the lexicon (:mod:`classify.lexicon_blend`); fitted on dev, in the card."""
     _lexicon: Any = None
+    precision: Resolved = "fp32"
+    """What the encoder computes in (:mod:`classify.precision`)."""
 
     @property
     def model_ref(self) -> ModelRef:
@@ -213,12 +217,15 @@ class E5Classifier:
         *,
         cache_dir: Path,
         base_source: Path | None = None,
-        int8: bool = False,
+        precision: str = "fp32",
     ) -> E5Classifier:
         """Rebuild the base from the wheel if needed, apply the adapters, merge them.
 
-        ``int8``: :func:`quantize_attention_and_ffn_input` after the merge (CPU only).
+        ``precision`` (:mod:`classify.precision`): ``bf16`` casts the merged encoder to
+        bfloat16; ``int8`` applies :func:`quantize_attention_and_ffn_input` after the
+        merge; ``auto`` picks bf16 where the CPU has it natively. CPU only.
         """
+        resolved = resolve_precision(precision)
         torch = _torch()
         from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
         from safetensors.torch import load_file
@@ -247,8 +254,10 @@ class E5Classifier:
             {k.removeprefix("adapter."): v for k, v in weights.items() if k.startswith("adapter.")},
         )
         encoder = encoder.merge_and_unload()
-        if int8:
+        if resolved == "int8":
             encoder = quantize_attention_and_ffn_input(encoder)
+        elif resolved == "bf16":
+            encoder = encoder.to(torch.bfloat16)
         heads: Any = _Heads.build(encoder.config.hidden_size)
         heads.load_state_dict(
             {k.removeprefix("heads."): v for k, v in weights.items() if k.startswith("heads.")}
@@ -267,6 +276,7 @@ class E5Classifier:
             _heads=heads,
             _temperatures=card.get("temperatures", {}),
             lexicon_weight=float(card.get("lexicon_weight", 0.0)),
+            precision=resolved,
         )
 
     def logits(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -291,7 +301,7 @@ class E5Classifier:
                 )
                 hidden = self._encoder(
                     input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]
-                ).last_hidden_state
+                ).last_hidden_state.float()  # pooling and heads in fp32 whatever the encoder
                 s, i, c = self._heads(_mean_pool(hidden, enc["attention_mask"]))
                 out_s[batch], out_i[batch], out_c[batch] = s.numpy(), i.numpy(), c.numpy()
         return out_s, out_i, out_c

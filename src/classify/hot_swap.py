@@ -27,14 +27,14 @@ class PromotedClassifier:
     """The promoted version of one named model, swapped when the pointer moves."""
 
     def __init__(
-        self, store: ModelStore, name: str, *, check_seconds: float = 1.0, int8: bool = False
+        self, store: ModelStore, name: str, *, check_seconds: float = 1.0, precision: str = "fp32"
     ) -> None:
         self.store = store
         self.name = name
         self.check_seconds = check_seconds
-        self.int8 = int8
+        self.precision = precision
         self._stamp = store.pointer_stamp(name)
-        self._current: TextClassifier = load_version(store.get(name), int8=int8)
+        self._current: TextClassifier = load_version(store.get(name), precision=precision)
         self._checked_at = time.monotonic()
 
     @property
@@ -61,7 +61,7 @@ class PromotedClassifier:
             return False
         self._stamp = stamp
         try:
-            model = load_version(self.store.get(self.name), int8=self.int8)
+            model = load_version(self.store.get(self.name), precision=self.precision)
         except Exception as exc:  # keep serving the old model, say why
             log.error(
                 "model %s: promoted version not loaded, keeping %s: %s",

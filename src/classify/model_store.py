@@ -136,11 +136,11 @@ class ModelStore:
         return self.get(name, version)
 
 
-def load_version(model: ModelVersion, *, int8: bool = False) -> TextClassifier:
+def load_version(model: ModelVersion, *, precision: str = "fp32") -> TextClassifier:
     """Instantiate the backend a stored version was trained with.
 
-    ``int8`` asks the transformer and e5 backends for dynamic int8 quantisation; the other
-    backends ignore it.
+    ``precision`` (:mod:`classify.precision`: ``fp32``, ``bf16``, ``int8`` or ``auto``)
+    applies to the transformer and e5 backends; the other backends ignore it.
     """
     backend = model.backend
     if backend == "linear":
@@ -155,12 +155,12 @@ def load_version(model: ModelVersion, *, int8: bool = False) -> TextClassifier:
         from classify.transformer import TransformerClassifier
 
         return TransformerClassifier.load(
-            model.path, name=model.name, version=model.version, int8=int8
+            model.path, name=model.name, version=model.version, precision=precision
         )
     if backend == "e5":
         from classify.e5_classifier import E5Classifier
 
-        return E5Classifier.load(model.path, cache_dir=e5_cache_dir(), int8=int8)
+        return E5Classifier.load(model.path, cache_dir=e5_cache_dir(), precision=precision)
     raise ConfigError(f"{model.path}: unknown backend {backend!r} in {CARD}")
 
 

@@ -33,11 +33,12 @@ def load_classifier(
     *,
     models_dir: Path | None = None,
     check_seconds: float = 1.0,
-    int8: bool = False,
+    precision: str = "fp32",
     fallback: str = "",
 ) -> TextClassifier:
     """The classifier called ``name``; unknown names raise :class:`ConfigError`.
 
+    ``precision``: what the transformer backends compute in (:mod:`classify.precision`).
     ``fallback``: the model to serve instead when ``name`` needs a library that is not
     installed (else, and when that fails too, the lexicon).
     """
@@ -54,8 +55,10 @@ def load_classifier(
         raise store.unknown(model_name, also=("lexicon",))
     try:
         if version:
-            return load_version(store.get(model_name, version), int8=int8)
-        return PromotedClassifier(store, model_name, check_seconds=check_seconds, int8=int8)
+            return load_version(store.get(model_name, version), precision=precision)
+        return PromotedClassifier(
+            store, model_name, check_seconds=check_seconds, precision=precision
+        )
     except ImportError as exc:
         instead = fallback if fallback and fallback != name else "lexicon"
         log.warning(
@@ -80,7 +83,7 @@ def configured_classifier(settings: Settings) -> TextClassifier:
         settings.pipeline.classifier,
         models_dir=settings.resolve(settings.classify.models_dir),
         check_seconds=settings.classify.reload_check_seconds,
-        int8=settings.classify.transformer_int8,
+        precision=settings.classify.effective_precision,
         fallback=settings.classify.fallback_model,
     )
 

@@ -9,7 +9,7 @@ fits one temperature per task on dev (:mod:`classify.calibration`).
 
 Serving is built for a CPU: texts are tokenised once, sorted by length and cut into
 batches of similar length (little padding), run under ``torch.inference_mode()``,
-and put back in the caller's order. ``int8=True`` applies dynamic int8 quantisation
+and put back in the caller's order. ``precision="int8"`` applies dynamic int8 quantisation
 to the linear layers (about 2× faster on CPU, a little accuracy lost).
 
 Nothing is downloaded: models load with ``local_files_only=True`` from a directory.
@@ -300,12 +300,18 @@ class TransformerClassifier:
         *,
         name: str,
         version: str,
-        int8: bool = False,
+        precision: str = "fp32",
         batch_size: int = 32,
     ) -> TransformerClassifier:
-        """Load a saved model from ``directory`` (never from the network)."""
+        """Load a saved model from ``directory`` (never from the network).
+
+        ``precision``: ``int8`` (dynamic quantisation of the linear layers), ``bf16``, or
+        ``auto`` (bf16 where the CPU has it natively; :mod:`classify.precision`).
+        """
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
         from transformers.utils import logging as hf_logging
+
+        from classify.precision import resolve
 
         hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
         settings = json.loads((directory / SETTINGS_FILE).read_text(encoding="utf-8"))
@@ -323,4 +329,11 @@ class TransformerClassifier:
             temperatures={k: float(v) for k, v in settings["temperatures"].items()},
         )
         clf.model.eval()
-        return clf.quantize_int8() if int8 else clf
+        resolved = resolve(precision)
+        if resolved == "int8":
+            return clf.quantize_int8()
+        if resolved == "bf16":
+            import torch
+
+            clf.model = clf.model.to(torch.bfloat16)
+        return clf

@@ -238,6 +238,10 @@ def _model_line(pipeline: Pipeline) -> str:
     """What judges the posts, for the replay's first line: the model and its fallback."""
     ref = pipeline.classifier.model_ref
     line = f"{ref.name}@{ref.version}"
+    served = getattr(pipeline.classifier, "current", pipeline.classifier)
+    precision = getattr(served, "precision", "fp32")
+    if precision != "fp32":
+        line += f" in {precision}"
     if pipeline.cascade is not None:
         fast = pipeline.cascade.fast.model_ref
         line += f" (under overload: {fast.name}@{fast.version}, marked 'snel model')"

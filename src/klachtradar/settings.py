@@ -45,6 +45,9 @@ from klachtradar import settings_env
 from klachtradar.contract import DEFAULT_MAX_POST_BYTES, AlertKind, Priority
 from klachtradar.errors import ConfigError, did_you_mean
 
+Precision = Literal["auto", "fp32", "bf16", "int8"]
+"""What ``[classify] precision`` may say (:mod:`classify.precision` resolves it)."""
+
 CONFIG_ENV = "KLACHTRADAR_CONFIG"
 HOME_ENV = "KLACHTRADAR_HOME"
 EXTERNAL_DATA_ENV = "KLACHTRADAR_EXTERNAL_DATA"
@@ -79,7 +82,11 @@ class ClassifySettings(BaseModel):
 
     models_dir: Path = Path("models")
     reload_check_seconds: float = Field(default=1.0, ge=0)
+    precision: Precision = "auto"
+    """What the transformer and e5 encoders compute in (:mod:`classify.precision`):
+    ``auto`` is bf16 where the CPU has native bfloat16 (AMX / AVX-512 BF16), else fp32."""
     transformer_int8: bool = False
+    """The old spelling of ``precision = "int8"``; true overrides ``precision``."""
     e5_cache: Path = Path("var/cache/e5")
     """Where `klachtradar models import-e5` puts the converted multilingual-e5-small."""
     fallback_model: str = "linear"
@@ -90,6 +97,11 @@ class ClassifySettings(BaseModel):
     """A batch whose oldest post was received longer ago than this goes to the fast model."""
     resume_lag_seconds: float = Field(default=0.2, ge=0)
     """Back to the configured model once a batch's lag is under this again."""
+
+    @property
+    def effective_precision(self) -> Precision:
+        """``precision``, or ``int8`` where the old ``transformer_int8`` asks for it."""
+        return "int8" if self.transformer_int8 else self.precision
 
     @model_validator(mode="after")
     def _resume_below_overload(self) -> ClassifySettings:

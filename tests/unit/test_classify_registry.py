@@ -53,7 +53,7 @@ def _store_with_versions(root: Path, *versions: str) -> ModelStore:
 
 @pytest.fixture
 def fake_loader(monkeypatch: pytest.MonkeyPatch) -> None:
-    def load(model: ModelVersion, *, int8: bool = False) -> FixedClassifier:
+    def load(model: ModelVersion, *, precision: str = "fp32") -> FixedClassifier:
         if model.card.get("broken"):
             raise ConfigError("broken artefact")
         return FixedClassifier(model.version)

@@ -103,7 +103,7 @@ def test_int8_quantised_model_still_gives_valid_probabilities(
     trained: tuple[ModelStore, str],
 ) -> None:
     store, _ = trained
-    clf = load_version(store.get("transformer"), int8=True)
+    clf = load_version(store.get("transformer"), precision="int8")
     [p] = clf.predict_proba(["@KPN storing alweer"])
     assert set(p.intent) == set(Intent)
     assert sum(p.intent.values()) == pytest.approx(1.0)

@@ -88,7 +88,7 @@ def test_int8_loading_quantises_attention_and_ffn_input_and_keeps_the_verdicts_c
 
     model_dir, cache, source = trained
     full = E5Classifier.load(model_dir, cache_dir=cache, base_source=source)
-    small = E5Classifier.load(model_dir, cache_dir=cache, base_source=source, int8=True)
+    small = E5Classifier.load(model_dir, cache_dir=cache, base_source=source, precision="int8")
     quantised = {
         name
         for name, module in small._encoder.named_modules()
@@ -100,6 +100,48 @@ def test_int8_loading_quantises_attention_and_ffn_input_and_keeps_the_verdicts_c
     texts = ["de kat", "ziggo storing al drie dagen", "dank je wel"]
     for a, b in zip(full.predict_proba(texts), small.predict_proba(texts), strict=True):
         assert max(abs(a.intent[k] - b.intent[k]) for k in a.intent) < 0.05
+
+
+def test_bf16_loading_casts_the_encoder_and_keeps_heads_and_verdicts_in_fp32(
+    trained: tuple[Path, Path, Path],
+) -> None:
+    import torch
+
+    model_dir, cache, source = trained
+    full = E5Classifier.load(model_dir, cache_dir=cache, base_source=source)
+    half = E5Classifier.load(model_dir, cache_dir=cache, base_source=source, precision="bf16")
+    assert half.precision == "bf16" and full.precision == "fp32"
+    assert {p.dtype for p in half._encoder.parameters()} == {torch.bfloat16}
+    assert {p.dtype for p in half._heads.parameters()} == {torch.float32}
+    texts = ["de kat", "ziggo storing al drie dagen", "dank je wel"]
+    for a, b in zip(full.predict_proba(texts), half.predict_proba(texts), strict=True):
+        assert abs(sum(b.intent.values()) - 1) < 1e-5
+        assert max(abs(a.intent[k] - b.intent[k]) for k in a.intent) < 0.05
+        assert max(abs(a.sentiment[k] - b.sentiment[k]) for k in a.sentiment) < 0.05
+
+
+def test_auto_precision_is_bf16_only_where_the_cpu_has_it(
+    trained: tuple[Path, Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import classify.precision as precision
+
+    model_dir, cache, source = trained
+    monkeypatch.setattr(precision, "native_bf16", lambda: False)
+    assert (
+        E5Classifier.load(
+            model_dir, cache_dir=cache, base_source=source, precision="auto"
+        ).precision
+        == "fp32"
+    )
+    monkeypatch.setattr(precision, "native_bf16", lambda: True)
+    assert (
+        E5Classifier.load(
+            model_dir, cache_dir=cache, base_source=source, precision="auto"
+        ).precision
+        == "bf16"
+    )
+    with pytest.raises(ValueError, match="unknown precision"):
+        precision.resolve("fp16")
 
 
 def test_loading_rebuilds_the_base_when_the_cache_is_empty(
