@@ -122,6 +122,11 @@ class IncidentDetector:
         """An open incident is quiet while its window holds fewer complaints than this."""
         return max(1, self.settings.min_volume // 2)
 
+    @property
+    def waiting(self) -> int:
+        """Complaints taken in that the watermark has not passed yet."""
+        return len(self._pending)
+
     def open_incidents(self) -> dict[str, datetime]:
         """Brands with an open incident, and since when."""
         return {b: s.open_since for b, s in self._brands.items() if s.open_since is not None}
@@ -143,9 +148,7 @@ class IncidentDetector:
             alerts.extend(self.advance_to(at))
         return alerts
 
-    def take(
-        self, at: datetime, doc_id: str, brands: Sequence[str], text: str, risk: int
-    ) -> None:
+    def take(self, at: datetime, doc_id: str, brands: Sequence[str], text: str, risk: int) -> None:
         """Take in one complaint (counted once the watermark passes it); a doc id
         counted before is ignored — a redelivered or re-scored post is not a new one."""
         if not self._seen(doc_id):

@@ -457,6 +457,14 @@ class KafkaSettings(BaseModel):
     process_group: str = "klachtradar-process"
     index_group: str = "klachtradar-index"
     notify_group: str = "klachtradar-notify"
+    incidents_group: str = "klachtradar-incidents"
+    state: Literal["changelog", "local"] = Field(
+        default="changelog",
+        description="changelog: author history per raw partition, changelogged and restored "
+        "on rebalance, and incidents detected over the whole brand by `klachtradar "
+        "incidents`; local: history and incidents inside each process member (right with "
+        "one member only).",
+    )
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None

@@ -83,8 +83,9 @@ class ChangelogReader:
             deadline = time.monotonic() + self.timeout_s
             while open_tps:
                 if time.monotonic() > deadline:
+                    left = sorted(tp.partition for tp in open_tps)
                     raise TransportError(
-                        f"restore {self.topic}: partitions {sorted(tp.partition for tp in open_tps)}"
+                        f"restore {self.topic}: partitions {left}"
                         f" not read to their end in {self.timeout_s} s",
                         retryable=True,
                     )

@@ -54,6 +54,12 @@ class PartitionedHistory:
         self.restored_records = 0
         self.restore_seconds = 0.0
 
+    def adopt(self, history: AuthorHistory) -> None:
+        """Keep ``history`` (the pipeline's, built after this object) from now on; it
+        must not have been used yet (moves are applied at the first :meth:`prepare`)."""
+        history.journal = []
+        self.history = history
+
     # -- told by the consumer (network thread) ---------------------------------------------
 
     def assigned(self, partitions: list[int]) -> None:

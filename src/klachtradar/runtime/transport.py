@@ -62,7 +62,7 @@ class Topics:
 
     @property
     def incidents_changelog(self) -> str:
-        """Incident-detector state of ``incidents``; partition *p* holds complaints partition *p*'s."""
+        """Incident-detector state; partition *p* holds complaints partition *p*'s."""
         return f"{self.prefix}.incidents.changelog"
 
     @property
