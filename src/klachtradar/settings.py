@@ -328,6 +328,9 @@ class TriageSettings(BaseModel):
     es_poll_s: float = Field(default=0.5, gt=0)
     es_page_size: int = Field(default=500, ge=1, le=10_000)
     es_overlap_s: float = Field(default=5.0, ge=0)
+    # With Kafka: each status write-back is also published to the raw topic (keyed by the
+    # author), so `process` members' author history hears of resolutions.
+    status_to_kafka: bool = False
     # The escalation ladder of an unclaimed P1 ([alerts] escalation): minutes per step.
     escalate_after_minutes: float = Field(default=10.0, gt=0)
     brand_escalate_after_minutes: dict[str, float] = Field(default_factory=dict)

@@ -26,6 +26,12 @@ from pydantic import BaseModel, ConfigDict
 
 EVENTS_VERSION = "1.0"
 
+RECORD_HEADER = "record"
+"""Header saying what a raw-topic message holds when it is not a post."""
+
+STATUS_RECORD = "status"
+"""``record: status``: a :class:`StatusChange`, keyed by the post's author."""
+
 
 class _Event(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)

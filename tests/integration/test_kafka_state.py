@@ -17,7 +17,8 @@ The reference is the same stages in one process (the embedded runner, memory his
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import subprocess
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -101,7 +102,7 @@ def single_process_reference() -> Collected:
     return collected
 
 
-def incident_alerts(alerts: list[Alert]) -> set[tuple[str, str | None, int | None]]:
+def incident_alerts(alerts: list[Alert]) -> set[tuple[str, object, object]]:
     kinds = (AlertKind.INCIDENT, AlertKind.INCIDENT_OVER)
     return {(a.alert_id, a.doc_id, a.post_count) for a in alerts if a.kind in kinds}
 
@@ -165,13 +166,7 @@ def scenario(tansu: LocalBroker, tmp_path_factory: pytest.TempPathFactory) -> It
         scored.until(distinct_at_least(expected_posts[2]), 120, "every post scored")
         expected_incidents = incident_alerts(reference.alerts)
         alerts.until(
-            lambda records: (
-                expected_incidents
-                <= {
-                    (str(r.value["alert_id"]), r.value.get("doc_id"), r.value.get("post_count"))  # type: ignore[misc]
-                    for r in records
-                }
-            ),
+            lambda records: expected_incidents <= alert_keys(records),
             90,
             "the reference's incident alerts",
         )
@@ -201,12 +196,21 @@ def publish(procs: Processes, name: str, path: Path) -> None:
     assert listen.wait(timeout=60) == 0
 
 
-def distinct_at_least(count: int):  # type: ignore[no-untyped-def]
+def distinct_at_least(count: int) -> Callable[[list[TailRecord]], bool]:
+    """A tail condition: ``count`` distinct doc ids read (redelivered copies count once)."""
     return lambda records: len({r.value.get("doc_id") for r in records}) >= count
 
 
-def procs_by_name(procs: Processes, name: str):  # type: ignore[no-untyped-def]
+def procs_by_name(procs: Processes, name: str) -> subprocess.Popen[bytes]:
     return dict(procs.running)[name]
+
+
+def alert_keys(records: list[TailRecord]) -> set[tuple[str, object, object]]:
+    """(alert id, doc id, post count) of each alert read."""
+    return {
+        (str(r.value["alert_id"]), r.value.get("doc_id"), r.value.get("post_count"))
+        for r in records
+    }
 
 
 def owner(procs: Processes, kind: str, numbers: tuple[int, ...], topic: str, partition: int) -> str:
@@ -282,11 +286,7 @@ def test_the_storm_opens_one_incident_at_the_same_post_and_closes_it_after_a_reb
     kinds = (AlertKind.INCIDENT, AlertKind.INCIDENT_OVER)
     storm = [a for a in scenario.reference.alerts if a.brand == STORM_BRAND and a.kind in kinds]
     assert [a.kind for a in storm] == [AlertKind.INCIDENT, AlertKind.INCIDENT_OVER]
-    got = {
-        (str(r.value["alert_id"]), r.value.get("doc_id"), r.value.get("post_count"))
-        for r in scenario.alerts
-        if r.value.get("kind") in ("incident", "incident_over")
-    }
+    got = alert_keys([r for r in scenario.alerts if r.value.get("kind") in kinds])
     assert got == ref, "same incidents, same opening post, same counts: none lost or doubled"
 
 

@@ -13,11 +13,15 @@ from klachtradar.contract import Alert, AlertKind
 from klachtradar.runtime.changelog import Restored
 from klachtradar.runtime.history_state import PartitionedHistory
 from klachtradar.runtime.incident_stream import IncidentState
-from klachtradar.runtime.transport import Message, OutgoingMessage
-from klachtradar.settings import IncidentSettings
-from klachtradar.stream_events import ComplaintEvent, StreamTick
+from klachtradar.runtime.pipeline import Pipeline
+from klachtradar.runtime.runner import listen_step, process_step, status_message
+from klachtradar.runtime.transport import InMemoryTransport, Message, OutgoingMessage, Topics
+from klachtradar.settings import IncidentSettings, Settings
+from klachtradar.stream_events import ComplaintEvent, StatusChange, StreamTick
+from tests.conftest import PostFactory
 
 T0 = datetime(2026, 10, 29, 18, 0, tzinfo=UTC)
+"""A storm's evening (any fixed time: every test here runs on event time)."""
 
 
 class FakeChangelog:
@@ -200,3 +204,26 @@ def test_a_rebalance_during_a_storm_neither_loses_nor_double_counts_complaints()
     ]
     over = json.loads(changelog.partitions[0][-1].value or b"{}")
     assert over, "the state was changelogged"
+
+
+# -- status records ------------------------------------------------------------------------------
+
+
+def test_a_resolve_on_the_raw_topic_ends_the_authors_unanswered_streak(
+    settings: Settings, make_post: PostFactory
+) -> None:
+    settings.history.backend = "memory"
+    text = "@KPNwebcare al 3 dagen geen internet, belachelijk. Ik zeg mijn abonnement op!"
+    first = make_post(text, author_id="youp", created_at=T0)
+    second = make_post(text, author_id="youp", created_at=T0 + timedelta(days=1))
+    transport, topics = InMemoryTransport(), Topics("t")
+    pipeline = Pipeline.from_settings(settings)
+    listen_step([first], transport, topics)
+    process_step(transport, pipeline, topics)
+    change = StatusChange(doc_id=first.doc_id, author_id="youp", status="resolved", changed_at=T0)
+    transport.produce(topics.raw, [status_message(change)])
+    listen_step([second], transport, topics)
+    assert process_step(transport, pipeline, topics) == 2
+    summary = pipeline.history.summary("youp", "KPN", T0 + timedelta(days=2))
+    assert summary.earlier_complaints == 2 and summary.unanswered == 1
+    assert summary.first_unanswered_at == second.created_at, "the streak restarted"

@@ -41,7 +41,7 @@ from klachtradar.errors import ContractError
 from klachtradar.ports import Outputs, PipelineOutput, Record
 from klachtradar.runtime.deletes import split_records
 from klachtradar.runtime.pipeline import Pipeline
-from klachtradar.stream_events import StatusChange
+from klachtradar.stream_events import STATUS_RECORD, StatusChange
 
 if TYPE_CHECKING:
     from klachtradar.runtime.judging import Judgement, JudgePool
@@ -203,9 +203,6 @@ RECORD_HEADER = "record"
 
 DELETE_RECORD = "delete"
 
-STATUS_RECORD = "status"
-"""``record: status``: a :class:`~klachtradar.stream_events.StatusChange` on the raw
-topic, keyed by the author, for the author history of the member owning the author."""
 
 ATTEMPTS_HEADER = "dlq_attempts"
 """Header on a message ``dlq replay`` re-drove: the ``attempts`` of the letter it came from."""
