@@ -49,7 +49,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 from klachtradar.contract import RawPost, utc_now
@@ -242,12 +242,14 @@ def members_throughput(
             _wait_for_assignment(procs, members)
             started = time.perf_counter()
             fill_raw(settings, posts)
-            admin = KafkaAdminClient(**client_config(settings))
+            reader = KafkaConsumer(
+                **client_config(settings), group_id=group, enable_auto_commit=False
+            )
             try:
-                while _committed(admin, group) < len(posts):
+                while _committed(reader, settings) < len(posts):
                     time.sleep(0.05)
             finally:
-                admin.close()
+                reader.close()
             elapsed = time.perf_counter() - started
         finally:
             for proc, _ in procs:
@@ -263,11 +265,12 @@ def _wait_for_assignment(procs: list[tuple[subprocess.Popen[bytes], Path]], memb
     while time.monotonic() < deadline:
         last = []
         for _, log_path in procs:
-            lines = [
+            entries = [
                 json.loads(line)
                 for line in log_path.read_text(errors="replace").splitlines()
-                if '"partitions assigned"' in line
+                if line.startswith("{")
             ]
+            lines = [e for e in entries if e.get("event") == "partitions assigned"]
             last.append(len(lines[-1]["partitions"]) if lines else -1)
         if sum(last) == 4 and all(n == 4 // members for n in last):
             return
@@ -275,9 +278,11 @@ def _wait_for_assignment(procs: list[tuple[subprocess.Popen[bytes], Path]], memb
     raise RuntimeError("the group did not settle")
 
 
-def _committed(admin: KafkaAdminClient, group: str) -> int:
-    offsets = admin.list_consumer_group_offsets(group)
-    return sum(meta.offset for meta in offsets.values() if meta.offset > 0)
+def _committed(reader: KafkaConsumer, settings: KafkaSettings) -> int:
+    """Offsets the reader's group committed on the raw topic, summed over partitions."""
+    raw = f"{settings.topic_prefix}.posts.raw"
+    found = (reader.committed(TopicPartition(raw, p)) for p in range(settings.partitions))
+    return sum(offset or 0 for offset in found)
 
 
 def state_section(

@@ -52,7 +52,8 @@ __all__ = ["tansu"]  # the fixture, re-exported for pytest
 
 YOUP = "jochemvandalen"
 STORM_BRAND = "Ziggo"
-STORM_MIDDLE = "2026-10-29T19:20:00+00:00"
+STORM_MIDDLE = "2026-10-29T20:00:00+00:00"
+"""Between the incident's opening (19:44 in one process) and its close (20:30)."""
 FAST_GROUPS: dict[str, object] = {"session_timeout_ms": 3000, "heartbeat_interval_ms": 500}
 LINEAR = {"KLACHTRADAR_PIPELINE__CLASSIFIER": "linear"}
 
@@ -78,6 +79,8 @@ class Scenario:
     killed_process: str
     killed_incidents: str
     restore_logs: list[dict[str, object]]
+    storm_alerts_at_kill: list[str]
+    """The storm's incident alerts already out when its incidents member was killed."""
 
 
 def demo_lines() -> list[tuple[datetime | None, bytes]]:
@@ -157,6 +160,11 @@ def scenario(tansu: LocalBroker, tmp_path_factory: pytest.TempPathFactory) -> It
             60,
             "incidents caught up mid-storm",
         )
+        at_kill = sorted(
+            str(r.value["kind"])
+            for r in alerts.poll()
+            if r.value.get("brand") == STORM_BRAND and str(r.value["kind"]).startswith("incident")
+        )
         storm_partition = storm_partition_of(settings, complaints)
         incidents_victim = owner(procs, "incidents", (1, 2), complaints, storm_partition)
         sigkill_and_reap(procs_by_name(procs, incidents_victim))
@@ -184,6 +192,7 @@ def scenario(tansu: LocalBroker, tmp_path_factory: pytest.TempPathFactory) -> It
             victim,
             incidents_victim,
             restore_logs,
+            at_kill,
         )
     finally:
         for tail in (scored, alerts, raw):
@@ -286,6 +295,7 @@ def test_the_storm_opens_one_incident_at_the_same_post_and_closes_it_after_a_reb
     kinds = (AlertKind.INCIDENT, AlertKind.INCIDENT_OVER)
     storm = [a for a in scenario.reference.alerts if a.brand == STORM_BRAND and a.kind in kinds]
     assert [a.kind for a in storm] == [AlertKind.INCIDENT, AlertKind.INCIDENT_OVER]
+    assert set(scenario.storm_alerts_at_kill) == {"incident"}, "killed while it was open"
     got = alert_keys([r for r in scenario.alerts if r.value.get("kind") in kinds])
     assert got == ref, "same incidents, same opening post, same counts: none lost or doubled"
 
