@@ -19,7 +19,14 @@
    the broker's join costs anyone). Then ``--posts`` posts through both, and the peak
    RSS (``VmHWM``) of each process of each role, the judge worker included. Targets:
    ready ≤5 s; ``process`` ≤500 MB with the linear model.
-4. **Latency** — a real ``klachtradar process`` subprocess; posts that raise an alert
+4. **State** (``--only state``) — ``process`` (default: one judge worker) with the
+   author history changelogged per raw partition and complaints repartitioned for the
+   ``incidents`` step (``[kafka] state = "changelog"``), against today's in-memory
+   state in each member (``"local"``), same topic, interleaved runs; target ≥0.8×.
+   Then the time to restore the whole changelog it wrote, and real ``klachtradar
+   process`` subprocesses (changelog state), one vs two members on 4 partitions:
+   posts/s from the first post produced to the group's last commit.
+5. **Latency** — a real ``klachtradar process`` subprocess; posts that raise an alert
    are produced on raw at ``--rate`` posts/s; for each, the time from produce on raw to
    its alert on the alerts topic. Target p99 ≤ 1 s at 200 posts/s.
 
@@ -42,16 +49,20 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 from klachtradar.contract import RawPost, utc_now
+from klachtradar.runtime.changelog import ChangelogReader
 from klachtradar.runtime.gc_policy import streaming_gc
+from klachtradar.runtime.history_state import PartitionedHistory
 from klachtradar.runtime.judging import JudgePool
 from klachtradar.runtime.kafka_transport import KafkaTransport, client_config
 from klachtradar.runtime.local_broker import LocalBroker, start_broker
 from klachtradar.runtime.pipeline import Pipeline
+from klachtradar.runtime.process_state import ProcessState
 from klachtradar.runtime.runner import LookaheadProcessStep, listen_step, process_step
+from klachtradar.runtime.transport import Topics
 from klachtradar.settings import KafkaSettings, load_settings
 from listener.jsonl import read_jsonl
 
@@ -126,7 +137,13 @@ def baseline(settings: KafkaSettings, count: int, run: int = 0) -> float:
 
 
 def klachtradar_process(
-    settings: KafkaSettings, count: int, *, judges: int = 0, run: int = 0
+    settings: KafkaSettings,
+    count: int,
+    *,
+    judges: int = 0,
+    run: int = 0,
+    changelog: bool = False,
+    classifier: str = "",
 ) -> float:
     """``process_step`` with the default classifier over the same raw topic; posts/s.
 
@@ -136,22 +153,25 @@ def klachtradar_process(
     """
     app_settings = load_settings()
     app_settings.history.backend = "memory"
+    if classifier:
+        app_settings.pipeline.classifier = classifier
     pipeline = Pipeline.from_settings(app_settings)
     transport = KafkaTransport(settings)
-    group = f"{settings.topic_prefix}-bench-process-{judges}-{run}"
+    group = f"{settings.topic_prefix}-bench-process-{judges}-{run}-{int(changelog)}"
+    state = _changelog_state(transport, pipeline, group, run) if changelog else None
     pool = JudgePool(app_settings, processes=judges) if judges else None
     step: Callable[[], int]
     if pool is not None:
         step = LookaheadProcessStep(
             transport, pipeline, transport.topics, pool, group=group,
-            max_records=settings.batch_size, timeout_s=0.5,
+            max_records=settings.batch_size, timeout_s=0.5, state=state,
         )  # fmt: skip
     else:
 
         def step() -> int:
             return process_step(
                 transport, pipeline, transport.topics, group=group,
-                max_records=settings.batch_size, timeout_s=0.5,
+                max_records=settings.batch_size, timeout_s=0.5, state=state,
             )  # fmt: skip
 
     seen, started = 0, 0.0
@@ -168,6 +188,134 @@ def klachtradar_process(
     if pool is not None:
         pool.close()
     return count / elapsed
+
+
+def _changelog_state(
+    transport: KafkaTransport, pipeline: Pipeline, group: str, run: int
+) -> ProcessState:
+    """What ``process`` wires with ``[kafka] state = "changelog"``: the history per raw
+    partition, changelogged, and the complaints repartition. Each run writes its own
+    state topics, so no run restores another's changelog."""
+    topics = Topics(f"{transport.topics.prefix}-state{run}")
+    transport.ensure_topics([topics.history_changelog, topics.complaints])
+    reader = ChangelogReader(transport.settings, topics.history_changelog)
+    history = PartitionedHistory(pipeline.history, reader)
+    transport.member(transport.topics.raw, group).watchers.append(history)
+    pipeline.detect_incidents = False
+    return ProcessState(topics, history, complaint_partitions=transport.settings.partitions)
+
+
+def restore_rate(settings: KafkaSettings, run: int) -> tuple[int, float]:
+    """Records of the history changelog a changelog run wrote, and seconds to restore all."""
+    topic = Topics(f"{settings.topic_prefix}-state{run}").history_changelog
+    reader = ChangelogReader(settings, topic)
+    try:
+        restored = reader.restore(range(settings.partitions))
+    finally:
+        reader.close()
+    return sum(r.records_read for r in restored), restored[0].seconds
+
+
+def members_throughput(
+    broker: LocalBroker, posts: list[RawPost], members: int, classifier: str
+) -> float:
+    """Posts/s of ``members`` real ``klachtradar process`` subprocesses (changelog state,
+    one judge worker each) on 4 partitions: from the first post produced to the last
+    offset committed by the group. Members are ready (joined) before the posts come."""
+    settings = kafka_settings(broker, f"benchm{members}{os.getpid()}")
+    group = settings.process_group
+    with tempfile.TemporaryDirectory() as tmp:
+        env = _role_env(settings, Path(tmp) / "store.db")
+        if classifier:
+            env["KLACHTRADAR_PIPELINE__CLASSIFIER"] = classifier
+        procs = []
+        for n in range(members):
+            log_path = Path(tmp) / f"process-{n}.log"
+            with log_path.open("wb") as out:
+                cmd = [sys.executable, "-m", "klachtradar", "process"]
+                procs.append(
+                    (subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT), log_path)
+                )
+        try:
+            for proc, log_path in procs:
+                _wait_ready(proc, log_path)
+            _wait_for_assignment(procs, members)
+            started = time.perf_counter()
+            fill_raw(settings, posts)
+            reader = KafkaConsumer(
+                **client_config(settings), group_id=group, enable_auto_commit=False
+            )
+            try:
+                while _committed(reader, settings) < len(posts):
+                    time.sleep(0.05)
+            finally:
+                reader.close()
+            elapsed = time.perf_counter() - started
+        finally:
+            for proc, _ in procs:
+                proc.send_signal(signal.SIGTERM)
+            for proc, _ in procs:
+                proc.wait(timeout=60)
+    return len(posts) / elapsed
+
+
+def _wait_for_assignment(procs: list[tuple[subprocess.Popen[bytes], Path]], members: int) -> None:
+    """Until the group has settled: every member's last assignment is its share."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        last = []
+        for _, log_path in procs:
+            entries = [
+                json.loads(line)
+                for line in log_path.read_text(errors="replace").splitlines()
+                if line.startswith("{")
+            ]
+            lines = [e for e in entries if e.get("event") == "partitions assigned"]
+            last.append(len(lines[-1]["partitions"]) if lines else -1)
+        if sum(last) == 4 and all(n == 4 // members for n in last):
+            return
+        time.sleep(0.1)
+    raise RuntimeError("the group did not settle")
+
+
+def _committed(reader: KafkaConsumer, settings: KafkaSettings) -> int:
+    """Offsets the reader's group committed on the raw topic, summed over partitions."""
+    raw = f"{settings.topic_prefix}.posts.raw"
+    found = (reader.committed(TopicPartition(raw, p)) for p in range(settings.partitions))
+    return sum(offset or 0 for offset in found)
+
+
+def state_section(
+    broker: LocalBroker, templates: list[RawPost], count: int, repeat: int, classifier: str
+) -> None:
+    """Changelog state against in-memory state, restore time, one vs two members."""
+    settings = kafka_settings(broker, f"benchst{os.getpid()}")
+    posts = fresh_posts(count, "st", templates)
+    fill_raw(settings, posts)
+    local, logged = [], []
+    for run in range(repeat):
+        local.append(klachtradar_process(settings, count, judges=1, run=run, classifier=classifier))
+        logged.append(
+            klachtradar_process(
+                settings, count, judges=1, run=run, changelog=True, classifier=classifier
+            )
+        )
+    mem, log_ = statistics.median(local), statistics.median(logged)
+    print(f"runs (posts/s): in-memory state {_rates(local)}; changelog state {_rates(logged)}")
+    print(f"process, in-memory state (today)   : {mem:10,.0f} posts/s")
+    print(
+        f"process, changelog state           : {log_:10,.0f} posts/s   ({log_ / mem:.2f}× "
+        f"in-memory; target ≥0.8×: {'met' if log_ >= 0.8 * mem else 'NOT met'})"
+    )
+    records, seconds = restore_rate(settings, 0)
+    print(
+        f"restore, whole history changelog   : {records:,} records in {seconds:.3f} s "
+        f"({records / max(seconds, 1e-9):,.0f} records/s)"
+    )
+    one = members_throughput(broker, fresh_posts(count, "m1", templates), 1, classifier)
+    two = members_throughput(broker, fresh_posts(count, "m2", templates), 2, classifier)
+    print(f"klachtradar process ×1 (4 partitions): {one:10,.0f} posts/s")
+    print(f"klachtradar process ×2 (4 partitions): {two:10,.0f} posts/s   ({two / one:.2f}×)")
 
 
 def pipeline_alone(posts: list[RawPost], batch_size: int) -> float:
@@ -457,14 +605,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--repeat", type=int, default=3, help="runs of each loop (median)")
     parser.add_argument(
-        "--only", choices=["throughput", "startup", "latency"], action="append",
+        "--only", choices=["throughput", "startup", "latency", "state"], action="append",
         help="run only these sections (repeatable; default: all)",
     )  # fmt: skip
     parser.add_argument(
         "--classifier", default="", help="classifier `process` serves (start-up, latency runs)"
     )
     args = parser.parse_args()
-    sections = set(args.only or ["throughput", "startup", "latency"])
+    sections = set(args.only or ["throughput", "startup", "latency", "state"])
 
     templates = demo_posts()
     with tempfile.TemporaryDirectory() as tmp:
@@ -475,6 +623,8 @@ def main() -> None:
             )
             if "startup" in sections:
                 startup_and_memory(broker, templates, args.posts, args.repeat, args.classifier)
+            if "state" in sections:
+                state_section(broker, templates, args.posts, args.repeat, args.classifier)
             if "latency" in sections:
                 latency(
                     broker, args.rate, args.seconds, alerting_templates(templates), args.classifier

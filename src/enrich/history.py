@@ -13,7 +13,11 @@ function of the batch plus explicit state. Persistence is a pluggable
   since the last call — a resolved complaint ends the author's unanswered streak.
 
 Posts are keyed by author id on the transport, so every post of one author reaches
-the same worker, and a per-worker index is consistent.
+the same worker, and a per-worker index is consistent — as long as partitions stay
+put. On Kafka they move (a member joins or dies), so there the index also keeps a
+:attr:`AuthorHistory.journal` of every change; the runtime writes it to a changelog
+topic and restores a partition's authors from it when the partition moves here
+(:mod:`klachtradar.runtime.history_state`).
 """
 
 from __future__ import annotations
@@ -67,6 +71,18 @@ class ComplaintRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class HistoryChange:
+    """A complaint that was added, changed (resolved) or removed (``removed``)."""
+
+    author_id: str
+    brand: str
+    doc_id: str
+    created_at: datetime
+    resolved: bool = False
+    removed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class HistorySummary:
     """What the risk score needs to know about an author's past with a brand."""
 
@@ -93,6 +109,37 @@ class AuthorHistory:
     _records: dict[tuple[str, str], dict[str, ComplaintRecord]] = field(default_factory=dict)
     _by_doc: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     _pruned_at: datetime | None = None
+    journal: list[HistoryChange] | None = None
+    """When a list, every change is appended to it (for a changelog); ``None``: off."""
+
+    def _log(self, key: tuple[str, str], record: ComplaintRecord, removed: bool = False) -> None:
+        if self.journal is not None:
+            change = HistoryChange(
+                key[0], key[1], record.doc_id, record.created_at, record.resolved, removed
+            )
+            self.journal.append(change)
+
+    def drain_journal(self) -> list[HistoryChange]:
+        """The changes since the last call (empty when journaling is off)."""
+        if not self.journal:
+            return []
+        out, self.journal = self.journal, []
+        return out
+
+    def drop_authors(self, author_ids: Iterable[str]) -> int:
+        """Forget these authors entirely, without journaling: their partition moved away,
+        and its changelog (not this member) holds their history now."""
+        gone = set(author_ids)
+        dropped = 0
+        for key in [k for k in self._records if k[0] in gone]:
+            for doc_id in self._records.pop(key):
+                keys = [k for k in self._by_doc.get(doc_id, []) if k != key]
+                if keys:
+                    self._by_doc[doc_id] = keys
+                else:
+                    self._by_doc.pop(doc_id, None)
+                dropped += 1
+        return dropped
 
     def summary(self, author_id: str, brand: str, before: datetime) -> HistorySummary:
         """Earlier complaints (strictly before ``before``) inside the window."""
@@ -122,6 +169,7 @@ class AuthorHistory:
         if doc_id not in bucket:
             bucket[doc_id] = ComplaintRecord(doc_id, created_at)
             self._by_doc.setdefault(doc_id, []).append((author_id, brand))
+            self._log((author_id, brand), bucket[doc_id])
 
     def mark_resolved(self, doc_id: str) -> bool:
         """Mark a complaint answered, and every earlier one of that author and brand."""
@@ -132,8 +180,9 @@ class AuthorHistory:
             bucket = self._records[key]
             record = bucket[doc_id]
             for other in bucket.values():
-                if other.created_at <= record.created_at:
+                if other.created_at <= record.created_at and not other.resolved:
                     other.resolved = True
+                    self._log(key, other)
         return True
 
     def forget(self, doc_ids: Iterable[str]) -> int:
@@ -146,18 +195,31 @@ class AuthorHistory:
         for doc_id in doc_ids:
             for key in self._by_doc.pop(doc_id, []):
                 bucket = self._records.get(key)
-                if bucket is not None and bucket.pop(doc_id, None) is not None:
+                record = bucket.pop(doc_id, None) if bucket is not None else None
+                if bucket is not None and record is not None:
+                    self._log(key, record, removed=True)
                     dropped += 1
                     if not bucket:
                         del self._records[key]
         return dropped
 
     def load(self, rows: Iterable[HistoryRow]) -> None:
-        """Seed from stored rows ``(author_id, brand, doc_id, created_at, resolved)``."""
-        for author_id, brand, doc_id, created_at, resolved in rows:
-            self.record(author_id, brand, doc_id, created_at)
-            if resolved:
-                self._records[(author_id, brand)][doc_id].resolved = True
+        """Seed from stored rows ``(author_id, brand, doc_id, created_at, resolved)``.
+
+        Loading is not a change: nothing is journaled (the rows come from a store or
+        a changelog that already holds them). A row seen again replaces the first.
+        """
+        journal, self.journal = self.journal, None
+        try:
+            for author_id, brand, doc_id, created_at, resolved in rows:
+                bucket = self._records.get((author_id, brand))
+                if bucket is not None and doc_id in bucket:
+                    bucket[doc_id].created_at = created_at
+                else:
+                    self.record(author_id, brand, doc_id, created_at)
+                self._records[(author_id, brand)][doc_id].resolved = resolved
+        finally:
+            self.journal = journal
 
     def open(self) -> AuthorHistory:
         """Seed from the backend, if there is one; returns ``self``."""
@@ -185,7 +247,7 @@ class AuthorHistory:
         for key in list(self._records):
             bucket = self._records[key]
             for doc_id in [d for d, r in bucket.items() if r.created_at < cutoff]:
-                del bucket[doc_id]
+                self._log(key, bucket.pop(doc_id), removed=True)
                 self._by_doc.pop(doc_id, None)
                 dropped += 1
             if not bucket:

@@ -40,6 +40,7 @@ from collections import Counter, OrderedDict, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from klachtradar.contract import Alert, AlertKind, Priority, ScoredPost
 from klachtradar.dutch import THEME_STOPWORDS
@@ -121,6 +122,11 @@ class IncidentDetector:
         """An open incident is quiet while its window holds fewer complaints than this."""
         return max(1, self.settings.min_volume // 2)
 
+    @property
+    def waiting(self) -> int:
+        """Complaints taken in that the watermark has not passed yet."""
+        return len(self._pending)
+
     def open_incidents(self) -> dict[str, datetime]:
         """Brands with an open incident, and since when."""
         return {b: s.open_since for b, s in self._brands.items() if s.open_since is not None}
@@ -137,19 +143,60 @@ class IncidentDetector:
         alerts: list[Alert] = []
         for post in posts:
             at = post.post.created_at
-            cls = post.classification
-            complaint = cls is not None and cls.complaint_probability >= 0.5
-            if complaint and post.brand_names and not self._seen(post.doc_id):
-                pending = _Pending(
-                    at, post.doc_id, tuple(post.brand_names), post.post.text, post.risk.score
-                )
-                heapq.heappush(self._pending, pending)
-            if self._latest is None or at > self._latest:
-                self._latest = at
-            watermark = self.watermark
-            assert watermark is not None
-            alerts.extend(self._release(watermark))
+            if counts_as_complaint(post):
+                self.take(at, post.doc_id, post.brand_names, post.post.text, post.risk.score)
+            alerts.extend(self.advance_to(at))
         return alerts
+
+    def take(self, at: datetime, doc_id: str, brands: Sequence[str], text: str, risk: int) -> None:
+        """Take in one complaint (counted once the watermark passes it); a doc id
+        counted before is ignored — a redelivered or re-scored post is not a new one."""
+        if not self._seen(doc_id):
+            heapq.heappush(self._pending, _Pending(at, doc_id, tuple(brands), text, risk))
+
+    def advance_to(self, latest: datetime) -> list[Alert]:
+        """The stream has reached event time ``latest``: release what the watermark passed.
+
+        In one process that is each post's time; the ``incidents`` step passes the
+        minimum over the raw partitions (none of them will still bring earlier posts,
+        up to the lateness).
+        """
+        if self._latest is None or latest > self._latest:
+            self._latest = latest
+        watermark = self.watermark
+        return [] if watermark is None else self._release(watermark)
+
+    def to_state(self, *, counted: int = 2_000) -> dict[str, Any]:
+        """Everything this detector knows, as JSON-able data (for a changelog).
+
+        Of the counted doc ids only the last ``counted`` are kept: a redelivered
+        complaint is a recent one (the batches in flight), and the full set grows
+        with the stream.
+        """
+        return {
+            "brands": {b: _brand_state_json(st) for b, st in self._brands.items()},
+            "counted": list(self._counted)[-counted:],
+            "late": self.late,
+            "pending": [
+                [p.at.isoformat(), p.doc_id, list(p.brands), p.text, p.risk] for p in self._pending
+            ],
+            "latest": self._latest.isoformat() if self._latest else None,
+            "clock": self._clock.isoformat() if self._clock else None,
+        }
+
+    def load_state(self, data: dict[str, Any]) -> IncidentDetector:
+        """Replace this detector's state with one :meth:`to_state` made; returns ``self``."""
+        self._brands = {b: _brand_state_from(st) for b, st in data["brands"].items()}
+        self._counted = OrderedDict.fromkeys(data["counted"])
+        self.late = int(data["late"])
+        self._pending = [
+            _Pending(datetime.fromisoformat(at), doc, tuple(brands), text, risk)
+            for at, doc, brands, text, risk in data["pending"]
+        ]
+        heapq.heapify(self._pending)
+        self._latest = _when(data["latest"])
+        self._clock = _when(data["clock"])
+        return self
 
     def flush(self) -> list[Alert]:
         """The input has ended: count every complaint still waiting, close what went quiet
@@ -332,6 +379,48 @@ class IncidentDetector:
                     words.add(word)
             counts.update(words)
         return [w for w, _ in counts.most_common(n)]
+
+
+def counts_as_complaint(post: ScoredPost) -> bool:
+    """Whether a post is a complaint incident detection counts: classified so, naming a brand."""
+    cls = post.classification
+    return cls is not None and cls.complaint_probability >= 0.5 and bool(post.brand_names)
+
+
+def _when(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _event_json(event: _Event) -> list[Any]:
+    return [event.at.isoformat(), event.doc_id, event.text, event.risk]
+
+
+def _event_from(data: list[Any]) -> _Event:
+    return _Event(datetime.fromisoformat(data[0]), data[1], data[2], data[3])
+
+
+def _brand_state_json(state: _BrandState) -> dict[str, Any]:
+    return {
+        "window": [_event_json(e) for e in state.window],
+        "decayed": state.decayed,
+        "decayed_at": state.decayed_at.isoformat() if state.decayed_at else None,
+        "open_since": state.open_since.isoformat() if state.open_since else None,
+        "peak": state.peak,
+        "recent": [t.isoformat() for t in state.recent],
+        "incident": [_event_json(e) for e in state.incident],
+    }
+
+
+def _brand_state_from(data: dict[str, Any]) -> _BrandState:
+    return _BrandState(
+        window=deque(_event_from(e) for e in data["window"]),
+        decayed=float(data["decayed"]),
+        decayed_at=_when(data["decayed_at"]),
+        open_since=_when(data["open_since"]),
+        peak=int(data["peak"]),
+        recent=deque(datetime.fromisoformat(t) for t in data["recent"]),
+        incident=[_event_from(e) for e in data["incident"]],
+    )
 
 
 def _examples(events: Iterable[_Event], n: int = 3) -> list[str]:

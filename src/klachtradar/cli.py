@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 HELP_PANELS: dict[str, tuple[str, ...]] = {
     "Demo & zoeken": ("demo", "replay", "top", "search"),
-    "Streaming": ("listen", "normalise", "process", "index", "notify", "dlq"),
+    "Streaming": ("listen", "normalise", "process", "incidents", "index", "notify", "dlq"),
     "Modellen": ("train", "evaluate", "classify", "models"),
     "Triage": ("serve", "report", "feedback", "alerts"),
     "Beheer": ("es", "kibana", "schema", "forget"),

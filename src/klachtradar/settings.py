@@ -340,6 +340,9 @@ class TriageSettings(BaseModel):
     es_poll_s: float = Field(default=0.5, gt=0)
     es_page_size: int = Field(default=500, ge=1, le=10_000)
     es_overlap_s: float = Field(default=5.0, ge=0)
+    # With Kafka: each status write-back is also published to the raw topic (keyed by the
+    # author), so `process` members' author history hears of resolutions.
+    status_to_kafka: bool = False
     # The escalation ladder of an unclaimed P1 ([alerts] escalation): minutes per step.
     escalate_after_minutes: float = Field(default=10.0, gt=0)
     brand_escalate_after_minutes: dict[str, float] = Field(default_factory=dict)
@@ -469,6 +472,14 @@ class KafkaSettings(BaseModel):
     process_group: str = "klachtradar-process"
     index_group: str = "klachtradar-index"
     notify_group: str = "klachtradar-notify"
+    incidents_group: str = "klachtradar-incidents"
+    state: Literal["changelog", "local"] = Field(
+        default="changelog",
+        description="changelog: author history per raw partition, changelogged and restored "
+        "on rebalance, and incidents detected over the whole brand by `klachtradar "
+        "incidents`; local: history and incidents inside each process member (right with "
+        "one member only).",
+    )
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None

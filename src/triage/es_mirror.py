@@ -121,6 +121,14 @@ class ChangeSource(Protocol):
     def close(self) -> None: ...
 
 
+class StatusSink(Protocol):
+    """Where else a status written back goes (:mod:`triage.status_topic`)."""
+
+    def publish(self, doc_id: str, author_id: str, status: str, at: datetime) -> None: ...
+
+    def close(self) -> None: ...
+
+
 @dataclass
 class SyncReport:
     """What one :meth:`EsMirror.sync` did."""
@@ -153,7 +161,11 @@ class EsMirror:
         overlap_s: float = 5.0,
         now: Callable[[], datetime] = utc_now,
         monotonic: Callable[[], float] = time.monotonic,
+        status_sink: StatusSink | None = None,
     ) -> None:
+        self.status_sink = status_sink
+        """Also told of every status written back (the Kafka status records, for the
+        stream's author history); a failure keeps the outbox row, like Elasticsearch's."""
         self.database = database
         self.source = source
         self.window = timedelta(days=window_days)
@@ -174,6 +186,8 @@ class EsMirror:
     def close(self) -> None:
         self.store.close()
         self.source.close()
+        if self.status_sink is not None:
+            self.status_sink.close()
 
     # -- write-back ----------------------------------------------------------------------------
 
@@ -221,6 +235,12 @@ class EsMirror:
                 log.warning(
                     "elasticsearch has no post %s; its status %s stays local", doc_id, status
                 )
+            elif self.status_sink is not None:
+                post = self.store.get(doc_id)
+                if post is not None:  # raises a retryable SinkError: the row is sent again
+                    self.status_sink.publish(
+                        doc_id, post.post.author.id, status, datetime.fromisoformat(at)
+                    )
             self._sent(doc_id, seq)
             sent += 1
         return sent

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from triage.demo_feed import DemoPipelineFactory
-    from triage.es_mirror import EsMirror
+    from triage.es_mirror import EsMirror, StatusSink
     from triage.rescoring import RescorerFactory
 
 
@@ -54,6 +54,7 @@ def open_mirror(settings: Settings, database: TriageDatabase) -> EsMirror:
         window_days=triage.es_window_days,
         page_size=triage.es_page_size,
         overlap_s=triage.es_overlap_s,
+        status_sink=_status_sink(settings),
     )
     try:
         mirror.check()
@@ -65,6 +66,15 @@ def open_mirror(settings: Settings, database: TriageDatabase) -> EsMirror:
             retryable=exc.retryable,
         ) from exc
     return mirror
+
+
+def _status_sink(settings: Settings) -> StatusSink | None:
+    """With ``[triage] status_to_kafka``: status write-backs also go to the raw topic."""
+    if not settings.triage.status_to_kafka:
+        return None
+    from triage.status_topic import KafkaStatusSink
+
+    return KafkaStatusSink(settings.kafka)
 
 
 def empty_store(path: Path) -> None:

@@ -50,6 +50,7 @@ def kafka_settings(broker: LocalBroker, prefix: str, **overrides: object) -> Kaf
         "retry_backoff_max_s": 2.0,
         "process_group": f"{prefix}-process",
         "index_group": f"{prefix}-index",
+        "incidents_group": f"{prefix}-incidents",
     }
     values.update(overrides)
     return KafkaSettings.model_validate(values)
@@ -230,3 +231,94 @@ def topic_doc_ids(settings: KafkaSettings, topic: str) -> list[str]:
                 doc_ids.append(body.get("doc_id") or f"{body['source']}:{body['post_id']}")
     consumer.close()
     return doc_ids
+
+
+def sigkill_and_reap(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> set[int]:
+    """SIGKILL ``proc``, then wait until none of its descendants runs; returns them.
+
+    The descendants are listed before the kill: afterwards they would be re-parented
+    and no longer found under the dead pid.
+    """
+    children = descendants(proc.pid)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=timeout)
+    wait_for(lambda: not alive(children), timeout, f"no orphan of pid {proc.pid}: {children}")
+    return children
+
+
+@dataclass
+class TailRecord:
+    """One message a :class:`TopicTail` read: where it was, its key and JSON value."""
+
+    partition: int
+    offset: int
+    key: str | None
+    value: dict[str, object]
+
+
+class TopicTail:
+    """Reads a topic from the start, outside any group, and keeps every message it saw.
+
+    Call :meth:`poll` (or :meth:`until`) as often as needed: it reads on from where it
+    was, so waiting on a condition over a topic does not re-read it each time.
+    """
+
+    def __init__(self, settings: KafkaSettings, topic: str) -> None:
+        from kafka import KafkaConsumer, TopicPartition
+
+        from klachtradar.runtime.kafka_transport import client_config
+
+        self.consumer = KafkaConsumer(**client_config(settings), enable_auto_commit=False)
+        tps = [TopicPartition(topic, p) for p in range(settings.partitions)]
+        self.consumer.assign(tps)
+        self.consumer.seek_to_beginning(*tps)
+        self.records: list[TailRecord] = []
+        self.next_offset: dict[int, int] = {}
+
+    def poll(self) -> list[TailRecord]:
+        """Everything read so far (reading what arrived since the last call)."""
+        for tp, batch in self.consumer.poll(timeout_ms=200, max_records=5_000).items():
+            for r in batch:
+                key = r.key.decode() if r.key is not None else None
+                value = json.loads(r.value) if r.value else {}
+                self.records.append(TailRecord(tp.partition, r.offset, key, value))
+                self.next_offset[tp.partition] = r.offset + 1
+        return self.records
+
+    def until(
+        self, condition: Callable[[list[TailRecord]], bool], timeout: float, what: str
+    ) -> list[TailRecord]:
+        """Read on until ``condition`` holds for everything read; the records."""
+        wait_for(lambda: condition(self.poll()), timeout, what, poll_s=0.05)
+        return self.records
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+def committed_offsets(settings: KafkaSettings, group: str, topic: str) -> dict[int, int]:
+    """The group's committed offset per partition of ``topic`` (absent: none yet)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    from klachtradar.runtime.kafka_transport import client_config
+
+    consumer = KafkaConsumer(**client_config(settings), group_id=group, enable_auto_commit=False)
+    try:
+        found = {}
+        for p in range(settings.partitions):
+            offset = consumer.committed(TopicPartition(topic, p))
+            if offset is not None:
+                found[p] = offset
+        return found
+    finally:
+        consumer.close()
+
+
+def assigned_partitions(procs: Processes, name: str, topic: str) -> list[int]:
+    """The partitions of ``topic`` a process was last assigned (from its log)."""
+    assigned = [
+        e
+        for e in procs.log(name)
+        if e.get("event") == "partitions assigned" and e.get("topic") == topic
+    ]
+    return list(assigned[-1]["partitions"]) if assigned else []  # type: ignore[call-overload]

@@ -11,8 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import signal
-import subprocess
 import threading
 import time
 import urllib.error
@@ -33,11 +31,11 @@ from klachtradar.runtime.local_broker import LocalBroker, free_port
 from klachtradar.settings import KafkaSettings
 from tests.integration.kafka_support import (
     Processes,
-    alive,
     descendants,
     generate_posts,
     kafka_settings,
     process_env,
+    sigkill_and_reap,
     stored_doc_ids,
     tansu,
     topic_doc_ids,
@@ -108,19 +106,6 @@ class Kill:
     stored_before: int
     mid_replay: bool
     children: set[int] = field(default_factory=set)
-
-
-def sigkill_and_reap(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> set[int]:
-    """SIGKILL ``proc``, then wait until none of its descendants runs; returns them.
-
-    The descendants are listed before the kill: afterwards they would be re-parented
-    and no longer found under the dead pid.
-    """
-    children = descendants(proc.pid)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=timeout)
-    wait_for(lambda: not alive(children), timeout, f"no orphan of pid {proc.pid}: {children}")
-    return children
 
 
 # -- 1. SIGKILL loop -------------------------------------------------------------------------

@@ -24,6 +24,7 @@ GROUND = frozenset(
         "klachtradar.ports",
         "klachtradar.settings",
         "klachtradar.settings_env",
+        "klachtradar.stream_events",
         "klachtradar.watchlist",
     }
 )

@@ -426,3 +426,39 @@ def test_a_post_deleted_in_elasticsearch_leaves_the_working_copy_and_stays_out(
     es.index(posts[0])  # a stale copy indexed again by a lagging writer: stays out
     mirror.sync()
     assert workflow.queue(QueueFilter(statuses=()))[1] == len(posts) - 1
+
+
+class RecordingStatusSink:
+    """A status sink that records, and fails while ``down``."""
+
+    def __init__(self) -> None:
+        self.published: list[tuple[str, str, str]] = []
+        self.down = False
+
+    def publish(self, doc_id: str, author_id: str, status: str, at: datetime) -> None:
+        if self.down:
+            raise SinkError("broker away", retryable=True)
+        self.published.append((doc_id, author_id, status))
+
+    def close(self) -> None:
+        return None
+
+
+def test_a_status_written_back_is_also_published_with_its_author_and_kept_until_it_is(
+    database: TriageDatabase, es: FakeElasticsearch, posts: list[ScoredPost]
+) -> None:
+    sink = RecordingStatusSink()
+    mirror = _mirror(database, es)
+    mirror.status_sink = sink
+    mirror.sync()
+    workflow = _workflow(database, mirror)
+    doc = posts[1].doc_id
+    sink.down = True
+    workflow.resolve(doc, "anna")
+    with pytest.raises(SinkError):
+        mirror.sync()
+    assert [d for d, _, _ in mirror.pending()] == [doc], "kept for the next sync"
+    sink.down = False
+    mirror.sync()
+    assert sink.published == [(doc, posts[1].post.author.id, "resolved")]
+    assert mirror.pending() == []

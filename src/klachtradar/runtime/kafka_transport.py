@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka import errors as kafka_errors
@@ -131,6 +131,18 @@ def _kafka_error(action: str, exc: Exception) -> TransportError:
     return TransportError(f"{action}: {type(exc).__name__}: {exc}", retryable=retryable)
 
 
+class PartitionWatcher(Protocol):
+    """Told when a member's partitions change (state that lives per partition).
+
+    Called on kafka-python's network thread, inside a poll: keep it short (note the
+    change; do the work on the consuming thread before the next batch).
+    """
+
+    def assigned(self, partitions: list[int]) -> None: ...
+
+    def revoked(self, partitions: list[int]) -> None: ...
+
+
 @dataclass
 class GroupConsumer:
     """One consumer group member on one topic, with the checkpoint state at-least-once needs.
@@ -153,6 +165,8 @@ class GroupConsumer:
     joined: bool = False
     held: list[Message] = field(default_factory=list)
     """Records a :meth:`join` polled; the next :meth:`poll` hands them out first."""
+    watchers: list[PartitionWatcher] = field(default_factory=list)
+    """Partition-scoped state to tell about assignments and revocations."""
 
     def join(self, *, max_records: int, timeout_s: float, give_up: Callable[[], bool]) -> bool:
         """Join the group now, before the first batch is wanted; True once joined.
@@ -317,6 +331,8 @@ class GroupConsumer:
                     extra={"fields": {"topic": self.topic, "error": str(exc)}},
                 )
         self._forget(revoked_set)
+        for watcher in self.watchers:
+            watcher.revoked(sorted(tp.partition for tp in revoked_set))
         log.info(
             "partitions revoked",
             extra={
@@ -332,6 +348,8 @@ class GroupConsumer:
     def on_lost(self, lost: Sequence[TopicPartition]) -> None:
         """Evicted from the group (session expired): nothing can be committed, forget."""
         self._forget(set(lost))
+        for watcher in self.watchers:
+            watcher.revoked(sorted(tp.partition for tp in lost))
         log.warning(
             "partitions lost; they will be redelivered to their new owner",
             extra={
@@ -362,6 +380,8 @@ class GroupConsumer:
             extra={"fields": {"topic": self.topic, "group": self.group, "partitions": partitions}},
         )
         self.joined = True
+        for watcher in self.watchers:
+            watcher.assigned(partitions)
         self.on_assigned_hook(self.topic, self.group, partitions)
 
     def rewind(self) -> None:
@@ -472,10 +492,12 @@ class KafkaTransport:
             missing = [name for name in wanted if name not in set(admin.list_topics())]
             created: list[str] = []
             for name in missing:
+                compacted = name in self.topics.changelogs
                 topic = NewTopic(
                     name,
                     num_partitions=self.settings.partitions,
                     replication_factor=self.settings.replication_factor,
+                    topic_configs={"cleanup.policy": "compact"} if compacted else {},
                 )
                 try:
                     admin.create_topics([topic])
@@ -491,9 +513,13 @@ class KafkaTransport:
         return created
 
     def all_topics(self) -> list[str]:
-        """Every topic klachtradar uses under the configured prefix."""
+        """Every topic klachtradar uses under the configured prefix.
+
+        All get ``[kafka] partitions``: a changelog must have as many partitions as
+        the topic whose state it holds (raw, complaints), partition for partition.
+        """
         t = self.topics
-        return [t.raw, t.scored, t.alerts, t.dlq]
+        return [t.raw, t.scored, t.alerts, t.dlq, t.complaints, *t.changelogs]
 
     # -- producing -----------------------------------------------------------------------
 
@@ -527,7 +553,8 @@ class KafkaTransport:
             try:
                 future = producer.send(
                     topic,
-                    value=m.value,
+                    partition=m.partition,
+                    value=m.value or None,  # an empty value is a tombstone (null)
                     key=m.key.encode("utf-8") if m.key is not None else None,
                     headers=[(k, v.encode("utf-8")) for k, v in m.headers.items()],
                 )

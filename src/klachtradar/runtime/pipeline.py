@@ -44,6 +44,7 @@ from klachtradar.errors import KlachtradarError
 from klachtradar.ports import PipelineOutput
 from klachtradar.runtime.deletes import RecentTombstones
 from klachtradar.settings import Settings
+from klachtradar.stream_events import StatusChange
 
 if TYPE_CHECKING:
     from klachtradar.runtime.judging import Judgement
@@ -65,6 +66,9 @@ class Pipeline:
     cascade: Cascade | None = None
     """The fast model and the lag gate for overload (``None``: always ``classifier``)."""
     tombstones: RecentTombstones = field(default_factory=RecentTombstones)
+    detect_incidents: bool = True
+    """False where a separate ``incidents`` step sees the whole brand (Kafka scale-out):
+    a member that sees some partitions only would count part of a storm."""
     _watchlist_checked: float = 0.0
 
     @classmethod
@@ -80,10 +84,7 @@ class Pipeline:
         matcher = BrandMatcher.from_file(
             settings.resolve(settings.watchlist.path), backend=settings.enrich.brand_backend
         )
-        brand_terms = {
-            spec.name: {spec.name.lower(), *spec.aliases, *spec.ambiguous, *spec.handles}
-            for spec in matcher.watchlist.brands
-        }
+        brand_terms = watchlist_terms(matcher)
         classifier = classifier or configured_classifier(settings)
         return cls(
             settings=settings,
@@ -151,6 +152,11 @@ class Pipeline:
         docs = [d.doc_id for d in deletes]
         self.tombstones.add(docs)
         self.history.forget(docs)
+
+    def apply_statuses(self, changes: Sequence[StatusChange]) -> int:
+        """Triage status changes that reached the stream: a resolved complaint ends its
+        author's unanswered streak (as the embedded backend's sync does); returns how many."""
+        return sum(self.history.mark_resolved(c.doc_id) for c in changes if c.status == "resolved")
 
     def end_of_input(self) -> PipelineOutput:
         """A finite input (a file) has ended: the incident alerts its last complaints
@@ -227,7 +233,8 @@ class Pipeline:
     def _finish(self, scored: list[ScoredPost], dead: list[DeadLetter]) -> PipelineOutput:
         scored = self._without_deleted(scored)
         alerts = post_alerts(scored, min_priority=self.settings.alerts.min_priority)
-        alerts.extend(self.incidents.observe(scored))
+        if self.detect_incidents:
+            alerts.extend(self.incidents.observe(scored))
         return PipelineOutput(scored=scored, alerts=alerts, dead_letters=dead)
 
     def _without_deleted(self, scored: list[ScoredPost]) -> list[ScoredPost]:
@@ -239,6 +246,15 @@ class Pipeline:
             self.history.forget(gone)
             scored = [p for p in scored if p.doc_id not in self.tombstones]
         return scored
+
+
+def watchlist_terms(matcher: BrandMatcher) -> dict[str, set[str]]:
+    """Each brand's own words (name, aliases, handles): incidents leave them out of the
+    top terms (``#ziggostoring`` says "storing")."""
+    return {
+        spec.name: {spec.name.lower(), *spec.aliases, *spec.ambiguous, *spec.handles}
+        for spec in matcher.watchlist.brands
+    }
 
 
 def _history_backend(settings: Settings) -> HistoryBackend:

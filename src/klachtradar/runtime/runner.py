@@ -41,9 +41,11 @@ from klachtradar.errors import ContractError
 from klachtradar.ports import Outputs, PipelineOutput, Record
 from klachtradar.runtime.deletes import split_records
 from klachtradar.runtime.pipeline import Pipeline
+from klachtradar.stream_events import STATUS_RECORD, StatusChange
 
 if TYPE_CHECKING:
     from klachtradar.runtime.judging import Judgement, JudgePool
+    from klachtradar.runtime.process_state import ProcessState
 from klachtradar.runtime.transport import (
     Message,
     OutgoingMessage,
@@ -201,6 +203,7 @@ RECORD_HEADER = "record"
 
 DELETE_RECORD = "delete"
 
+
 ATTEMPTS_HEADER = "dlq_attempts"
 """Header on a message ``dlq replay`` re-drove: the ``attempts`` of the letter it came from."""
 
@@ -249,6 +252,12 @@ def delete_message(deleted: DeletedPost) -> OutgoingMessage:
     return OutgoingMessage(
         key=deleted.author_id or deleted.doc_id, value=encode(deleted), headers=headers
     )
+
+
+def status_message(change: StatusChange) -> OutgoingMessage:
+    """A triage status change as a raw-topic message, keyed (and so partitioned) by author."""
+    headers = {"doc_id": change.doc_id, RECORD_HEADER: STATUS_RECORD}
+    return OutgoingMessage(key=change.author_id, value=encode(change), headers=headers)
 
 
 def is_delete(message: Message) -> bool:
@@ -312,6 +321,7 @@ class _Decoded:
     dead: list[DeadLetter] = field(default_factory=list)
     deletes: list[DeletedPost] = field(default_factory=list)
     by_doc: dict[str, Message] = field(default_factory=dict)
+    statuses: list[StatusChange] = field(default_factory=list)
 
 
 def decode_delete(message: Message) -> DeletedPost | DeadLetter:
@@ -337,6 +347,12 @@ def _decode(messages: Sequence[Message], max_post_bytes: int = DEFAULT_MAX_POST_
                 out.deletes.append(deleted)
             else:
                 dead.append(deleted)
+            continue
+        if message.headers.get(RECORD_HEADER) == STATUS_RECORD:
+            try:
+                out.statuses.append(StatusChange.model_validate_json(message.value))
+            except ValueError as exc:
+                dead.append(message_dead_letter(message, "decode", f"status record: {exc}"))
             continue
         if len(message.value) > max_post_bytes:
             letter = oversized_letter(
@@ -400,11 +416,14 @@ def process_step(
     timeout_s: float = 1.0,
     max_post_bytes: int = DEFAULT_MAX_POST_BYTES,
     on_alert_latency: AlertLatency | None = None,
+    state: ProcessState | None = None,
 ) -> int:
     """One poll of the raw topic through the pipeline; returns messages handled.
 
-    Commit path, in order: decode → forget the deleted posts → process → produce
-    deletes, scored, alerts and dead letters → flush the producer → commit the
+    Commit path, in order: restore partitions that moved here and drop messages of
+    partitions that moved away (``state``) → decode → forget the deleted posts, apply
+    status changes → process → produce deletes, scored, alerts, dead letters and the
+    state's changelog and complaint events → flush the producer → commit the
     consumed offsets. A crash anywhere
     before the commit means the batch is delivered again; ids make that harmless.
     Scored posts and post alerts carry the ``trace_id`` of the raw message; dead
@@ -413,13 +432,18 @@ def process_step(
     messages = transport.poll(topics.raw, group, max_records=max_records, timeout_s=timeout_s)
     if not messages:
         return 0
-    decoded = _decode(messages, max_post_bytes)
+    kept = state.prepare(messages) if state is not None else messages
+    decoded = _decode(kept, max_post_bytes)
     pipeline.forget(decoded.deletes)
+    pipeline.apply_statuses(decoded.statuses)
     output = pipeline.process(decoded.posts, arrived=message_arrivals(decoded))
     output.deleted[:0] = decoded.deletes
-    return _deliver(
-        transport, topics, group, messages, output, decoded.dead, decoded.by_doc, on_alert_latency
-    )
+    extra = state.outgoing(output, decoded.posts, decoded.by_doc) if state is not None else []
+    _deliver(
+        transport, topics, group, kept, output, decoded.dead, decoded.by_doc, on_alert_latency,
+        extra,
+    )  # fmt: skip
+    return len(messages)
 
 
 def _deliver(
@@ -431,8 +455,10 @@ def _deliver(
     dead: list[DeadLetter],
     by_doc: dict[str, Message],
     on_alert_latency: AlertLatency | None = None,
+    extra: Sequence[tuple[str, OutgoingMessage]] = (),
 ) -> int:
-    """Produce a processed batch's output, wait for the broker, then commit the batch."""
+    """Produce a processed batch's output (and ``extra``: state changelog, complaint
+    events), wait for the broker, then commit the batch."""
     output.dead_letters[:0] = dead
     output.dead_letters = [_with_origin(d, by_doc) for d in output.dead_letters]
     traces = {doc: m.headers.get(TRACE_HEADER, "") for doc, m in by_doc.items()}
@@ -440,6 +466,8 @@ def _deliver(
     transport.produce(topics.scored, [_keyed(p, traces) for p in output.scored])
     transport.produce(topics.alerts, [_alert_message(a, traces) for a in output.alerts])
     transport.produce(topics.dlq, [dead_letter_message(d) for d in output.dead_letters])
+    for topic, message in extra:
+        transport.produce(topic, [message])
     flush_or_dead_letter(transport, topics, stage="produce")
     if on_alert_latency is not None:
         observe_arrival_to_alert(output, by_doc, on_alert_latency)
@@ -510,8 +538,10 @@ class LookaheadProcessStep:
         timeout_s: float = 1.0,
         max_post_bytes: int = DEFAULT_MAX_POST_BYTES,
         on_alert_latency: AlertLatency | None = None,
+        state: ProcessState | None = None,
     ) -> None:
         self.transport = transport
+        self.state = state
         self.max_post_bytes = max_post_bytes
         self.on_alert_latency = on_alert_latency
         self.pipeline = pipeline
@@ -565,23 +595,36 @@ class LookaheadProcessStep:
         return _Polled(messages, decoded, judgement)
 
     def _finish(self, batch: _Polled) -> int:
-        decoded = batch.decoded
+        """Finish a batch polled before; its state is prepared now, not at the poll:
+        a rebalance in between (inside the later poll) moved partitions under it."""
+        messages, decoded, judgement = batch.messages, batch.decoded, batch.judgement
+        if self.state is not None:
+            kept = self.state.prepare(messages)
+            if len(kept) != len(messages):  # some moved away: the worker's judgement is
+                judgement.cancel()  # for posts no longer all ours, judge the rest here
+                messages, decoded = kept, _decode(kept, self.max_post_bytes)
+                judgement = Future()
+                judgement.set_exception(RuntimeError("partitions moved"))
         self.pipeline.forget(decoded.deletes)
+        self.pipeline.apply_statuses(decoded.statuses)
         try:
-            output = self.pipeline.process(decoded.posts, judged=batch.judgement.result())
+            output = self.pipeline.process(decoded.posts, judged=judgement.result())
         except Exception:  # a worker died or its stage raised: judge here, isolating poison
             output = self.pipeline.process(decoded.posts)
         output.deleted[:0] = decoded.deletes
-        return _deliver(
+        extra = self.state.outgoing(output, decoded.posts, decoded.by_doc) if self.state else []
+        _deliver(
             self.transport,
             self.topics,
             self.group,
-            batch.messages,
+            messages,
             output,
             decoded.dead,
             decoded.by_doc,
             self.on_alert_latency,
+            extra,
         )
+        return len(batch.messages)
 
     def _drop(self) -> None:
         if self._ahead is not None:

@@ -24,9 +24,12 @@ from klachtradar.runtime.gc_policy import streaming_gc
 from klachtradar.settings import Settings, load_settings
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from klachtradar.runtime.judging import JudgePool
-    from klachtradar.runtime.kafka_transport import KafkaTransport
+    from klachtradar.runtime.kafka_transport import GroupConsumer, KafkaTransport
     from klachtradar.runtime.pipeline import Pipeline
+    from klachtradar.runtime.process_state import ProcessState
     from klachtradar.runtime.readiness import Readiness
     from klachtradar.runtime.stream_metrics import StreamMetrics
     from klachtradar.runtime.streaming import StopSignal
@@ -209,18 +212,31 @@ def process(
     topics = transport.topics
     # The group join waits seconds on the broker; the model and the workers load
     # meanwhile, so start-up costs the longer of the two, not their sum.
+    if settings.kafka.state == "changelog":  # the changelog is the history, not a local file
+        settings = settings.model_copy(deep=True)
+        settings.history.backend = "memory"
     with ThreadPoolExecutor(1, thread_name_prefix="load") as loader:
         loading = loader.submit(_load_judging, settings, workers, readiness, metrics)
+        state_ready: list[ProcessState | None] = []
+
+        def watch(member: GroupConsumer) -> None:
+            state_ready.append(_process_state(settings, transport, loading, member))
+
         try:
-            _join_early(transport, topics.raw, group, stop)
+            _join_early(transport, topics.raw, group, stop, watch=watch)
         finally:
             pipeline, pool = loading.result()
+    state = state_ready[0] if state_ready else None
+    if state is not None and state.history is not None:
+        state.history.adopt(pipeline.history)
+        pipeline.detect_incidents = False  # the incidents step sees the whole brand
     options: dict[str, Any] = {
         "group": group,
         "max_records": settings.kafka.batch_size,
         "timeout_s": settings.kafka.poll_timeout_s,
         "max_post_bytes": settings.listen.max_post_bytes,
         "on_alert_latency": metrics.observe_arrival_to_alert,
+        "state": state,
     }
     if pool is None:
 
@@ -244,6 +260,48 @@ def process(
         )  # fmt: skip
     finally:
         pool.close()  # on every way out: no worker outlives this process's run
+
+
+def _process_state(
+    settings: Settings,
+    transport: KafkaTransport,
+    loading: Future[tuple[Pipeline, JudgePool | None]],
+    member: GroupConsumer,
+) -> ProcessState | None:
+    """With ``[kafka] state = "changelog"``: the partition-scoped history over the
+    pipeline's history (watching ``member``'s partitions) and the complaints repartition.
+
+    The watcher is registered before the member joins, so no assignment is missed;
+    the pipeline's own history is adopted once it is built (moves are only noted until
+    the first batch, which comes after that).
+    """
+    from enrich.history import AuthorHistory
+    from klachtradar.runtime.changelog import ChangelogReader
+    from klachtradar.runtime.history_state import PartitionedHistory
+    from klachtradar.runtime.process_state import ProcessState
+
+    if settings.kafka.state != "changelog":
+        return None
+    topics = transport.topics
+    reader = ChangelogReader(settings.kafka, topics.history_changelog)
+    history = PartitionedHistory(AuthorHistory(), reader)  # the pipeline's, once built
+    member.watchers.append(history)
+    complaints = _topic_partitions(transport, topics.complaints)
+    return ProcessState(topics, history, complaint_partitions=complaints)
+
+
+def _topic_partitions(transport: KafkaTransport, topic: str) -> int:
+    """How many partitions ``topic`` has (it exists: topics are ensured first)."""
+    from kafka import KafkaConsumer
+
+    from klachtradar.runtime.kafka_transport import client_config
+
+    consumer = KafkaConsumer(**client_config(transport.settings))
+    try:
+        found = consumer.partitions_for_topic(topic)
+    finally:
+        consumer.close()
+    return len(found) if found else transport.settings.partitions
 
 
 def _load_judging(
@@ -275,13 +333,81 @@ def _load_judging(
     return pipeline, pool
 
 
-def _join_early(transport: KafkaTransport, topic: str, group: str, stop: StopSignal) -> None:
+def _join_early(
+    transport: KafkaTransport,
+    topic: str,
+    group: str,
+    stop: StopSignal,
+    *,
+    watch: Callable[[GroupConsumer], None] | None = None,
+) -> None:
     """Create missing topics and join ``group`` on ``topic`` before the loop starts
-    (best effort: see :meth:`~klachtradar.runtime.kafka_transport.GroupConsumer.join`)."""
+    (best effort: see :meth:`~klachtradar.runtime.kafka_transport.GroupConsumer.join`).
+
+    ``watch`` is handed the member before it joins: partition-scoped state registers
+    its watcher there, so it hears of the very first assignment."""
     _ensure_topics(transport, stop)
     s = transport.settings
     member = transport.member(topic, group)
+    if watch is not None:
+        watch(member)
     member.join(max_records=s.batch_size, timeout_s=s.poll_timeout_s, give_up=stop.is_set)
+
+
+@app.command()
+def incidents(
+    group: Group = None,
+    metrics_port: MetricsPort = None,
+    exit_when_idle: IdleExit = None,
+) -> None:
+    """Consume <prefix>.complaints (keyed by brand): detect brand incidents over the whole
+    brand, produce incident alerts. Run beside ``process`` with ``\\[kafka] state = changelog``.
+
+    Ready once the watchlist is loaded and the group has assigned this member its
+    partitions (their state is restored before their first batch).
+    """
+    from enrich.brand_match import BrandMatcher
+    from klachtradar.runtime.changelog import ChangelogReader
+    from klachtradar.runtime.incident_stream import IncidentState, incidents_step
+    from klachtradar.runtime.pipeline import watchlist_terms
+
+    stop = _stop_signal()
+    base = load_settings()
+    group = group or base.kafka.incidents_group
+    settings, transport, metrics, readiness = _start(
+        "incidents", metrics_port, ["watchlist loaded", "partitions assigned"], group=group,
+        settings=base,
+    )  # fmt: skip
+    topics = transport.topics
+    _ensure_topics(transport, stop)
+    matcher = BrandMatcher.from_file(
+        settings.resolve(settings.watchlist.path), backend=settings.enrich.brand_backend
+    )
+    state = IncidentState(
+        settings.incidents,
+        watchlist_terms(matcher),
+        ChangelogReader(settings.kafka, topics.incidents_changelog),
+        raw_partitions=_topic_partitions(transport, topics.raw),
+    )
+    readiness.mark("watchlist loaded")
+    transport.member(topics.complaints, group).watchers.append(state)
+
+    def step() -> int:
+        return incidents_step(
+            transport,
+            state,
+            topics,
+            group=group,
+            max_records=settings.kafka.batch_size,
+            timeout_s=settings.kafka.poll_timeout_s,
+        )
+
+    try:
+        _consume(
+            "incidents", step, transport, metrics, stop, topics.complaints, group, exit_when_idle
+        )
+    finally:
+        state.reader.close()
 
 
 @app.command()

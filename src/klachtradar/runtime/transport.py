@@ -49,6 +49,27 @@ class Topics:
     def dlq(self) -> str:
         return f"{self.prefix}.dlq"
 
+    @property
+    def complaints(self) -> str:
+        """One event per classified brand complaint, keyed by brand (the repartition
+        that lets one ``incidents`` member see all of a brand's complaints)."""
+        return f"{self.prefix}.complaints"
+
+    @property
+    def history_changelog(self) -> str:
+        """Author-history changes of ``process``; partition *p* holds raw partition *p*'s."""
+        return f"{self.prefix}.history.changelog"
+
+    @property
+    def incidents_changelog(self) -> str:
+        """Incident-detector state; partition *p* holds complaints partition *p*'s."""
+        return f"{self.prefix}.incidents.changelog"
+
+    @property
+    def changelogs(self) -> tuple[str, ...]:
+        """The state topics: compacted where the broker compacts, read to the end on restore."""
+        return (self.history_changelog, self.incidents_changelog)
+
 
 @dataclass(frozen=True, slots=True)
 class Message:
@@ -70,6 +91,9 @@ class OutgoingMessage:
     key: str | None
     value: bytes
     headers: dict[str, str] = field(default_factory=dict)
+    partition: int | None = None
+    """Where it must go; ``None``: the key's partition. A changelog names it: state of
+    raw partition *p* goes to changelog partition *p*, whatever the key hashes to."""
 
 
 @dataclass(frozen=True, slots=True)
