@@ -4,6 +4,9 @@ A post raises an alert when it names a watchlist brand and its priority is at or
 above ``alerts.min_priority``. The alert id includes the priority, so a re-scored
 post that climbs from P2 to P1 alerts again, while a redelivered one does not.
 
+A complaint the brand already answered in public (``response``) raises no new post
+alert: re-scored or redelivered after the reply, it must not page anyone again.
+
 A brand's own reply whose tone is ``grof`` raises a ``toon`` alert for the webcare lead
 (the Sanoma lesson: the reply, not the complaint, became the story). It is public, so
 its priority follows the reach of the customer it went to and how far the reply itself
@@ -28,6 +31,8 @@ def post_alerts(posts: Sequence[ScoredPost], *, min_priority: Priority) -> list[
     alerts: list[Alert] = []
     for post in posts:
         if not post.brands or post.risk.priority.rank > min_priority.rank:
+            continue
+        if post.response is not None:  # answered in public: its alert went out before
             continue
         text = " ".join(post.post.text.split())
         title = text if len(text) <= _TITLE_CHARS else text[: _TITLE_CHARS - 1] + "…"

@@ -254,7 +254,7 @@ class Pipeline:
         return assemble(tagged, judged.predictions, judged.model, fallback=judged.fallback)
 
     def _finish(self, scored: list[ScoredPost], dead: list[DeadLetter]) -> PipelineOutput:
-        scored = self._without_deleted(scored)
+        scored = _latest_per_doc(self._without_deleted(scored))
         alerts = post_alerts(scored, min_priority=self.settings.alerts.min_priority)
         alerts.extend(tone_alerts(scored, self.settings.replies))
         alerts.extend(self.incidents.observe(scored))
@@ -269,6 +269,15 @@ class Pipeline:
             self.history.forget(gone)
             scored = [p for p in scored if p.doc_id not in self.tombstones]
         return scored
+
+
+def _latest_per_doc(scored: list[ScoredPost]) -> list[ScoredPost]:
+    """One scored post per doc id, its last version: a complaint answered by a brand reply
+    in the same batch leaves it once, answered (the sinks would upsert it anyway)."""
+    last = {post.doc_id: number for number, post in enumerate(scored)}
+    if len(last) == len(scored):
+        return scored
+    return [post for number, post in enumerate(scored) if last[post.doc_id] == number]
 
 
 def _history_backend(settings: Settings) -> HistoryBackend:
