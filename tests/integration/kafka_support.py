@@ -210,11 +210,13 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str, poll_s: f
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
-def topic_doc_ids(settings: KafkaSettings, topic: str) -> list[str]:
-    """The doc id of every message on a topic (raw or scored), duplicates included."""
+def topic_doc_ids(settings: KafkaSettings, topic: str, *, deletes: bool = False) -> list[str]:
+    """The doc id of every message on a topic (raw or scored), duplicates included;
+    ``deletes``: of the delete records only (``record: delete`` header)."""
     from kafka import KafkaConsumer, TopicPartition
 
     from klachtradar.runtime.kafka_transport import client_config
+    from klachtradar.runtime.runner import DELETE_RECORD, RECORD_HEADER
 
     consumer = KafkaConsumer(**client_config(settings), enable_auto_commit=False)
     tps = [TopicPartition(topic, p) for p in range(settings.partitions)]
@@ -227,6 +229,8 @@ def topic_doc_ids(settings: KafkaSettings, topic: str) -> list[str]:
         idle = 0 if batches else idle + 1
         for records in batches.values():
             for record in records:
+                if deletes and (RECORD_HEADER, DELETE_RECORD.encode()) not in record.headers:
+                    continue
                 body = json.loads(record.value)
                 doc_ids.append(body.get("doc_id") or f"{body['source']}:{body['post_id']}")
     consumer.close()
