@@ -4,10 +4,17 @@ The model that holds on real Dutch text (the e5 encoder) judges tens of posts a 
 on two cores; the linear model judges thousands. A storm — exactly when webcare most
 needs alerts — can bring more posts than the encoder can take, and a queue that grows
 without bound turns a one-second alert into a ten-minute one. So the pipeline measures
-how far behind it is (the age of the oldest post of a batch since the listener
-received it) and, past ``[classify] overload_lag_seconds``, sends batches to the fast
-model until the lag is back under ``resume_lag_seconds``. The two thresholds give
+how far behind it is and, past ``[classify] overload_lag_seconds``, sends batches to
+the fast model until it is back under ``resume_lag_seconds``. The two thresholds give
 hysteresis, so a stream near the limit does not flap between models on every batch.
+
+"How far behind" is a deadline, not only an age: the age of the batch's oldest post
+since the listener received it *plus* what the primary model is expected to take for
+this batch (and for a batch still queued before it in the judge worker), from
+:class:`JudgeCost`, measured on the primary's own batches. A batch whose oldest post
+waited 0.3 s looks fine by age, but if the encoder needs 0.4 s for its 40 posts its
+alert leaves at 0.7 s; the gate sees 0.7 s before it commits to the slow path. Until
+the primary has judged a batch, the expectation is zero (age only).
 
 Every verdict names the model that made it (:class:`~klachtradar.contract.ModelRef`)
 and says whether it was the fallback (``Classification.fallback``); the triage card
@@ -55,6 +62,49 @@ def batch_lag_seconds(received: Sequence[datetime | None], now: datetime) -> flo
 
 
 @dataclass
+class JudgeCost:
+    """What the primary model takes for a batch of ``n`` posts: ``a + b·n`` seconds.
+
+    Fitted by least squares over the primary's recent batches, each weighed down by
+    ``decay`` per later batch, so the estimate follows the machine (a neighbour's load,
+    a new model after a hot swap) within tens of batches. With too little spread in
+    batch sizes to separate ``a`` from ``b`` it falls back to the mean seconds per post.
+    Pure arithmetic; the caller times the batches.
+    """
+
+    decay: float = 0.9
+    _w: float = 0.0
+    _n: float = 0.0
+    _t: float = 0.0
+    _nn: float = 0.0
+    _nt: float = 0.0
+
+    def observe(self, posts: int, seconds: float) -> None:
+        """One primary batch of ``posts`` posts took ``seconds``."""
+        if posts <= 0 or seconds < 0:
+            return
+        d = self.decay
+        self._w = self._w * d + 1.0
+        self._n = self._n * d + posts
+        self._t = self._t * d + seconds
+        self._nn = self._nn * d + posts * posts
+        self._nt = self._nt * d + posts * seconds
+
+    def estimate(self, posts: int) -> float:
+        """Expected seconds for ``posts`` posts (0 before any batch was observed)."""
+        if posts <= 0 or self._w == 0:
+            return 0.0
+        mean_n, mean_t = self._n / self._w, self._t / self._w
+        spread = self._nn / self._w - mean_n * mean_n
+        if spread > 1e-6 * max(1.0, mean_n * mean_n):
+            slope = (self._nt / self._w - mean_n * mean_t) / spread
+            intercept = mean_t - slope * mean_n
+            if slope > 0 and intercept >= 0:
+                return intercept + slope * posts
+        return mean_t / mean_n * posts if mean_n > 0 else 0.0
+
+
+@dataclass
 class LagGate:
     """Hysteresis over the batch lag: ``True`` while the stream is overloaded."""
 
@@ -62,12 +112,21 @@ class LagGate:
     overloaded: bool = False
     switches: int = field(default=0)
 
-    def observe(self, lag_seconds: float) -> bool:
-        """Update the state with one batch's lag; whether that batch goes to the fast model."""
+    def observe(self, lag_seconds: float, expected_seconds: float = 0.0) -> bool:
+        """Update the state with one batch's lag; whether that batch goes to the fast model.
+
+        ``expected_seconds``: what the primary model would still take for it (see
+        :class:`JudgeCost`). Entering overload judges the batch on the lag its alert
+        would leave with (age + expected); leaving it needs the age alone under the
+        resume mark. Leaving on age keeps the cost measured: were the primary slower
+        than the deadline on any batch, an expectation-based exit would never hand it
+        a batch again, and the estimate would never learn that the machine got faster.
+        """
         was = self.overloaded
-        if self.overloaded:
-            self.overloaded = lag_seconds > self.policy.resume_lag_seconds
+        if self.overloaded:  # caught up by age alone: the primary gets the next batch,
+            self.overloaded = lag_seconds > self.policy.resume_lag_seconds  # and is re-timed
         else:
+            lag_seconds += max(0.0, expected_seconds)
             self.overloaded = lag_seconds > self.policy.max_lag_seconds
         if self.overloaded != was:
             self.switches += 1
@@ -87,11 +146,13 @@ class Cascade:
     primary: TextClassifier
     fast: TextClassifier
     gate: LagGate
+    cost: JudgeCost = field(default_factory=JudgeCost)
+    """The primary's measured cost per batch (fed by the pipeline, in or out of process)."""
 
-    def choose(
-        self, received: Sequence[datetime | None], now: datetime
-    ) -> tuple[TextClassifier, bool]:
-        """The classifier for this batch, and whether it is the fallback."""
-        if self.gate.observe(batch_lag_seconds(received, now)):
-            return self.fast, True
-        return self.primary, False
+    def overloaded(
+        self, received: Sequence[datetime | None], now: datetime, *, queued: int = 0
+    ) -> bool:
+        """Whether this batch goes to the fast model. ``queued``: posts of an earlier
+        batch still waiting in the judge worker, which this one would queue behind."""
+        expected = self.cost.estimate(len(received) + queued)
+        return self.gate.observe(batch_lag_seconds(received, now), expected)

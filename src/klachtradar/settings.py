@@ -94,7 +94,8 @@ class ClassifySettings(BaseModel):
     missing), and takes over batches under overload (see :mod:`classify.cascade`).
     Empty: no fallback (the lexicon backend where a model cannot load)."""
     overload_lag_seconds: float = Field(default=0.5, gt=0)
-    """A batch whose oldest post was received longer ago than this goes to the fast model."""
+    """A batch whose alert would leave later than this after its oldest post was received
+    (its age plus the primary model's measured cost for it) goes to the fast model."""
     resume_lag_seconds: float = Field(default=0.2, ge=0)
     """Back to the configured model once a batch's lag is under this again."""
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from classify.base import Prediction, TextClassifier
-from classify.cascade import LagGate, OverloadPolicy, batch_lag_seconds
+from classify.cascade import JudgeCost, LagGate, OverloadPolicy, batch_lag_seconds
 from classify.lexicon import LexiconClassifier
 from klachtradar.contract import Author, ModelRef, RawPost, utc_now
 from klachtradar.errors import ConfigError
@@ -80,6 +80,67 @@ def test_gate_switches_with_hysteresis() -> None:
         True,
     ]
     assert gate.switches == 3
+
+
+def test_gate_enters_overload_on_the_lag_the_alert_would_leave_with() -> None:
+    """0.3 s old is fine by age, but not with 0.4 s of encoder work still to do; once
+    overloaded, the primary comes back when the age alone is under the resume mark."""
+    gate = LagGate(OverloadPolicy(max_lag_seconds=0.5, resume_lag_seconds=0.1))
+    assert gate.observe(0.3) is False
+    assert gate.observe(0.3, expected_seconds=0.1) is False
+    assert gate.observe(0.3, expected_seconds=0.4) is True
+    assert gate.observe(0.05, expected_seconds=0.8) is False  # caught up: re-timed
+    assert gate.switches == 2
+
+
+def test_judge_cost_fits_a_fixed_and_a_per_post_part() -> None:
+    cost = JudgeCost()
+    assert cost.estimate(10) == 0.0  # nothing measured: the gate goes by age
+    for n in (4, 10, 20, 40, 8, 30):
+        cost.observe(n, 0.05 + 0.01 * n)
+    assert cost.estimate(50) == pytest.approx(0.55, rel=1e-6)
+    assert cost.estimate(1) == pytest.approx(0.06, rel=1e-6)
+
+
+def test_judge_cost_with_one_batch_size_is_the_mean_per_post_and_follows_the_machine() -> None:
+    cost = JudgeCost(decay=0.5)
+    for _ in range(5):
+        cost.observe(20, 0.2)
+    assert cost.estimate(40) == pytest.approx(0.4)
+    for _ in range(12):  # a neighbour takes a core: every batch twice as slow
+        cost.observe(20, 0.4)
+    assert cost.estimate(40) == pytest.approx(0.8, rel=1e-3)
+
+
+def test_a_big_batch_goes_fast_before_its_age_says_so() -> None:
+    """The deadline gate with a measured primary: 20 posts at 0.02 s each teach it the
+    cost; 40 posts 0.2 s old would leave at ~1 s, past the 0.5 s limit, so they go to
+    the fast model although their age alone is under it."""
+    slow = SlowClassifier(seconds_per_post=0.02)
+    pipeline = _pipeline(slow, overload=0.5, resume=0.1)
+    pipeline.process([_post(n, utc_now()) for n in range(20)], arrived=[utc_now()] * 20)
+    assert pipeline.cascade is not None
+    assert pipeline.cascade.cost.estimate(40) == pytest.approx(0.8, rel=0.5)
+    waited = utc_now() - timedelta(seconds=0.2)
+    out = pipeline.process([_post(100 + n, waited) for n in range(40)], arrived=[waited] * 40)
+    assert {p.classification.fallback for p in out.scored if p.classification} == {True}
+    assert slow.judged == 20
+
+
+def test_a_workers_timing_teaches_the_cost_model() -> None:
+    """A worker's :class:`Judgement` carries its classification seconds; a primary
+    verdict feeds the cascade's cost model, a fast one does not."""
+    pipeline = _pipeline(LexiconClassifier(), overload=0.3, resume=0.1)
+    assert pipeline.cascade is not None
+    posts = [_post(n, utc_now()) for n in range(10)]
+    lexicon = LexiconClassifier()
+    predictions = lexicon.predict_proba([p.text for p in posts])
+    fast = Judgement(["nl"] * 10, list(predictions), lexicon.model_ref, fallback=True, seconds=9)
+    pipeline.process(posts, judged=fast)
+    assert pipeline.cascade.cost.estimate(10) == 0.0
+    primary = Judgement(["nl"] * 10, list(predictions), lexicon.model_ref, seconds=0.5)
+    pipeline.process(posts, judged=primary)
+    assert pipeline.cascade.cost.estimate(20) == pytest.approx(1.0)
 
 
 def test_policy_refuses_a_resume_mark_above_the_limit() -> None:

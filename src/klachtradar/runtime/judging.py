@@ -21,6 +21,7 @@ import logging
 import multiprocessing
 import multiprocessing.connection
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -45,6 +46,8 @@ class Judgement:
     watchlist: str = ""
     fallback: bool = False
     """Judged by the fast model (the overload cascade, :mod:`classify.cascade`)."""
+    seconds: float = 0.0
+    """What the classifier took for the batch in the worker (the cascade's cost model)."""
 
 
 _WORKER: dict[str, Any] = {}
@@ -96,11 +99,13 @@ def _judge(
     classifier: TextClassifier = _WORKER["fast" if fast else "classifier"]
     identify = _WORKER["tagger"]
     langs = [lang or identify(text) or "nl" for text, lang in zip(texts, given, strict=True)]
+    started = time.perf_counter()
     predictions = predict_batch(
         texts, langs, classifier, languages=settings.pipeline.supported_languages
     )
+    seconds = time.perf_counter() - started
     if handles is None or hashtags is None:
-        return Judgement(langs, predictions, classifier.model_ref, fallback=fast)
+        return Judgement(langs, predictions, classifier.model_ref, fallback=fast, seconds=seconds)
     matcher = _WORKER["matcher"]
     matcher.reload_if_changed()
     brands = [
@@ -108,7 +113,13 @@ def _judge(
         for text, at, tags in zip(texts, handles, hashtags, strict=True)
     ]
     return Judgement(
-        langs, predictions, classifier.model_ref, brands, matcher.version, fallback=fast
+        langs,
+        predictions,
+        classifier.model_ref,
+        brands,
+        matcher.version,
+        fallback=fast,
+        seconds=seconds,
     )
 
 

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from classify.base import TextClassifier
-from classify.cascade import Cascade, batch_lag_seconds
+from classify.cascade import Cascade
 from classify.registry import configured_cascade, configured_classifier
 from classify.stage import assemble, classify_batch
 from classify.tone import ToneClassifier, configured_tone_classifier, judge_tones
@@ -126,6 +126,8 @@ class Pipeline:
         now = now or utc_now()
         self._between_batches()
         fast = judged is None and self.overloaded(arrived)
+        if judged is not None and not judged.fallback and self.cascade is not None:
+            self.cascade.cost.observe(len(posts), judged.seconds)
         try:
             scored = self._score(posts, now, judged, fast=fast)
         except Exception:  # isolate the poison record(s), keep the rest
@@ -138,7 +140,7 @@ class Pipeline:
             return self._finish(scored, dead)
         return self._finish(scored, [])
 
-    def overloaded(self, arrived: Sequence[datetime | None]) -> bool:
+    def overloaded(self, arrived: Sequence[datetime | None], *, queued: int = 0) -> bool:
         """Observe this batch's arrival lag; whether it goes to the fast model.
 
         ``arrived``: when each post reached the stream this pipeline consumes — the raw
@@ -147,11 +149,13 @@ class Pipeline:
         in (its posts' ``received_at`` are months old). The lag is wall-clock time since
         the oldest, whatever clock ``process(now=…)`` scores on. Called once per batch,
         by :meth:`process` or, when a worker judges the batch, by the caller before it
-        submits (the worker then uses its fast model).
+        submits (the worker then uses its fast model). ``queued``: posts of an earlier
+        batch still in the judge worker, ahead of this one (the cascade's deadline counts
+        their cost too).
         """
         if self.cascade is None:
             return False
-        return self.cascade.gate.observe(batch_lag_seconds(arrived, utc_now()))
+        return self.cascade.overloaded(arrived, utc_now(), queued=queued)
 
     def forget(self, deletes: Sequence[DeletedPost]) -> None:
         """Deleted posts leave the author history, and later copies of them are dropped.
@@ -236,12 +240,16 @@ class Pipeline:
         )
         fast = fast and self.cascade is not None
         classifier = self.cascade.fast if fast and self.cascade is not None else self.classifier
-        return classify_batch(
+        started = time.perf_counter()
+        classified = classify_batch(
             tagged,
             classifier,
             languages=self.settings.pipeline.supported_languages,
             fallback=fast,
         )
+        if self.cascade is not None and not fast:
+            self.cascade.cost.observe(len(posts), time.perf_counter() - started)
+        return classified
 
     def _brands_found(self, judged: Judgement | None) -> list[list[BrandMention]] | None:
         """A worker's brand mentions, if it matched with the watchlist in use here."""

@@ -585,10 +585,11 @@ class LookaheadProcessStep:
         if not messages:
             return None
         decoded = _decode(messages, self.max_post_bytes)
+        ahead = self._ahead
+        queued = len(ahead.decoded.posts) if ahead and not ahead.judgement.done() else 0
         try:
-            judgement = self.judges.submit(
-                decoded.posts, fast=self.pipeline.overloaded(message_arrivals(decoded))
-            )
+            fast = self.pipeline.overloaded(message_arrivals(decoded), queued=queued)
+            judgement = self.judges.submit(decoded.posts, fast=fast)
         except Exception as exc:  # a broken pool: this batch is judged here (see _finish)
             judgement = Future()
             judgement.set_exception(exc)
