@@ -80,8 +80,8 @@ class JudgeCost:
     _nt: float = 0.0
 
     def observe(self, posts: int, seconds: float) -> None:
-        """One primary batch of ``posts`` posts took ``seconds``."""
-        if posts <= 0 or seconds < 0:
+        """One primary batch of ``posts`` posts took ``seconds`` (0: not timed, ignored)."""
+        if posts <= 0 or seconds <= 0:
             return
         d = self.decay
         self._w = self._w * d + 1.0
