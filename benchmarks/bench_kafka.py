@@ -340,11 +340,13 @@ def alerting_templates(templates: list[RawPost]) -> list[RawPost]:
     settings = load_settings()
     settings.history.backend = "memory"
     margin = settings.priority.p2 + 10
-    output = Pipeline.from_settings(settings).process(templates)
+    story = Pipeline.from_settings(settings)
+    output = story.process(templates)
     chosen = [p.post for p in output.scored if p.brands and p.risk.score >= margin]
     # Without the demo's brand replies and earlier posts around them: a follow-up that
     # alerts only as "beantwoord, niet opgelost" in its story does not alert on its own.
-    alone = Pipeline.from_settings(settings).process(chosen)
+    # A fresh pipeline (no history), the classifier already loaded.
+    alone = Pipeline.from_settings(settings, classifier=story.classifier).process(chosen)
     return [p.post for p in alone.scored if p.brands and p.risk.score >= margin]
 
 
