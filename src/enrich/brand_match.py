@@ -363,6 +363,11 @@ class BrandMatcher:
         log.info("watchlist reloaded: %d brands", len(self._brands))
         return True
 
+    def brand_of_handle(self, handle: str) -> str | None:
+        """The brand whose own handle this is (a brand reply's author), else None."""
+        brand = self._handle_index.get(handle.lower().removeprefix("@"))
+        return None if brand is None else brand.spec.name
+
     def match(self, post: RawPost) -> list[BrandMention]:
         """Brands in a post's text and its mention/hashtag lists, first occurrence first."""
         return self.match_fields(post.text, post.mentions, post.hashtags)

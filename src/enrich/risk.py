@@ -14,6 +14,7 @@ The score is a sum of points, each feature scaled to [0, 1] and weighted from
     history       min(history_max, w_h · earlier unanswered complaints, same author+brand)
     waiting       w_w · L(hours since the first unanswered complaint, waiting_full_hours)
     cues          min(cue_max, Σ weight of each cue: media, churn, herhaald, urgent)
+    answered      answered_not_solved  if a complaint follows a public brand reply
 
     L(x, full) = min(1, log10(1 + x) / log10(1 + full))
 
@@ -28,6 +29,9 @@ The score is a sum of points, each feature scaled to [0, 1] and weighted from
   (SEISMIC-style self-exciting estimate); a supercritical cascade counts in full.
 * Waiting runs from the first unanswered complaint of the author's streak (or this
   post) to the moment of observation, so replays score the same as the live stream.
+* A public brand reply (``replied``, see :mod:`enrich.replies`) stops the waiting clock
+  and the "geen reactie" of the history; a complaint *after* it is "beantwoord, niet
+  opgelost" (the UPC lesson: a reply is not a solution) and gets points for it.
 
 The priority comes from thresholds in settings (P1 ≥ 70, P2 ≥ 50, P3 ≥ 30).
 Missing follower or engagement counts score zero *and say so* ("bereik onbekend");
@@ -42,7 +46,7 @@ from datetime import datetime
 
 from enrich.history import HistorySummary
 from enrich.virality import Observation, expected_final_reposts, log_scale, per_hour
-from klachtradar.contract import ClassifiedPost, Cue, Risk
+from klachtradar.contract import ClassifiedPost, Cue, PublicResponse, Risk
 from klachtradar.settings import PriorityThresholds, RiskWeights
 
 MAX_PLAUSIBLE_FOLLOWERS = 300_000_000
@@ -112,11 +116,14 @@ class RiskModel:
         *,
         now: datetime,
         previous: Observation | None = None,
+        replied: PublicResponse | None = None,
     ) -> Risk:
         """Score one post.
 
         ``history`` is the author's past with the post's main brand; ``previous`` the
-        last engagement counts seen for this doc id (an engagement update), if any.
+        last engagement counts seen for this doc id (an engagement update), if any;
+        ``replied`` the brand's latest public reply to this author (to this post, or
+        before it).
         ``now`` is not used for the score: observation times come from the post, so a
         replay scores as the live stream did.
         """
@@ -135,9 +142,10 @@ class RiskModel:
         self._reach(post, out)
         observed_at = _observed_at(post, now, out)
         self._engagement(post, observed_at, previous, out)
-        self._history(history, out)
-        self._waiting(post, history, observed_at, complaint, out)
+        self._history(history, replied, out)
+        self._waiting(post, history, observed_at, complaint, replied, out)
         self._cues(post, out)
+        self._answered(post, replied, complaint, out)
 
         total = sum(out.features.values())
         streak = history.unanswered if history is not None else 0
@@ -235,7 +243,9 @@ class RiskModel:
         elif expected >= 50 and expected >= 1.5 * shares:
             out.reasons.append(f"verwacht ~{format_count(expected)} reposts")
 
-    def _history(self, history: HistorySummary | None, out: _Scoring) -> None:
+    def _history(
+        self, history: HistorySummary | None, replied: PublicResponse | None, out: _Scoring
+    ) -> None:
         w = self.weights
         if history is None or history.earlier_complaints == 0:
             out.features["history"] = 0.0
@@ -246,7 +256,9 @@ class RiskModel:
         if history.first_complaint_at is not None and history.current_at is not None:
             span = " in " + _span(history.first_complaint_at, history.current_at)
         answered = (
-            "geen reactie"
+            "publiek beantwoord"
+            if replied is not None
+            else "geen reactie"
             if history.unanswered == history.earlier_complaints
             else f"{history.unanswered} onbeantwoord"
         )
@@ -258,14 +270,24 @@ class RiskModel:
         history: HistorySummary | None,
         observed_at: datetime,
         complaint: float,
+        replied: PublicResponse | None,
         out: _Scoring,
     ) -> None:
-        """Time an unanswered author has been waiting, up to the observation."""
+        """Time an unanswered author has been waiting, up to the observation.
+
+        A public reply ends the wait: for the post it answered, and for every complaint
+        before it (a complaint after it waits from its own time).
+        """
         w = self.weights
         out.features["waiting"] = 0.0
-        since = post.post.created_at if complaint >= 0.5 else None
+        created = post.post.created_at
+        since = created if complaint >= 0.5 else None
         if history is not None and history.unanswered and history.first_unanswered_at:
             since = history.first_unanswered_at
+        if replied is not None and since is not None:
+            if replied.responded_at > created:
+                return  # this post itself got its answer
+            since = max(since, created)
         if since is None:
             return
         hours = (observed_at - since).total_seconds() / 3600
@@ -290,6 +312,34 @@ class RiskModel:
         }
         out.features["cues"] = min(w.cue_max, sum(weight[c] for c in cues))
         out.reasons.extend(_CUE_REASON[c] for c in cues)
+
+    def _answered(
+        self, post: ClassifiedPost, replied: PublicResponse | None, complaint: float, out: _Scoring
+    ) -> None:
+        """A complaint after a public reply: answered, not solved (the UPC case).
+
+        The post the reply answered says so instead ("publiek beantwoord na 25 min …").
+        """
+        out.features["answered"] = 0.0
+        if replied is None:
+            return
+        if replied.responded_at > post.post.created_at:
+            out.reasons.append(response_line(replied))
+            return
+        if complaint < 0.5:
+            return
+        out.features["answered"] = self.weights.answered_not_solved
+        out.reasons.append(ANSWERED_NOT_SOLVED)
+
+
+ANSWERED_NOT_SOLVED = "beantwoord, niet opgelost"
+"""The reason of a complaint that came after the brand's public reply."""
+
+
+def response_line(response: PublicResponse) -> str:
+    """'publiek beantwoord na 25 min door @PostNL': the card's and the reasons' words."""
+    minutes = response.first_response_minutes
+    return f"publiek beantwoord na {format_duration(minutes / 60)} door @{response.by}"
 
 
 def _observed_at(post: ClassifiedPost, now: datetime, out: _Scoring) -> datetime:

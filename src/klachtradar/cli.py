@@ -44,7 +44,7 @@ HELP_PANELS: dict[str, tuple[str, ...]] = {
     "Demo & zoeken": ("demo", "replay", "top", "search"),
     "Streaming": ("listen", "normalise", "process", "incidents", "index", "notify", "dlq"),
     "Modellen": ("train", "evaluate", "classify", "models"),
-    "Triage": ("serve", "report", "feedback", "alerts"),
+    "Triage": ("serve", "report", "replies", "feedback", "alerts"),
     "Beheer": ("es", "kibana", "schema", "forget"),
 }
 """Every top-level command, in the ``--help`` panel and the order it is listed in.
@@ -323,6 +323,69 @@ def top(
 
 
 TOP_SCAN_LIMIT = 10_000
+REPLIES_SCAN_LIMIT = 10_000
+"""How many of the newest stored posts ``replies`` looks through for brand replies."""
+
+
+@app.command()
+def replies(
+    brand: Annotated[str | None, typer.Option(help="Only this brand's replies.")] = None,
+    tone: Annotated[str | None, typer.Option(help="professioneel, kortaf or grof.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    store: StoreOption = None,
+) -> None:
+    """The brands' own public replies: what they answered, how fast, and in what tone."""
+    from sink.query_types import PostFilter
+
+    settings = _settings(store)
+    with _queries(settings) as db:
+        posts = db.find(PostFilter(), limit=REPLIES_SCAN_LIMIT, sort="newest")
+    rows = [reply_summary(p) for p in reversed(posts) if p.reply is not None]
+    rows = [
+        r
+        for r in rows
+        if (brand is None or r["brand"] == brand) and (tone is None or r["tone"] == tone)
+    ]
+    if as_json:
+        for row in rows:
+            typer.echo(json.dumps(row, ensure_ascii=False))
+        return
+    table = Table(title="Merkreacties")
+    for column in ("tijd", "merk", "toon", "op", "na (min)", "tekst"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            str(row["created_at"])[:16],
+            str(row["brand"]),
+            str(row["tone"] or "–"),
+            str(row["in_reply_to"] or "–"),
+            "" if row["first_response_minutes"] is None else f"{row['first_response_minutes']:.0f}",
+            str(row["text"])[:80],
+        )
+    console.print(table)
+
+
+def reply_summary(post: ScoredPost) -> dict[str, Any]:
+    """One brand reply as ``replies --json`` prints it."""
+    reply = post.reply
+    assert reply is not None
+    tone = reply.tone
+    return {
+        "doc_id": post.doc_id,
+        "brand": reply.brand,
+        "handle": reply.handle,
+        "tone": tone.tone.value if tone else None,
+        "tone_reasons": list(tone.reasons) if tone else [],
+        "in_reply_to": reply.in_reply_to,
+        "to_handle": reply.to_handle,
+        "first_response": reply.first_response,
+        "first_response_minutes": reply.response_minutes,
+        "thread_id": post.thread_id,
+        "created_at": post.post.created_at.isoformat(),
+        "text": post.post.text,
+    }
+
+
 """How many posts ``top`` groups into conversations (Elasticsearch's default result
 window): a queue longer than that has bigger problems than a missed count."""
 

@@ -42,9 +42,11 @@ from pydantic import (
 
 from klachtradar.errors import ContractError
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 """Major.minor. Minor bumps only add optional fields or new record types (1.1:
-:class:`DeletedPost`); a major bump may change meaning."""
+:class:`DeletedPost`; 1.2: conversations — ``thread_id``, :class:`BrandReply`,
+:class:`PublicResponse` on :class:`ScoredPost` and the ``toon`` alert kind); a major bump
+may change meaning."""
 
 _SCHEMA_MAJOR = int(SCHEMA_VERSION.split(".")[0])
 
@@ -295,8 +297,68 @@ class Risk(_Model):
     )
 
 
+class Tone(StrEnum):
+    """How a brand's public reply sounds (see ``classify.tone``)."""
+
+    PROFESSIONEEL = "professioneel"
+    KORTAF = "kortaf"
+    GROF = "grof"
+
+
+class ToneJudgement(_Model):
+    """The tone of one brand reply, its probabilities and the phrases that decided."""
+
+    tone: Tone
+    proba: dict[Tone, float]
+    reasons: list[str] = Field(default_factory=list, description="Deciding phrases, in words.")
+    model: ModelRef
+
+
+class BrandReply(_Model):
+    """A post by one of a brand's own handles: webcare answering in public.
+
+    A brand reply is never a mention of the brand (its ``brands`` stay empty), so it
+    never becomes a complaint or a post alert about the brand itself.
+    """
+
+    brand: str
+    handle: str = Field(description="The brand's handle that posted it, without '@'.")
+    in_reply_to: str | None = Field(
+        default=None, description="Doc id of the post it answers (the complaint), if linked."
+    )
+    linked_by: Literal["reply_id", "handle"] | None = Field(
+        default=None,
+        description="reply_id: the platform said so; handle: it starts with the "
+        "complainant's @handle within the window.",
+    )
+    to_handle: str | None = Field(default=None, description="Who it answers, without '@'.")
+    to_followers: int | None = Field(default=None, description="The reach of who it answers.")
+    response_minutes: float | None = Field(
+        default=None, description="Minutes after the post it answers; None when not linked."
+    )
+    first_response: bool = Field(
+        default=False, description="The first brand reply to that post (its response time)."
+    )
+    tone: ToneJudgement | None = None
+
+
+class PublicResponse(_Model):
+    """The first public brand reply to a complaint: when, by whom, after how long."""
+
+    responded_at: UtcDatetime
+    first_response_minutes: float = Field(ge=0)
+    by: str = Field(description="The brand handle that answered, without '@'.")
+    reply_doc_id: str
+
+
 class ScoredPost(_Model):
-    """What sinks store and index: the post, its classification, brands and risk."""
+    """What sinks store and index: the post, its classification, brands and risk.
+
+    Conversations (schema 1.2): ``thread_id`` names the conversation a post belongs to
+    (the doc id of its first complaint); ``reply`` is set on a brand's own reply;
+    ``response`` on a complaint the brand answered in public; ``answered_not_solved``
+    on a complaint that came after such a reply (a reply is not a solution).
+    """
 
     schema_version: SchemaVersion = SCHEMA_VERSION
     doc_id: str
@@ -306,6 +368,10 @@ class ScoredPost(_Model):
     brands: list[BrandMention] = Field(default_factory=list)
     risk: Risk
     scored_at: UtcDatetime
+    thread_id: str | None = None
+    reply: BrandReply | None = None
+    response: PublicResponse | None = None
+    answered_not_solved: bool = False
 
     @model_validator(mode="after")
     def _doc_id_matches_post(self) -> ScoredPost:
@@ -320,11 +386,14 @@ class ScoredPost(_Model):
 
 
 class AlertKind(StrEnum):
-    """A single risky post, or a brand-wide spike of complaints opening or closing."""
+    """A single risky post, a brand-wide spike of complaints opening or closing, or a
+    rude public reply by the brand itself."""
 
     POST = "post"
     INCIDENT = "incident"
     INCIDENT_OVER = "incident_over"
+    TOON = "toon"
+    """A brand's own public reply that sounds rude (``grof``): for the webcare lead."""
 
 
 class Alert(_Model):

@@ -156,6 +156,7 @@ class RiskWeights(BaseModel):
     cue_herhaald: float = 4.0
     cue_urgent: float = 8.0
     cue_max: float = 15.0
+    answered_not_solved: float = 10.0
     non_complaint_factor: float = Field(default=0.4, ge=0.0, le=1.0)
     reach_full_followers: int = Field(default=1_000_000, ge=10)
     amplification_full: int = Field(default=1_000, ge=2)
@@ -201,6 +202,22 @@ class EnrichSettings(BaseModel):
     language_candidates: list[str] = ["nl", "en", "de", "fr", "es", "tr", "pl", "fy"]
     watchlist_check_seconds: float = Field(default=2.0, ge=0)
     engagement_memory: int = Field(default=200_000, ge=0)
+
+
+class RepliesSettings(BaseModel):
+    """Brand replies (see :mod:`enrich.replies`): how they are linked and judged.
+
+    A reply without a platform reply id is linked to the complainant's latest complaint
+    when it starts with their @handle and comes within ``window_hours`` of it; the same
+    window decides whether a new complaint after a reply is "beantwoord, niet opgelost".
+    ``tone_model`` names the tone classifier in the model registry (``NAME`` or
+    ``NAME@VERSION``), or ``""`` to judge no tone.
+    """
+
+    window_hours: float = Field(default=48.0, gt=0)
+    tone_model: str = "tone"
+    toon_p1_followers: int = Field(default=10_000, ge=0)
+    toon_p1_shares: int = Field(default=100, ge=0)
 
 
 AlertChannel = Literal["slack", "teams", "email", "webhook"]
@@ -347,6 +364,9 @@ class TriageSettings(BaseModel):
     # The escalation ladder of an unclaimed P1 ([alerts] escalation): minutes per step.
     escalate_after_minutes: float = Field(default=10.0, gt=0)
     brand_escalate_after_minutes: dict[str, float] = Field(default_factory=dict)
+    # A complaint the brand already answered in public (but nobody resolved) ranks below
+    # the unanswered ones of the same priority; it never leaves the queue.
+    answered_below_unanswered: bool = True
 
     @field_validator("timezone")
     @classmethod
@@ -548,6 +568,7 @@ class Settings(BaseSettings):
     elasticsearch: ElasticsearchSettings = ElasticsearchSettings()
     kafka: KafkaSettings = KafkaSettings()
     enrich: EnrichSettings = EnrichSettings()
+    replies: RepliesSettings = RepliesSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -160,6 +160,9 @@ class CardView:
     """``name@version`` of the classifier that judged the post."""
     fast_model: bool = False
     """Judged by the overload cascade's fast model (``Classification.fallback``)."""
+    public_response: str = ""
+    """"publiek beantwoord na 25 min door @PostNL": the brand answered on the platform
+    (``ScoredPost.response``), whoever pressed resolve or not."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,4 +274,15 @@ def card_view(
         model=f"{cls.model.name}@{cls.model.version}" if cls else "",
         fast_model=bool(cls and cls.fallback),
         escalation=escalation,
+        public_response=public_response_line(post),
     )
+
+
+def public_response_line(post: ScoredPost) -> str:
+    """The card's line for a complaint the brand answered in public ('' if it did not)."""
+    response = post.response
+    if response is None:
+        return ""
+    minutes = response.first_response_minutes
+    after = f"{max(1, round(minutes))} min" if minutes < 60 else f"{round(minutes / 60)} uur"
+    return f"publiek beantwoord na {after} door @{response.by}"

@@ -497,3 +497,24 @@ def test_the_index_process_sink_upserts_into_elasticsearch_through_the_transport
     client.indices.refresh(index=f"{settings.elasticsearch.posts_index}*")
     count = client.count(index=settings.elasticsearch.posts_index)["count"]
     assert count == len({p.doc_id for p in posts})
+
+
+def test_brand_replies_are_indexed_with_thread_tone_and_the_public_response(
+    parity: tuple[ElasticsearchQueries, EmbeddedStore], client: Elasticsearch
+) -> None:
+    es, store = parity
+    replies = [p for p in store.find(PostFilter(), limit=5000) if p.reply is not None]
+    rude = next(p for p in replies if "komen zeuren" in p.post.text)
+    indexed = es.get(rude.doc_id)
+    assert indexed is not None and indexed.reply is not None
+    assert indexed.reply == rude.reply and indexed.thread_id == rude.thread_id
+    assert indexed.reply.tone is not None and indexed.reply.in_reply_to is not None
+    answered = es.get(indexed.reply.in_reply_to)
+    assert answered is not None and answered.response is not None
+    assert answered.response.reply_doc_id == rude.doc_id
+    hits = client.search(
+        index=es.posts,
+        query={"bool": {"filter": [{"term": {"thread_id": rude.thread_id}}]}},
+        size=50,
+    )["hits"]["hits"]
+    assert {h["_source"]["doc_id"] for h in hits} >= {rude.doc_id, answered.doc_id}

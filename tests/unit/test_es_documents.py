@@ -88,3 +88,47 @@ def test_week_index_names_match_the_ilm_origination_date_pattern() -> None:
     prefix, date = name.rsplit("-", 1)
     assert prefix == "klachtradar-posts"
     assert datetime.strptime(date, "%Y.%m.%d").weekday() == 6
+
+
+def test_a_brand_reply_and_its_answered_complaint_round_trip_with_their_thread() -> None:
+    from datetime import UTC, datetime
+
+    from klachtradar.contract import (
+        Author,
+        BrandReply,
+        ModelRef,
+        Priority,
+        PublicResponse,
+        RawPost,
+        Risk,
+        ScoredPost,
+        Tone,
+        ToneJudgement,
+    )
+    from sink.es.documents import post_document, scored_post_from_document
+
+    at = datetime(2026, 10, 17, 10, 25, tzinfo=UTC)
+    tone = ToneJudgement(
+        tone=Tone.GROF,
+        proba={Tone.GROF: 0.8, Tone.KORTAF: 0.1, Tone.PROFESSIONEEL: 0.1},
+        reasons=["zeuren"],
+        model=ModelRef(name="tone", version="v1"),
+    )
+    reply = ScoredPost(
+        doc_id="x:2",
+        post=RawPost(
+            source="x", post_id="2", text="@s zeur niet", created_at=at,
+            author=Author(id="b", handle="PostNL"),
+        ),
+        risk=Risk(score=0, priority=Priority.P4, reasons=[]),
+        scored_at=at,
+        thread_id="x:1",
+        reply=BrandReply(brand="PostNL", handle="PostNL", in_reply_to="x:1", tone=tone),
+        response=PublicResponse(
+            responded_at=at, first_response_minutes=25.0, by="PostNL", reply_doc_id="x:2"
+        ),
+    )  # fmt: skip
+    doc = post_document(reply)
+    assert doc["thread_id"] == "x:1" and doc["tone"] == "grof" and doc["reply_brand"] == "PostNL"
+    assert doc["first_response_minutes"] == 25.0
+    assert scored_post_from_document(doc) == reply

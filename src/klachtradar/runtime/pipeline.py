@@ -2,7 +2,8 @@
 
 It is the only place that knows the order of the stages::
 
-    tag_languages → classify_batch → score_batch → post_alerts + incidents
+    tag_languages → classify_batch → (tone of brand replies) → score_batch
+        → post_alerts + tone_alerts + incidents
 
 and it is transport-agnostic: the embedded runner and the Kafka ``process`` command
 call the same :meth:`Pipeline.process`. A stage that raises on a batch is retried
@@ -16,18 +17,20 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from classify.base import TextClassifier
 from classify.cascade import Cascade
 from classify.registry import configured_cascade, configured_classifier
 from classify.stage import assemble, classify_batch
-from enrich.alerts import post_alerts
+from classify.tone import ToneClassifier, configured_tone_classifier, judge_tones
+from enrich.alerts import post_alerts, tone_alerts
 from enrich.brand_match import BrandMatcher
 from enrich.history import AuthorHistory, HistoryBackend, MemoryHistoryBackend
 from enrich.incidents import IncidentDetector
 from enrich.language import tag_languages, tagger
+from enrich.replies import ThreadTracker, leading_handle
 from enrich.risk import RiskModel
 from enrich.stage import score_batch
 from enrich.virality import EngagementTracker
@@ -38,6 +41,7 @@ from klachtradar.contract import (
     DeletedPost,
     RawPost,
     ScoredPost,
+    ToneJudgement,
     utc_now,
 )
 from klachtradar.errors import KlachtradarError
@@ -69,6 +73,10 @@ class Pipeline:
     detect_incidents: bool = True
     """False where a separate ``incidents`` step sees the whole brand (Kafka scale-out):
     a member that sees some partitions only would count part of a storm."""
+    threads: ThreadTracker = field(default_factory=ThreadTracker)
+    """Conversations: brand replies linked to the complaints they answer."""
+    tone: ToneClassifier | None = None
+    """The tone model for brand replies (``None``: their tone is not judged)."""
     _watchlist_checked: float = 0.0
 
     @classmethod
@@ -97,6 +105,8 @@ class Pipeline:
             ).open(),
             incidents=IncidentDetector(settings.incidents, brand_terms=brand_terms),
             engagement=EngagementTracker(settings.enrich.engagement_memory),
+            threads=ThreadTracker(window=timedelta(hours=settings.replies.window_hours)),
+            tone=configured_tone_classifier(settings),
         )
 
     def process(
@@ -156,6 +166,7 @@ class Pipeline:
         docs = [d.doc_id for d in deletes]
         self.tombstones.add(docs)
         self.history.forget(docs)
+        self.threads.forget(docs)
 
     def apply_statuses(self, changes: Sequence[StatusChange]) -> int:
         """Triage status changes that reached the stream: a resolved complaint ends its
@@ -196,10 +207,28 @@ class Pipeline:
             now=now,
             engagement=self.engagement,
             brands_found=self._brands_found(judged),
+            threads=self.threads,
+            tones=self._tones(classified),
         )
         if posts:  # forget complaints that left the history window (event time)
-            self.history.prune_if_due(max(p.created_at for p in posts))
+            latest = max(p.created_at for p in posts)
+            self.history.prune_if_due(latest)
+            self.threads.prune_if_due(latest)
         return scored
+
+    def _tones(self, classified: Sequence[ClassifiedPost]) -> dict[str, ToneJudgement]:
+        """The tone of every brand reply in the batch: a post by a brand's own handle that
+        answers someone (a platform reply, or it starts with an @handle); a broadcast
+        (an advert, a tip) is no reply and gets no tone."""
+        if self.tone is None:
+            return {}
+        replies = [
+            c.post
+            for c in classified
+            if self.matcher.brand_of_handle(c.post.author.handle)
+            and (c.post.reply_to is not None or leading_handle(c.post.text) is not None)
+        ]
+        return judge_tones(replies, self.tone)
 
     def _judge(self, posts: Sequence[RawPost], fast: bool = False) -> list[ClassifiedPost]:
         """The pure stages, in-process: language, then classification (``fast``: by the
@@ -239,8 +268,9 @@ class Pipeline:
         return assemble(tagged, judged.predictions, judged.model, fallback=judged.fallback)
 
     def _finish(self, scored: list[ScoredPost], dead: list[DeadLetter]) -> PipelineOutput:
-        scored = self._without_deleted(scored)
+        scored = _latest_per_doc(self._without_deleted(scored))
         alerts = post_alerts(scored, min_priority=self.settings.alerts.min_priority)
+        alerts.extend(tone_alerts(scored, self.settings.replies))
         if self.detect_incidents:
             alerts.extend(self.incidents.observe(scored))
         return PipelineOutput(scored=scored, alerts=alerts, dead_letters=dead)
@@ -263,6 +293,15 @@ def watchlist_terms(matcher: BrandMatcher) -> dict[str, set[str]]:
         spec.name: {spec.name.lower(), *spec.aliases, *spec.ambiguous, *spec.handles}
         for spec in matcher.watchlist.brands
     }
+
+
+def _latest_per_doc(scored: list[ScoredPost]) -> list[ScoredPost]:
+    """One scored post per doc id, its last version: a complaint answered by a brand reply
+    in the same batch leaves it once, answered (the sinks would upsert it anyway)."""
+    last = {post.doc_id: number for number, post in enumerate(scored)}
+    if len(last) == len(scored):
+        return scored
+    return [post for number, post in enumerate(scored) if last[post.doc_id] == number]
 
 
 def _history_backend(settings: Settings) -> HistoryBackend:

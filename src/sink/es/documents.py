@@ -22,9 +22,11 @@ from klachtradar.contract import (
     Alert,
     Author,
     BrandMention,
+    BrandReply,
     Classification,
     Engagement,
     ModelRef,
+    PublicResponse,
     RawPost,
     Risk,
     ScoredPost,
@@ -112,6 +114,30 @@ def post_document(scored: ScoredPost) -> dict[str, Any]:
         "priority": scored.risk.priority.value,
         "reasons": list(scored.risk.reasons),
         "risk_features": dict(scored.risk.features),
+        **conversation_fields(scored),
+    }
+
+
+def conversation_fields(scored: ScoredPost) -> dict[str, Any]:
+    """Schema 1.2: the thread, the brand reply (with its tone) and the public response,
+    flat where Kibana filters and charts (``thread_id``, ``reply_brand``, ``tone``,
+    ``responded_at``, ``first_response_minutes``), whole for the round trip."""
+    reply, response = scored.reply, scored.response
+    tone = reply.tone if reply is not None else None
+    return {
+        "thread_id": scored.thread_id,
+        "is_brand_reply": reply is not None,
+        "reply_brand": reply.brand if reply else None,
+        "in_reply_to": reply.in_reply_to if reply else None,
+        "reply_minutes": reply.response_minutes if reply else None,
+        "tone": tone.tone.value if tone else None,
+        "tone_reasons": list(tone.reasons) if tone else [],
+        "responded_at": _iso(response.responded_at) if response else None,
+        "first_response_minutes": response.first_response_minutes if response else None,
+        "responded_by": response.by if response else None,
+        "answered_not_solved": scored.answered_not_solved,
+        "reply": reply.model_dump(mode="json") if reply else None,
+        "response": response.model_dump(mode="json") if response else None,
     }
 
 
@@ -207,6 +233,12 @@ def scored_post_from_document(source: dict[str, Any]) -> ScoredPost:
             features=source.get("risk_features") or {},
         ),
         scored_at=source["scored_at"],
+        thread_id=source.get("thread_id"),
+        reply=BrandReply.model_validate(source["reply"]) if source.get("reply") else None,
+        response=(
+            PublicResponse.model_validate(source["response"]) if source.get("response") else None
+        ),
+        answered_not_solved=bool(source.get("answered_not_solved")),
     )
 
 
