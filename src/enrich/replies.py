@@ -19,11 +19,18 @@ Like :class:`enrich.history.AuthorHistory` this is explicit state handed in by t
 pipeline; scoring stays a function of the batch plus this state. Re-delivery is safe:
 a reply seen before keeps the link it got the first time and answers nothing again.
 The state follows event time (``created_at``), so a replay links as the live stream did.
+
+Memory: a held complaint is kept as its compressed JSON (about 0.7 KB instead of the
+8.6 KB of a live :class:`ScoredPost`) and decoded only when a reply answers it, and at
+most ``max_complaints`` are held (the oldest go first). At a busy brand's rate two
+windows of complaints are hundreds of thousands of posts: without both, the state grew
+with traffic until the process outgrew its memory.
 """
 
 from __future__ import annotations
 
 import re
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -57,6 +64,21 @@ class ReplyLink:
     """Seen before: it keeps its first link and answers nothing again."""
 
 
+@dataclass(frozen=True, slots=True)
+class _HeldComplaint:
+    """A complaint as last scored, compressed: what a later reply needs to re-score it."""
+
+    created_at: datetime
+    packed: bytes
+
+    @classmethod
+    def of(cls, scored: ScoredPost) -> _HeldComplaint:
+        return cls(scored.post.created_at, zlib.compress(scored.model_dump_json().encode(), 1))
+
+    def scored(self) -> ScoredPost:
+        return ScoredPost.model_validate_json(zlib.decompress(self.packed))
+
+
 @dataclass(slots=True)
 class _Thread:
     thread_id: str
@@ -68,7 +90,10 @@ class ThreadTracker:
     """Complaints, threads and brand replies within a sliding window of event time."""
 
     window: timedelta = timedelta(hours=48)
-    _complaints: dict[str, ScoredPost] = field(default_factory=dict)
+    max_complaints: int = 100_000
+    """Held complaints at most; past it the oldest held is forgotten (replies to it
+    then link by reply id without re-scoring it, or not at all by handle)."""
+    _complaints: dict[str, _HeldComplaint] = field(default_factory=dict)
     _by_handle: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     _threads: dict[str, tuple[str, datetime]] = field(default_factory=dict)
     """doc id → (thread id, post time), for every post of a conversation."""
@@ -112,8 +137,9 @@ class ThreadTracker:
         if not complaint:
             return
         first = scored.doc_id not in self._complaints
-        self._complaints[scored.doc_id] = scored
+        self._complaints[scored.doc_id] = _HeldComplaint.of(scored)
         if first:
+            self._evict_beyond_cap()
             for mention in scored.brand_names:
                 key = (post.author.handle.lower(), mention)
                 self._by_handle.setdefault(key, []).append(scored.doc_id)
@@ -144,7 +170,8 @@ class ThreadTracker:
                 redelivered=True,
             )
         target, linked_by = self._target(post, brand)
-        complaint = self._complaints.get(target) if target is not None else None
+        held = self._complaints.get(target) if target is not None else None
+        complaint = held.scored() if held is not None else None
         thread = target
         if target is not None and target in self._threads:
             thread = self._threads[target][0]
@@ -186,7 +213,11 @@ class ThreadTracker:
     def update_complaint(self, scored: ScoredPost) -> None:
         """Keep the re-scored copy of an answered complaint (for later replies)."""
         if scored.doc_id in self._complaints:
-            self._complaints[scored.doc_id] = scored
+            self._complaints[scored.doc_id] = _HeldComplaint.of(scored)
+
+    def held_complaints(self) -> int:
+        """How many complaints a reply could still answer (bounded by ``max_complaints``)."""
+        return len(self._complaints)
 
     # -- housekeeping --------------------------------------------------------------------
 
@@ -208,12 +239,12 @@ class ThreadTracker:
         for doc in old:
             self._threads.pop(doc, None)
             self._links.pop(doc, None)
-        gone = {d for d, c in self._complaints.items() if c.post.created_at < cutoff}
+        gone = {d for d, c in self._complaints.items() if c.created_at < cutoff}
         for doc in gone:
             del self._complaints[doc]
             self._responses.pop(doc, None)
         for key in list(self._by_handle):
-            kept = [d for d in self._by_handle[key] if d not in gone]
+            kept = [d for d in self._by_handle[key] if d in self._complaints]
             if kept:
                 self._by_handle[key] = kept
             else:
@@ -241,12 +272,23 @@ class ThreadTracker:
             complaint = self._complaints.get(doc)
             if complaint is None:
                 continue
-            at = complaint.post.created_at
+            at = complaint.created_at
             if at <= post.created_at and self._within(at, post.created_at):
                 return doc, "handle"
             if at <= post.created_at:
                 break  # older ones are further outside the window
         return None, None
+
+    def _evict_beyond_cap(self) -> None:
+        """Forget the oldest held complaints (insertion order) past ``max_complaints``.
+
+        Their ``_by_handle`` entries stay until the next prune (a handle lookup skips a
+        doc id that is no longer held); a public response already given is kept, small,
+        until it leaves the window, so a re-scored copy still shows it.
+        """
+        while len(self._complaints) > self.max_complaints:
+            oldest = next(iter(self._complaints))
+            del self._complaints[oldest]
 
     def _touch(self, key: tuple[str, str], thread_id: str, at: datetime) -> None:
         active = self._active.get(key)

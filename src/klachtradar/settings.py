@@ -215,6 +215,8 @@ class RepliesSettings(BaseModel):
     """
 
     window_hours: float = Field(default=48.0, gt=0)
+    max_tracked_complaints: int = Field(default=100_000, ge=1)
+    """Complaints held for replies to answer (about 1 KB each); the oldest go first."""
     tone_model: str = "tone"
     toon_p1_followers: int = Field(default=10_000, ge=0)
     toon_p1_shares: int = Field(default=100, ge=0)

@@ -111,6 +111,31 @@ def test_a_reply_outside_the_window_answers_nothing(settings: Settings) -> None:
     assert out[0].response is None
 
 
+def test_held_complaints_are_capped_and_the_oldest_is_forgotten_first(
+    settings: Settings,
+) -> None:
+    other = Author(id="c2", handle="piet_p", followers=50)
+    third = Author(id="c3", handle="kim_k", followers=50)
+    threads = ThreadTracker(max_complaints=2)
+    complaints = [
+        _post("1", CUSTOMER, COMPLAINT, 0),
+        _post("2", other, COMPLAINT.replace("Hoi", "Hee"), 1),
+        _post("3", third, COMPLAINT.replace("Hoi", "Zeg"), 2),
+    ]
+    _run(settings, complaints, threads)
+    assert threads.held_complaints() == 2
+    late = _post("4", POSTNL, "@sanne_vd_berg Hoi Sanne, sorry!", 10)
+    fresh = _post("5", POSTNL, "@kim_k Hoi Kim, we kijken mee! ^Jeroen", 11)
+    out = _run(settings, [late, fresh], threads)
+    by_id = {p.doc_id: p for p in out}
+    assert by_id["x:4"].reply is not None and by_id["x:4"].reply.in_reply_to is None
+    assert by_id["x:5"].reply is not None and by_id["x:5"].reply.in_reply_to == "x:3"
+    answered = out[-1]
+    assert answered.doc_id == "x:3" and answered.response is not None
+    assert answered.post.text == complaints[2].text, "the held copy round-trips whole"
+    assert answered.classification == _run(settings, [complaints[2]])[0].classification
+
+
 def test_a_brand_reply_naming_another_brand_is_no_mention_of_it(settings: Settings) -> None:
     reply = _post("2", POSTNL, "@sanne_vd_berg Dit pakket is door DHL bezorgd, niet door ons.", 5)
     out = _run(settings, [reply])

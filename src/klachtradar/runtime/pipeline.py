@@ -105,7 +105,10 @@ class Pipeline:
             ).open(),
             incidents=IncidentDetector(settings.incidents, brand_terms=brand_terms),
             engagement=EngagementTracker(settings.enrich.engagement_memory),
-            threads=ThreadTracker(window=timedelta(hours=settings.replies.window_hours)),
+            threads=ThreadTracker(
+                window=timedelta(hours=settings.replies.window_hours),
+                max_complaints=settings.replies.max_tracked_complaints,
+            ),
             tone=configured_tone_classifier(settings),
         )
 
