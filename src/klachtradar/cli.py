@@ -304,9 +304,9 @@ def top(
     """The triage queue: one row per author and brand conversation, by priority and risk.
 
     Each row is the conversation's most urgent post; ``also_open`` counts its other
-    posts with that status (``sink.conversations``). The order is the triage app's,
-    publicly answered complaints below unanswered ones with ``[triage]
-    answered_below_unanswered``.
+    posts with that status (``sink.conversations``). The order is the triage app's:
+    with answered_below_unanswered (the triage settings) a complaint the brand answered
+    in public ranks below the unanswered ones of its priority.
     """
     from sink.conversations import group_conversations
 
