@@ -304,7 +304,9 @@ def top(
     """The triage queue: one row per author and brand conversation, by priority and risk.
 
     Each row is the conversation's most urgent post; ``also_open`` counts its other
-    posts with that status (``sink.conversations``).
+    posts with that status (``sink.conversations``). The order is the triage app's:
+    with answered_below_unanswered (the triage settings) a complaint the brand answered
+    in public ranks below the unanswered ones of its priority.
     """
     from sink.conversations import group_conversations
 
@@ -313,7 +315,9 @@ def top(
         posts = db.top(
             limit=TOP_SCAN_LIMIT, brand=brand, status=None if status == "all" else status
         )
-    conversations = group_conversations(posts)[:limit]
+    conversations = group_conversations(
+        posts, answered_below_unanswered=settings.triage.answered_below_unanswered
+    )[:limit]
     if as_json:
         for conversation in conversations:
             line = {**post_summary(conversation.head), "also_open": conversation.also_open}
@@ -670,6 +674,9 @@ def post_summary(post: ScoredPost) -> dict[str, object]:
         "sentiment": cls.sentiment.value if cls else None,
         "intent": cls.intent.value if cls else None,
         "cues": [c.value for c in cls.cues] if cls else [],
+        "first_response_minutes": (
+            post.response.first_response_minutes if post.response is not None else None
+        ),
         "text": post.post.text,
         "url": post.post.url,
     }

@@ -425,6 +425,9 @@ def _api_routes(app: FastAPI, triage: TriageApp) -> None:
                     "author": i.post.post.author.handle,
                     "created_at": i.post.post.created_at.isoformat(),
                     "responded_at": i.responded_at.isoformat() if i.responded_at else None,
+                    "first_response_minutes": (
+                        i.post.response.first_response_minutes if i.post.response else None
+                    ),
                     "reasons": i.post.risk.reasons,
                     "also_open": i.also_open,
                 }

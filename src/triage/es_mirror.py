@@ -12,7 +12,8 @@ Pull (every ``[triage] es_poll_s``, default 0.5 s — the lag between Elasticsea
 the queue):
 
 * Every post write in Elasticsearch stamps ``changed_at`` with the server's clock
-  (:data:`sink.es.documents.CHANGED_AT`). The mirror reads brand posts ordered by
+  (:data:`sink.es.documents.CHANGED_AT`). The mirror reads brand posts (and the
+  brands' own replies, for the report's tone counts) ordered by
   (``changed_at``, ``doc_id``) with ``search_after`` in pages of ``es_page_size`` and
   keeps its position in ``es_mirror_cursor``, so a restart continues where it stopped.
   The first sync only copies posts created in the last ``es_window_days``.

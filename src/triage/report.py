@@ -5,6 +5,10 @@ marked "not a complaint". *Answered* means resolved; the response time is the
 ``responded_at`` the agent gave minus the post's ``created_at``. SLA breaches use the
 same :class:`~triage.sla.SlaPolicy` as the live queue: answered late, or still
 unanswered past the target at the end of the period.
+
+Next to that, what the brand answered *in public* on the platform (whoever answered, in
+whatever tool): response rate, first response time and the tone of its replies
+(:mod:`triage.public_response`).
 """
 
 from __future__ import annotations
@@ -22,6 +26,11 @@ from klachtradar.contract import Priority, utc_now
 from klachtradar.dutch import THEME_STOPWORDS
 from klachtradar.errors import KlachtradarError
 from klachtradar.settings import TriageSettings
+from triage.public_response import (
+    ComplaintResponse,
+    PublicResponseStats,
+    public_response_stats,
+)
 from triage.sla import SlaPolicy
 
 _PERIOD = re.compile(r"^(\d+)\s*([mhdw])$")
@@ -135,6 +144,10 @@ class ComplaintRow:
     text: str
     url: str | None
     cues: list[str]
+    thread_id: str | None = None
+    first_response_minutes: float | None = None
+    """Minutes to the brand's first public reply (``ScoredPost.response``), if any."""
+    answered_not_solved: bool = False
 
     @property
     def answered(self) -> bool:
@@ -183,6 +196,7 @@ class BrandReport:
     cues: dict[str, int]
     repeat_unanswered: list[RepeatComplainer]
     biggest_reach: list[ComplaintRow]
+    public: PublicResponseStats
     generated_at: datetime = field(default_factory=utc_now)
 
     @property
@@ -229,6 +243,14 @@ FROM posts p LEFT JOIN triage_state t ON t.doc_id = p.doc_id
 WHERE EXISTS (SELECT 1 FROM json_each(p.brands) WHERE value = :brand)
   AND p.created_at >= :start AND p.created_at < :end
 """
+
+_REPLIES_SQL = """
+SELECT json_extract(p.doc, '$.reply.tone.tone')
+FROM posts p
+WHERE p.brand IS NULL AND json_extract(p.doc, '$.reply.brand') = :brand
+  AND p.created_at >= :start AND p.created_at < :end
+"""
+"""The brand's own replies in the period (a brand reply has no brands: not a mention)."""
 
 
 def known_brands(path: Path | str) -> list[str]:
@@ -291,12 +313,12 @@ def build_report(
     from triage.database import TriageDatabase
 
     database = TriageDatabase(path)  # makes sure the triage tables exist
+    period = {"brand": brand, "start": start.isoformat(), "end": end.isoformat()}
     try:
         with database.reading() as db:
             db.row_factory = None
-            rows = db.execute(
-                _SQL, {"brand": brand, "start": start.isoformat(), "end": end.isoformat()}
-            ).fetchall()
+            rows = db.execute(_SQL, period).fetchall()
+            reply_tones = [tone for (tone,) in db.execute(_REPLIES_SQL, period)]
     except sqlite3.Error as exc:
         raise KlachtradarError(f"{path}: cannot read the store ({exc})") from exc
     finally:
@@ -318,6 +340,15 @@ def build_report(
         cues=dict(Counter(c for r in complaints for c in r.cues).most_common()),
         repeat_unanswered=_repeat_unanswered(complaints),
         biggest_reach=_biggest_reach(complaints),
+        public=public_response_stats(
+            [
+                ComplaintResponse(
+                    r.doc_id, r.thread_id, r.first_response_minutes, r.answered_not_solved
+                )
+                for r in complaints
+            ],
+            reply_tones,
+        ),
     )
 
 
@@ -325,7 +356,9 @@ def _row(r: tuple[object, ...]) -> ComplaintRow:
     doc_id, handle, author_id, followers, created, priority, risk, status, responded, doc, cues = r[
         :11
     ]
-    post = json.loads(str(doc))["post"]
+    scored = json.loads(str(doc))
+    post = scored["post"]
+    response = scored.get("response") or {}
     return ComplaintRow(
         doc_id=str(doc_id),
         handle=str(handle),
@@ -339,6 +372,9 @@ def _row(r: tuple[object, ...]) -> ComplaintRow:
         text=str(post.get("text", "")),
         url=post.get("url"),
         cues=list(json.loads(str(cues))),
+        thread_id=scored.get("thread_id"),
+        first_response_minutes=response.get("first_response_minutes"),
+        answered_not_solved=bool(scored.get("answered_not_solved")),
     )
 
 

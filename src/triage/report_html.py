@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from klachtradar.errors import KlachtradarError
 from klachtradar.settings import TriageSettings
 from triage.clock import Clock
+from triage.public_response import DDP_2017_AVERAGE_MINUTES, HOUR_MINUTES
 from triage.report import BrandReport, build_report, busiest_brand, known_brands, parse_period
 from triage.templating import DEFAULT_ZONE, PACKAGE_DIR, templates
 from triage.views import safe_link
@@ -97,6 +98,63 @@ def plot_response_times(report: BrandReport) -> str:
     return _svg(fig)
 
 
+FIRST_RESPONSE_TICKS: tuple[tuple[float, str], ...] = (
+    (1, "1 min"),
+    (5, "5 min"),
+    (15, "15 min"),
+    (60, "1 u"),
+    (195, "3 u 15"),
+    (480, "8 u"),
+    (1440, "1 dag"),
+    (4320, "3 dagen"),
+)
+
+
+def plot_first_response(report: BrandReport) -> str:
+    """How long the brand took to answer complaints in public, on a log scale (a minute
+    and three days on one axis), against the hour and the Dutch benchmark (DDP 2017: on
+    average 3 h 15 min). Answers within the first minute are drawn at one minute."""
+    import numpy as np
+
+    fig, ax = _figure(10.5, 3.0)
+    minutes = [max(m, 1.0) for m in report.public.minutes]
+    upper = max([*minutes, 4320.0]) * 1.01
+    ax.hist(minutes, bins=np.geomspace(1.0, upper, 28), color=_BLUE, label="klachten")
+    ax.set_xscale("log")
+    ax.set_xlim(1.0, upper)
+    ax.set_xticks(
+        [t for t, _ in FIRST_RESPONSE_TICKS], [label for _, label in FIRST_RESPONSE_TICKS]
+    )
+    ax.minorticks_off()
+    ax.set_xlabel("minuten tot de eerste publieke reactie (log-schaal)")
+    ax.set_ylabel("klachten")
+    ax.axvline(HOUR_MINUTES, color=_GREEN, linestyle="--", linewidth=1.2, label="1 uur")
+    ax.axvline(
+        DDP_2017_AVERAGE_MINUTES,
+        color=_RED,
+        linestyle="--",
+        linewidth=1.2,
+        label="DDP 2017: gemiddeld 3 u 15 min",
+    )
+    if not minutes:
+        ax.set_yticks([])
+        ax.text(
+            0.5,
+            0.5,
+            "nog geen publieke reacties op klachten",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            color="#6b7685",
+        )
+    else:
+        from matplotlib.ticker import MaxNLocator
+
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend(frameon=False, loc="upper right", fontsize=8)
+    return _svg(fig)
+
+
 def plot_sla(report: BrandReport) -> str:
     """Per priority: on time, late, open past target, open within target."""
     from matplotlib.ticker import MaxNLocator
@@ -146,21 +204,29 @@ def render_report(
         (PACKAGE_DIR / "static" / "report.css").read_text(encoding="utf-8") if standalone else None
     )
     median = report.median_response_minutes
+    public = report.public
     context = {
         "r": report,
         "css": css,
         "plots": {
             "volume": plot_volume(report),
             "response": plot_response_times(report),
+            "first_response": plot_first_response(report),
             "sla": plot_sla(report),
             "themes": plot_themes(report) if report.top_themes else None,
         },
         "median": timedelta(minutes=median) if median is not None else None,
+        "public_median": _minutes(public.median_minutes),
+        "public_p90": _minutes(public.p90_minutes),
         "link": safe_link,
         "standalone": standalone,
         "request_since": since_label,
     }
     return templates(zone).get_template("report.html").render(**context)
+
+
+def _minutes(value: float | None) -> timedelta | None:
+    return timedelta(minutes=value) if value is not None else None
 
 
 def report_view(

@@ -174,6 +174,7 @@ def build_app(
         on_resolved=demo.mark_resolved if demo is not None else None,
         on_status=loop.mirror.enqueue_status if loop is not None else None,
         rescorer=rescorer(settings) if rescorer is not None else None,
+        answered_below_unanswered=settings.triage.answered_below_unanswered,
     )
     on_startup = demo.start if demo is not None else loop.start if loop is not None else None
     triage = TriageApp(

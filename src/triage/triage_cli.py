@@ -129,14 +129,21 @@ def report(
     ] = None,
     store: StoreOption = None,
     backend: BackendOption = "auto",
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print the report's numbers as one JSON object (no HTML)."),
+    ] = False,
 ) -> None:
-    """Write the brand report (HTML with plots) for management."""
+    """Write the brand report (HTML with plots) for management, or print its numbers."""
+    import json
     from zoneinfo import ZoneInfo
 
     from sink.queries import uses_elasticsearch
     from triage.report import build_report, check_brand, parse_period
     from triage.report_html import render_report
 
+    if as_json and out is not None:
+        raise KlachtradarError("--json prints the numbers and writes no file: leave out --out")
     settings = _settings(store)
     path = settings.resolve(settings.store.path)
     start, end = parse_period(since, until, zone=ZoneInfo(settings.triage.timezone))
@@ -146,6 +153,11 @@ def report(
         raise KlachtradarError(f"{path}: no store yet; run `klachtradar demo` first")
     check_brand(path, brand)
     data = build_report(path, brand=brand, start=start, end=end, triage=settings.triage)
+    if as_json:
+        from triage.report_json import report_numbers
+
+        typer.echo(json.dumps(report_numbers(data), ensure_ascii=False))
+        return
     target = out or settings.resolve(REPORTS_DIR / f"report-{brand.replace('/', '_')}.html")
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(

@@ -176,6 +176,9 @@ class OtherPost:
     risk: int
     status_label: str
     link: str | None
+    public_response: str = ""
+    """The brand's public answer to this earlier post ('' if none): an agent sees which
+    of the author's posts the brand already answered, not only the top one's."""
 
 
 def _signature(
@@ -189,7 +192,7 @@ def _signature(
     parts = (
         post.model_dump_json(exclude={"scored_at"}),
         item.also_open,
-        [(o.post.doc_id, o.status, o.post.risk.score) for o in item.others],
+        [(o.post.doc_id, o.status, o.post.risk.score, o.post.response) for o in item.others],
         item.status,
         item.assignee,
         item.snoozed_until,
@@ -231,6 +234,7 @@ def card_view(
             risk=o.post.risk.score,
             status_label=_STATUS_LABEL.get(o.status, o.status),
             link=safe_link(o.post.post.url),
+            public_response=public_response_line(o.post),
         )
         for o in item.others
     ]

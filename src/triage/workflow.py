@@ -25,7 +25,7 @@ from typing import Literal
 
 from klachtradar.contract import Alert, Cue, Intent, Priority, ScoredPost, Sentiment
 from klachtradar.errors import KlachtradarError
-from sink.conversations import rank_key
+from sink.conversations import RankKey, rank_key
 from triage.clock import Clock
 from triage.database import TriageDatabase
 from triage.rescoring import Rescorer, agent_classification, rescore_conversation, store_labels
@@ -153,7 +153,7 @@ _EFFECTIVE_STATUS = (
 )
 
 
-_Ranked = tuple[bool, tuple[str, int, float, float], str, str]
+_Ranked = tuple[bool, RankKey, str, str]
 """A post in a conversation: (not claimed, rank key, created_at, doc id)."""
 
 
@@ -173,6 +173,7 @@ class Workflow:
         on_resolved: Callable[[str], None] | None = None,
         on_status: StatusHook | None = None,
         rescorer: Rescorer | None = None,
+        answered_below_unanswered: bool = True,
     ) -> None:
         self.database = database
         self.clock = clock
@@ -180,6 +181,9 @@ class Workflow:
         self.on_resolved = on_resolved
         self.on_status = on_status
         self.rescorer = rescorer
+        self.answered_below_unanswered = answered_below_unanswered
+        """``[triage] answered_below_unanswered``: within a priority, complaints the brand
+        answered in public rank after the unanswered ones (:mod:`sink.conversations`)."""
 
     # -- the queue ---------------------------------------------------------------------------
 
@@ -197,20 +201,28 @@ class Workflow:
         the card being worked on does not turn into another post under their hands;
         else the most urgent. The conversation ranks by its most urgent post. Its
         ``others`` are the author's other matching posts about that brand, newest first
-        (at most ``MAX_OTHERS`` loaded, all of them counted in ``also_open``).
+        (at most ``MAX_OTHERS`` loaded, all of them counted in ``also_open``). With
+        ``answered_below_unanswered`` a post the brand answered in public ranks after
+        the unanswered posts of its priority.
         """
         where, params = self._where(flt)
         base = f"FROM posts p LEFT JOIN triage_state t ON t.doc_id = p.doc_id WHERE {where}"
         ranking = (
             "SELECT p.doc_id, p.author_id, coalesce(p.brand, ''), p.priority, p.risk, "
             "json_extract(p.doc, '$.risk.features.total'), p.created_at, "
-            "p.status = 'claimed' " + base
+            "p.status = 'claimed', json_extract(p.doc, '$.response') IS NOT NULL " + base
         )
         with self.database.reading() as db:
             rows = db.execute(ranking, params).fetchall()
         groups: dict[tuple[str, str], list[_Ranked]] = {}
-        for doc_id, author, brand, priority, risk, raw, created, claimed in rows:
-            key = rank_key(priority, risk, raw, datetime.fromisoformat(created).timestamp())
+        for doc_id, author, brand, priority, risk, raw, created, claimed, answered in rows:
+            key = rank_key(
+                priority,
+                risk,
+                raw,
+                datetime.fromisoformat(created).timestamp(),
+                answered=self.answered_below_unanswered and bool(answered),
+            )
             groups.setdefault((author, brand), []).append((not claimed, key, created, doc_id))
         ordered = sorted(groups.values(), key=lambda m: min(r[1] for r in m))[: flt.limit]
         for members in ordered:

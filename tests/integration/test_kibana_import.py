@@ -100,7 +100,9 @@ def test_setup_posts_each_file_to_the_import_api_in_order(
         env={"KLACHTRADAR_ELASTICSEARCH__API_KEY": "s3cret-key"},
     )
     assert result.exit_code == 0, result.output
-    assert [r.path for r in fake.requests] == ["/api/saved_objects/_import?overwrite=true"] * 3
+    assert [r.path for r in fake.requests] == ["/api/saved_objects/_import?overwrite=true"] * len(
+        FILES
+    )
     for request, name in zip(fake.requests, FILES, strict=True):
         assert request.headers["kbn-xsrf"]
         assert request.headers["authorization"] == "ApiKey s3cret-key"
@@ -134,4 +136,4 @@ def test_setup_fails_loudly_when_kibana_rejects_an_object(
     result = CliRunner().invoke(app, ["kibana", "setup", "--url", url])
     assert result.exit_code != 0
     assert "klachtradar-webcare-overzicht" in result.output
-    assert len(fake.requests) == 3  # the other files are still imported
+    assert len(fake.requests) == len(FILES)  # the other files are still imported

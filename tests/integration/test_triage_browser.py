@@ -619,8 +619,8 @@ def test_hostile_posts_from_the_pipeline_render_as_inert_text(
 def test_report_page_renders_its_plots(page: Any, server: dict[str, Any]) -> None:
     page.goto(f"{server['url']}/report?brand=Odido&since=6w")
     images = page.locator("figure img")
-    assert images.count() == 4
-    for i in range(4):
+    assert images.count() == 5  # first public response, volume, response times, SLA, themes
+    for i in range(5):
         assert images.nth(i).evaluate("img => img.complete && img.naturalWidth > 100")
     complaints = int(page.locator("#kpi-complaints").inner_text())
     assert complaints > 5

@@ -244,6 +244,7 @@ def _numbers(report: BrandReport) -> dict[str, Any]:
         "repeat": [asdict(r) for r in report.repeat_unanswered],
         "reach": [r.doc_id for r in report.biggest_reach],
         "answered_share": report.answered_share,
+        "public": asdict(report.public),  # brand replies and their tone: copied too
     }
 
 
@@ -259,16 +260,19 @@ def test_report_from_elasticsearch_equals_the_report_from_the_embedded_store(
     settings.triage.es_window_days = 1  # a new copy is filled back to the report's start
     _sync_working_copy(settings, copy, start=START)
     with EmbeddedStore(copy) as synced:
-        assert synced.count() == sum(1 for p in demo_output.scored if p.brands)
+        copied = sum(1 for p in demo_output.scored if p.brands or p.reply is not None)
+        assert synced.count() == copied
         alerts = synced.alerts(limit=10_000)
     assert sorted(a.alert_id for a in alerts) == sorted({a.alert_id for a in demo_output.alerts})
-    for brand in ("Odido", "KPN"):
+    for brand in ("Odido", "KPN", "PostNL"):
         expected = build_report(
             embedded, brand=brand, start=START, end=END, triage=settings.triage, now=END
         )
         got = build_report(copy, brand=brand, start=START, end=END, triage=settings.triage, now=END)
         assert expected.complaints > 5
         assert _numbers(got) == _numbers(expected)
+    postnl = build_report(copy, brand="PostNL", start=START, end=END, triage=settings.triage)
+    assert postnl.public.replies_by_tone["grof"] >= 1  # the grof story's reply, from ES
     cli_lines = [
         _report_cli(settings, tmp_path, backend, store)
         for backend, store in (("embedded", embedded), ("elasticsearch", tmp_path / "cli.db"))

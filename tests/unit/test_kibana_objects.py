@@ -62,6 +62,8 @@ def referenced_fields(obj: dict[str, Any]) -> set[str]:
         for agg in json.loads(attributes["visState"])["aggs"]:
             if "field" in agg["params"]:
                 fields.add(agg["params"]["field"])
+            for bucket in agg["params"].get("filters", []):  # a filters agg's KQL buckets
+                fields |= kql_fields(bucket["input"]["query"])
     if "timeFieldName" in attributes:
         fields.add(attributes["timeFieldName"])
     fields |= set(json.loads(attributes.get("fieldFormatMap") or "{}"))
@@ -115,14 +117,28 @@ def test_references_resolve_in_import_order() -> None:
                 assert (ref["type"], ref["id"]) in known, f"{name}: {obj['id']} → {ref}"
 
 
-def test_dashboard_has_the_five_webcare_panels() -> None:
-    (dashboard,) = [o for o in all_objects() if o["type"] == "dashboard"]
-    assert dashboard["attributes"]["title"] == "Webcare overzicht"
+def dashboard_panels(title: str) -> list[dict[str, Any]]:
+    """The objects a dashboard shows, in its panel order; its grid checked on the way."""
+    (dashboard,) = [
+        o for o in all_objects() if o["type"] == "dashboard" and o["attributes"]["title"] == title
+    ]
     panels = json.loads(dashboard["attributes"]["panelsJSON"])
     refs = {r["name"]: r for r in dashboard["references"]}
     assert {p["panelRefName"] for p in panels} == set(refs)
+    for panel in panels:
+        grid = panel["gridData"]
+        assert grid["x"] + grid["w"] <= 48  # Kibana's dashboard grid is 48 columns wide
     by_id = {o["id"]: o for o in all_objects()}
-    titles = [by_id[refs[p["panelRefName"]]["id"]]["attributes"]["title"] for p in panels]
+    return [by_id[refs[p["panelRefName"]]["id"]] for p in panels]
+
+
+def test_the_dashboards_are_webcare_overzicht_and_publieke_merkreacties() -> None:
+    titles = sorted(o["attributes"]["title"] for o in all_objects() if o["type"] == "dashboard")
+    assert titles == ["Publieke merkreacties", "Webcare overzicht"]
+
+
+def test_dashboard_has_the_five_webcare_panels() -> None:
+    titles = [o["attributes"]["title"] for o in dashboard_panels("Webcare overzicht")]
     assert titles == [
         "Klachten per merk over tijd",
         "Sentimentverdeling",
@@ -130,9 +146,64 @@ def test_dashboard_has_the_five_webcare_panels() -> None:
         "Incidenten",
         "Reactietijden per merk (minuten tot eerste reactie)",
     ]
-    for panel in panels:
-        grid = panel["gridData"]
-        assert grid["x"] + grid["w"] <= 48  # Kibana's dashboard grid is 48 columns wide
+
+
+def _vis(obj: dict[str, Any]) -> tuple[str, list[dict[str, Any]], str]:
+    """(vis type, aggregations, KQL query) of a visualization."""
+    state = json.loads(obj["attributes"]["visState"])
+    query = json.loads(obj["attributes"]["kibanaSavedObjectMeta"]["searchSourceJSON"])["query"]
+    return state["type"], state["aggs"], query["query"]
+
+
+def test_publieke_merkreacties_answers_the_issues_four_questions() -> None:
+    rate, tone, first, rude = dashboard_panels("Publieke merkreacties")
+    assert [o["attributes"]["title"] for o in (rate, tone, first, rude)] == [
+        "Publieke responsratio per merk",
+        "Merkreacties per toon per merk",
+        "Eerste publieke reactie per merk (mediaan en p90, minuten)",
+        "Grove merkreacties",
+    ]
+    _, aggs, query = _vis(rate)  # complaints per brand, answered in public or not, 100 %
+    assert query == "intent : klacht"
+    assert [a["params"].get("field") for a in aggs if a["type"] == "terms"] == ["brand"]
+    (split,) = [a for a in aggs if a["type"] == "filters"]
+    assert [f["input"]["query"] for f in split["params"]["filters"]] == [
+        "first_response_minutes : *",
+        "not first_response_minutes : *",
+    ]
+    state = json.loads(rate["attributes"]["visState"])
+    assert state["params"]["valueAxes"][0]["scale"]["mode"] == "percentage"
+    _, aggs, query = _vis(first)  # median and p90 per brand over time
+    (metric,) = [a for a in aggs if a["schema"] == "metric"]
+    assert metric["type"] == "percentiles" and metric["params"]["percents"] == [50, 90]
+    assert metric["params"]["field"] == "first_response_minutes"
+    assert {a["params"].get("field") for a in aggs} >= {"created_at", "brand"}
+    _, aggs, _ = _vis(tone)  # brand replies chart by reply_brand: they have no brand
+    assert [a["params"]["field"] for a in aggs if a["type"] == "terms"] == ["reply_brand", "tone"]
+    assert rude["type"] == "search"
+    source = json.loads(rude["attributes"]["kibanaSavedObjectMeta"]["searchSourceJSON"])
+    assert source["query"]["query"] == "tone : grof"
+    assert "tone_reasons" in rude["attributes"]["columns"]
+
+
+def test_field_check_reads_the_queries_of_a_filters_aggregation() -> None:
+    vis = {
+        "attributes": {
+            "visState": json.dumps(
+                {
+                    "aggs": [
+                        {
+                            "type": "filters",
+                            "params": {
+                                "filters": [{"input": {"query": "first_respons_minutes : *"}}]
+                            },
+                        }
+                    ]
+                }
+            )
+        }
+    }
+    assert referenced_fields(vis) == {"first_respons_minutes"}
 
 
 def test_one_saved_search_per_watchlist_brand() -> None:

@@ -80,7 +80,7 @@ class FakeElasticsearch:
             for doc_id, d in self.docs.items()
             if d.changed_ms >= since_ms
             and (created_from is None or d.post.post.created_at >= created_from)
-            and d.post.brands
+            and (d.post.brands or d.post.reply is not None)  # brand posts and brand replies
         )
         rows = [r for r in rows if after is None or (r[0], r[1]) > after]
         return [ChangedPost(d.post, d.status, (ms, i)) for ms, i, d in rows[:size]]
@@ -462,3 +462,34 @@ def test_a_status_written_back_is_also_published_with_its_author_and_kept_until_
     mirror.sync()
     assert sink.published == [(doc, posts[1].post.author.id, "resolved")]
     assert mirror.pending() == []
+
+
+def test_brand_replies_are_copied_so_the_report_counts_their_tone(
+    database: TriageDatabase,
+) -> None:
+    """A brand reply has no ``brand`` (it is no mention), yet the report counts it by tone:
+    the working copy holds it, and the queue still shows only the complaint."""
+    from triage.report import build_report
+
+    complaint = raw_post(
+        "c1", "@PostNL mijn pakket is nooit aangekomen, echt slechte service!", handle="sanne"
+    )
+    reply = raw_post(
+        "r1",
+        "@sanne Hoi Sanne, vervelend! Stuur je ons een DM met je barcode? ^Jeroen",
+        at=T0 + timedelta(minutes=25),
+        handle="PostNL",
+        followers=121_000,
+    )
+    latest = {p.doc_id: p for p in _scored([complaint, reply])}  # the answered one re-emitted
+    assert latest["x:r1"].reply is not None and not latest["x:r1"].brands
+    fake = FakeElasticsearch()
+    for post in latest.values():
+        fake.index(post)
+    _mirror(database, fake).sync()
+    report = build_report(database.path, brand="PostNL", start=T0, end=NOW, triage=TriageSettings())
+    assert report.public.replies == 1
+    assert sum(report.public.replies_by_tone.values()) == 1
+    assert report.public.answered == 1 and report.public.median_minutes == pytest.approx(25.0)
+    queue = _workflow(database, _mirror(database, fake)).queue_page(QueueFilter(statuses=()))
+    assert [i.post.doc_id for i in queue.items] == ["x:c1"]

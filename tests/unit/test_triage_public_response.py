@@ -28,3 +28,36 @@ def test_the_card_shows_the_public_response_time(tmp_path: Path) -> None:
     html = client_for(store).get("/?status=all").text
     assert "publiek beantwoord na 25 min door @PostNL" in html
     assert 'class="public-response"' in html
+
+
+def test_an_earlier_post_under_the_card_says_the_brand_answered_it(tmp_path: Path) -> None:
+    """Sanne complains again after PostNL's reply: the new complaint heads her card, and
+    the answered one under it still says when the brand answered it in public."""
+    import re
+
+    store = tmp_path / "kr.db"
+    complaint = raw_post(
+        "1",
+        "@PostNL mijn pakket is nooit aangekomen, dit is echt slechte service!",
+        handle="sanne_vd_berg",
+        followers=900,
+    )
+    reply = raw_post(
+        "2",
+        "@sanne_vd_berg Hoi Sanne, vervelend! Stuur je ons een DM met je barcode? ^Jeroen",
+        at=T0 + timedelta(minutes=25),
+        handle="PostNL",
+        followers=121_000,
+    )
+    again = raw_post(
+        "3",
+        "@PostNL nog steeds geen pakket en geen antwoord op mijn DM, belachelijk!",
+        at=T0 + timedelta(hours=3),
+        handle="sanne_vd_berg",
+        followers=900,
+    )
+    fill_store(store, [complaint, reply, again])
+    html = client_for(store).get("/?status=all").text
+    thread = re.search(r'<li class="thread-post" data-doc-id="x:1">(.*?)</li>', html, re.S)
+    assert thread is not None, "the first complaint is listed under the card"
+    assert "publiek beantwoord na 25 min door @PostNL" in thread.group(1)

@@ -136,7 +136,7 @@ def test_repeat_complainers_and_biggest_reach_match_the_store(
 def test_report_renders_every_plot_as_an_embedded_svg(report: BrandReport) -> None:
     html = render_report(report, standalone=True)
     images = re.findall(r'src="data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)"', html)
-    assert len(images) == 4  # volume, response times, SLA, themes
+    assert len(images) == 5  # first public response, volume, response times, SLA, themes
     for image in images:
         svg = base64.b64decode(image).decode()
         assert svg.lstrip().startswith("<?xml") and "<svg" in svg and "<script" not in svg

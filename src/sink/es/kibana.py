@@ -11,7 +11,12 @@ What ships:
 * data views ``klachtradar-posts-*`` and ``klachtradar-alerts`` (time field ``created_at``);
 * dashboard "Webcare overzicht": complaints per brand over time, sentiment share,
   top-risk open complaints, incidents, response times;
-* a saved search per watchlist brand ("Merk: KPN" …).
+* a saved search per watchlist brand ("Merk: KPN" …);
+* dashboard "Publieke merkreacties" (issue 17): the public response rate per brand,
+  median and p90 minutes to the first public reply per brand over time, the brands'
+  replies by tone, and the rude (``grof``) replies as a saved search. Complaints chart
+  by ``brand``; brand replies have no ``brand`` (they are no mention) and chart by
+  ``reply_brand``.
 
 Visualisations are aggregation-based (``visState``), the format every Kibana 8 release
 imports and renders; the dashboard uses the 7.x panel-reference form with an older
@@ -38,9 +43,15 @@ CORE_MIGRATION = "8.8.0"
 POSTS_VIEW = "klachtradar-posts"
 ALERTS_VIEW = "klachtradar-alerts"
 DASHBOARD_ID = "klachtradar-webcare-overzicht"
+REPLIES_DASHBOARD_ID = "klachtradar-publieke-merkreacties"
 INDEX_REF = "kibanaSavedObjectMeta.searchSourceJSON.index"
 
-FILES = ("10-data-views.ndjson", "20-webcare-overzicht.ndjson", "30-merken.ndjson")
+FILES = (
+    "10-data-views.ndjson",
+    "20-webcare-overzicht.ndjson",
+    "30-merken.ndjson",
+    "40-publieke-merkreacties.ndjson",
+)
 """Shipped files, in import order."""
 
 
@@ -85,7 +96,10 @@ def data_views(names: IndexNames) -> list[dict[str, Any]]:
                 "name": "klachtradar posts",
                 "timeFieldName": "created_at",
                 "fieldFormatMap": json.dumps(
-                    {"response_minutes": {"id": "number", "params": {"pattern": "0,0.0"}}}
+                    {
+                        field: {"id": "number", "params": {"pattern": "0,0.0"}}
+                        for field in ("response_minutes", "first_response_minutes")
+                    }
                 ),
             },
             [],
@@ -236,11 +250,157 @@ def dashboard_objects() -> list[dict[str, Any]]:
             showTotal=False,
         ),
     ]
-    return [*panels, _dashboard(panels)]
-
-
-def _dashboard(panels: Sequence[dict[str, Any]]) -> dict[str, Any]:
     layout = [(0, 0, 48, 15), (0, 15, 16, 15), (16, 15, 32, 15), (0, 30, 24, 15), (24, 30, 24, 15)]
+    dashboard = _dashboard(
+        DASHBOARD_ID,
+        "Webcare overzicht",
+        "Klachten, sentiment, risico, incidenten en reactietijden per merk.",
+        panels,
+        layout,
+    )
+    return [*panels, dashboard]
+
+
+def _filters(agg_id: str, schema: str, queries: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """A filters bucket: one bucket per (label, KQL query)."""
+    filters = [{"input": {"query": q, "language": "kuery"}, "label": label} for label, q in queries]
+    return {
+        "id": agg_id,
+        "enabled": True,
+        "type": "filters",
+        "schema": schema,
+        "params": {"filters": filters},
+    }
+
+
+def _over_time(agg_id: str) -> dict[str, Any]:
+    return {
+        "id": agg_id,
+        "enabled": True,
+        "type": "date_histogram",
+        "schema": "segment",
+        "params": {"field": "created_at", "interval": "auto", "min_doc_count": 1},
+    }
+
+
+def _response_rate_panel() -> dict[str, Any]:
+    """Complaints per brand split into answered in public or not, as 100 % stacked bars:
+    the answered share of each bar is the brand's public response rate."""
+    return _visualization(
+        "klachtradar-publieke-responsratio",
+        "Publieke responsratio per merk",
+        "histogram",
+        [
+            _count(),
+            _terms("2", "brand", "segment", size=25),
+            _filters(
+                "3",
+                "group",
+                [
+                    ("publiek beantwoord", "first_response_minutes : *"),
+                    ("niet publiek beantwoord", "not first_response_minutes : *"),
+                ],
+            ),
+        ],
+        "intent : klacht",
+        type="histogram",
+        addLegend=True,
+        legendPosition="right",
+        seriesParams=[{"data": {"id": "1", "label": "klachten"}, "mode": "stacked"}],
+        valueAxes=[
+            {
+                "id": "ValueAxis-1",
+                "name": "LeftAxis-1",
+                "type": "value",
+                "position": "left",
+                "show": True,
+                "scale": {"type": "linear", "mode": "percentage"},
+                "title": {"text": "aandeel klachten"},
+            }
+        ],
+    )
+
+
+def _first_response_panel() -> dict[str, Any]:
+    """Median and p90 minutes from a complaint to the brand's first public reply, per
+    brand over time (by the complaint's ``created_at``)."""
+    return _visualization(
+        "klachtradar-eerste-publieke-reactie",
+        "Eerste publieke reactie per merk (mediaan en p90, minuten)",
+        "line",
+        [
+            {
+                "id": "1",
+                "enabled": True,
+                "type": "percentiles",
+                "schema": "metric",
+                "params": {"field": "first_response_minutes", "percents": [50, 90]},
+            },
+            _over_time("2"),
+            _terms("3", "brand", "group", size=10),
+        ],
+        "first_response_minutes : *",
+        type="line",
+        addLegend=True,
+        legendPosition="right",
+    )
+
+
+def _tone_panel() -> dict[str, Any]:
+    """The brands' own replies per brand, stacked by tone (professioneel, kortaf, grof)."""
+    return _visualization(
+        "klachtradar-merkreacties-per-toon",
+        "Merkreacties per toon per merk",
+        "histogram",
+        [_count(), _terms("2", "reply_brand", "segment", size=25), _terms("3", "tone", "group", 3)],
+        "is_brand_reply : true and tone : *",
+        type="histogram",
+        addLegend=True,
+        legendPosition="right",
+    )
+
+
+def public_replies_objects() -> list[dict[str, Any]]:
+    """The "Publieke merkreacties" panels and their dashboard (issue 17)."""
+    panels = [
+        _response_rate_panel(),
+        _tone_panel(),
+        _first_response_panel(),
+        _saved_search(
+            "klachtradar-grove-merkreacties",
+            "Grove merkreacties",
+            "tone : grof",
+            [
+                "reply_brand",
+                "author.handle",
+                "text",
+                "tone_reasons",
+                "in_reply_to",
+                "reply_minutes",
+            ],
+            [["created_at", "desc"]],
+        ),
+    ]
+    layout = [(0, 0, 24, 15), (24, 0, 24, 15), (0, 15, 48, 15), (0, 30, 48, 15)]
+    dashboard = _dashboard(
+        REPLIES_DASHBOARD_ID,
+        "Publieke merkreacties",
+        "Hoe snel en hoe merken in het openbaar op klachten reageren: responsratio, "
+        "eerste reactietijd, toon, en de grove reacties.",
+        panels,
+        layout,
+    )
+    return [*panels, dashboard]
+
+
+def _dashboard(
+    object_id: str,
+    title: str,
+    description: str,
+    panels: Sequence[dict[str, Any]],
+    layout: Sequence[tuple[int, int, int, int]],
+) -> dict[str, Any]:
+    """A dashboard laying ``panels`` out on Kibana's 48-column grid as (x, y, w, h)."""
     panels_json = []
     references = []
     for number, (panel, (x, y, w, h)) in enumerate(zip(panels, layout, strict=True)):
@@ -258,10 +418,10 @@ def _dashboard(panels: Sequence[dict[str, Any]]) -> dict[str, Any]:
         references.append({"name": f"panel_{number}", "type": panel["type"], "id": panel["id"]})
     return _object(
         "dashboard",
-        DASHBOARD_ID,
+        object_id,
         {
-            "title": "Webcare overzicht",
-            "description": "Klachten, sentiment, risico, incidenten en reactietijden per merk.",
+            "title": title,
+            "description": description,
             "panelsJSON": json.dumps(panels_json),
             "optionsJSON": json.dumps({"useMargins": True, "hidePanelTitles": False}),
             "timeRestore": True,
@@ -296,6 +456,7 @@ def generate(names: IndexNames, brands: Sequence[str]) -> dict[str, list[dict[st
         FILES[0]: data_views(names),
         FILES[1]: dashboard_objects(),
         FILES[2]: brand_searches(brands),
+        FILES[3]: public_replies_objects(),
     }
 
 

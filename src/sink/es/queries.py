@@ -317,14 +317,27 @@ class ElasticsearchQueries:
         created_from: datetime | None = None,
         size: int = 500,
     ) -> list[ChangedPost]:
-        """Brand posts written at or after ``since_ms`` (server time), oldest change first.
+        """Brand posts and brand replies written at or after ``since_ms`` (server time),
+        oldest change first.
 
         One page of at most ``size``; pass the last key as ``after`` for the next
         (``search_after`` on ``changed_at``, ``doc_id``: stable under concurrent writes,
-        unlike ``from``). ``created_from`` leaves older posts out.
+        unlike ``from``). ``created_from`` leaves older posts out. Brand replies have no
+        ``brand`` (they are not mentions) but the report counts them by tone, so they
+        are copied too (``reply_brand``); the queue leaves them out by itself.
         """
         query = _change_query(since_ms, created_from)
-        query["bool"]["filter"].append({"exists": {"field": "brand"}})
+        query["bool"]["filter"].append(
+            {
+                "bool": {
+                    "should": [
+                        {"exists": {"field": "brand"}},
+                        {"exists": {"field": "reply_brand"}},
+                    ],
+                    "minimum_should_match": 1,
+                }
+            }
+        )
         extra: dict[str, Any] = {"search_after": list(after)} if after is not None else {}
         hits = self._search(
             self.posts,
