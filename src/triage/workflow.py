@@ -321,7 +321,8 @@ class Workflow:
         """Active posts per priority, resolved count and SLA breaches (open and answered)."""
         now = self.clock.now()
         sql = (
-            "SELECT p.brand, p.priority, p.created_at, " + _EFFECTIVE_STATUS + ", t.responded_at "
+            "SELECT p.brand, p.priority, p.created_at, " + _EFFECTIVE_STATUS + ", t.responded_at, "
+            "json_extract(p.doc, '$.response.responded_at') "
             "FROM posts p LEFT JOIN triage_state t ON t.doc_id = p.doc_id "
             "WHERE p.brand IS NOT NULL AND p.status != 'not_complaint'"
         )
@@ -329,18 +330,19 @@ class Workflow:
         claimed = resolved = breaches_open = breaches_answered = 0
         with self.database.reading() as db:
             rows = db.execute(sql, {"now": now.isoformat()}).fetchall()
-        for brand, priority, created, status, responded in rows:
+        for brand, priority, created, status, responded, public in rows:
             prio = Priority(priority)
-            if status in ACTIVE:
+            if status in ACTIVE:  # answered in public: the SLA clock stopped at the reply
                 by_priority[priority] += 1
                 claimed += status == "claimed"
                 breaches_open += self.sla.breached(
-                    brand, prio, datetime.fromisoformat(created), None, now
+                    brand, prio, datetime.fromisoformat(created), _dt(public), now
                 )
             elif status == "resolved":
                 resolved += 1
+                first = min((t for t in (_dt(responded), _dt(public)) if t), default=None)
                 breaches_answered += self.sla.breached(
-                    brand, prio, datetime.fromisoformat(created), _dt(responded), now
+                    brand, prio, datetime.fromisoformat(created), first, now
                 )
         return QueueStats(by_priority, claimed, breaches_open, breaches_answered, resolved)
 

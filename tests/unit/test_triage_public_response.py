@@ -61,3 +61,39 @@ def test_an_earlier_post_under_the_card_says_the_brand_answered_it(tmp_path: Pat
     thread = re.search(r'<li class="thread-post" data-doc-id="x:1">(.*?)</li>', html, re.S)
     assert thread is not None, "the first complaint is listed under the card"
     assert "publiek beantwoord na 25 min door @PostNL" in thread.group(1)
+
+
+def test_a_public_reply_stops_the_sla_clock_on_the_card_and_in_the_breach_count(
+    tmp_path: Path,
+) -> None:
+    """The SLA is a first-response target: PostNL answered Sanne in public after 10
+    minutes, so five hours later her open complaint is no breach; Piet's, unanswered,
+    is one."""
+    from klachtradar.settings import TriageSettings
+    from tests.unit.triage_support import FixedClock
+    from triage.database import TriageDatabase
+    from triage.sla import SlaPolicy
+    from triage.views import card_view
+    from triage.workflow import Workflow
+
+    store = tmp_path / "kr.db"
+    answered = raw_post("1", "@PostNL pakket nooit aangekomen, slechte service!", handle="sanne")
+    reply = raw_post(
+        "2",
+        "@sanne Hoi Sanne, vervelend! Stuur je ons een DM met je barcode? ^Jeroen",
+        at=T0 + timedelta(minutes=10),
+        handle="PostNL",
+        followers=121_000,
+    )
+    waiting = raw_post("3", "@PostNL mijn pakket is kwijt, echt slechte service!", handle="piet")
+    fill_store(store, [answered, reply, waiting])
+    sla = SlaPolicy.from_settings(TriageSettings())
+    workflow = Workflow(TriageDatabase(store), FixedClock(T0 + timedelta(hours=5)), sla)
+
+    assert workflow.stats().breaches_open == 1
+    now = T0 + timedelta(hours=5)
+    card = card_view(workflow.item(answered.doc_id), now=now, sla=sla)
+    assert card.waiting_text == "10 min" and card.sla_state != "red"
+    assert card.responded_ms == int((T0 + timedelta(minutes=10)).timestamp() * 1000)
+    late = card_view(workflow.item(waiting.doc_id), now=now, sla=sla)
+    assert late.sla_state == "red" and late.responded_ms is None
