@@ -34,8 +34,8 @@ def report_numbers(report: BrandReport) -> dict[str, Any]:
         "public_response": {
             "answered": public.answered,
             "response_rate": public.response_rate,
-            "median_first_response_minutes": public.median_minutes,
-            "p90_first_response_minutes": public.p90_minutes,
+            "median_first_response_minutes": _tenth(public.median_minutes),
+            "p90_first_response_minutes": _tenth(public.p90_minutes),
             "within_1h_share": public.within_hour_share,
             "within_8h_share": public.within_eight_hours_share,
             "brand_replies": public.replies,
@@ -43,3 +43,8 @@ def report_numbers(report: BrandReport) -> dict[str, Any]:
             "answered_not_solved_conversations": public.answered_not_solved,
         },
     }
+
+
+def _tenth(minutes: float | None) -> float | None:
+    """Minutes to a tenth, as the posts carry them (no 238.74000000000004 in the JSON)."""
+    return None if minutes is None else round(minutes, 1)
