@@ -379,8 +379,13 @@ def test_a_post_relabelled_overig_is_re_scored_live(page: Any) -> None:
     page.screenshot(path=str(ARTIFACTS / "04b-relabelled-overig.png"))
 
 
-def test_escape_closes_the_label_and_the_resolve_form(page: Any) -> None:
-    card = page.locator("#queue .card").first
+def test_escape_closes_the_label_and_the_resolve_form(page: Any, server: dict[str, Any]) -> None:
+    # While the replay runs, ``.first`` may name another card between the click and the
+    # wait (CI saw the form open in a card that had just moved down): a still queue and
+    # a card pinned by its doc id.
+    _wait_for_demo_end(server)
+    doc_id = page.locator("#queue .card").first.get_attribute("data-doc-id")
+    card = page.locator(f'#queue .card[data-doc-id="{doc_id}"]')
     for action, form in (("label", "form.label-form"), ("resolve", "form.resolve-form")):
         card.locator(f'button[data-action="{action}"]').click()
         card.locator(form).wait_for()
