@@ -85,7 +85,8 @@ def live_reasons(item: QueueItem, *, now: datetime, zone: ZoneInfo, active: bool
     The score is computed once, when a post arrives; a reason such as "wacht al 2 uur op
     antwoord" is then frozen while the card's timer runs on, and after a replay the two
     disagree by weeks. So the waiting reason is recomputed here from the conversation's
-    oldest open post (the author has waited since then), and reasons about engagement
+    oldest open post (the author has waited since then) until the first answer (the
+    agent's resolve or the brand's public reply), and reasons about engagement
     (velocity, the virality estimate) say when they were measured ("om 14:05").
     The prefixes are those :mod:`enrich.risk` writes.
     """
@@ -93,10 +94,14 @@ def live_reasons(item: QueueItem, *, now: datetime, zone: ZoneInfo, active: bool
     raw = post.post
     since = min(item.conversation_since or raw.created_at, raw.created_at)
     observed = raw.engagement.observed_at or raw.received_at or raw.created_at
-    end = now if active else (item.responded_at or now)
+    answered = first_response_at(item)  # a public brand reply ends the wait as well
+    if answered is not None:
+        end, still = answered, False
+    else:
+        end, still = (now if active else (item.responded_at or now)), active
     waiting = None
     if end - since >= timedelta(hours=1):
-        verb = "wacht al" if active else "wachtte"
+        verb = "wacht al" if still else "wachtte"
         waiting = f"{verb} {waiting_words(end - since)} op antwoord"
         if since < raw.created_at:
             waiting += f" (sinds {since.astimezone(zone).strftime('%d-%m %H:%M')})"

@@ -97,3 +97,51 @@ def test_a_public_reply_stops_the_sla_clock_on_the_card_and_in_the_breach_count(
     assert card.responded_ms == int((T0 + timedelta(minutes=10)).timestamp() * 1000)
     late = card_view(workflow.item(waiting.doc_id), now=now, sla=sla)
     assert late.sla_state == "red" and late.responded_ms is None
+
+
+def test_a_public_reply_ends_the_waiting_reason_too(tmp_path: Path) -> None:
+    """The reason line agrees with the stopped timer. A score written before the reply
+    was linked (an older record, a copy indexed earlier) still says "wacht al 1 uur";
+    PostNL answered Sanne after two hours, so three hours on her card says she *waited*
+    two hours, while Piet, unanswered, still waits five."""
+    from dataclasses import replace
+
+    from klachtradar.settings import TriageSettings
+    from tests.unit.triage_support import FixedClock
+    from triage.database import TriageDatabase
+    from triage.sla import SlaPolicy
+    from triage.views import card_view
+    from triage.workflow import Workflow
+
+    store = tmp_path / "kr.db"
+    earlier = T0 - timedelta(hours=2)
+    answered = raw_post(
+        "1", "@PostNL pakket nooit aangekomen, slechte service!", handle="sanne", at=earlier
+    )
+    reply = raw_post(
+        "2",
+        "@sanne Hoi Sanne, vervelend! Stuur je ons een DM met je barcode? ^Jeroen",
+        at=T0,
+        handle="PostNL",
+        followers=121_000,
+    )
+    fill_store(store, [answered, reply])
+    sla = SlaPolicy.from_settings(TriageSettings())
+    now = T0 + timedelta(hours=3)
+    workflow = Workflow(TriageDatabase(store), FixedClock(now), sla)
+
+    item = workflow.item(answered.doc_id)
+    assert item.post.response is not None, "the reply is linked"
+    stale = item.post.risk.model_copy(
+        update={
+            "reasons": [*item.post.risk.reasons, "wacht al 1 uur op antwoord"],
+            "features": {**item.post.risk.features, "waiting": 0.5},
+        }
+    )
+    item = replace(item, post=item.post.model_copy(update={"risk": stale}))
+    card = card_view(item, now=now, sla=sla)
+    assert "wachtte 2 uur op antwoord" in card.reasons, card.reasons
+    assert not any(r.startswith("wacht al") for r in card.reasons), card.reasons
+    unanswered = replace(item, post=item.post.model_copy(update={"risk": stale, "response": None}))
+    late = card_view(unanswered, now=now, sla=sla)
+    assert "wacht al 5 uur op antwoord" in late.reasons, late.reasons
