@@ -62,7 +62,7 @@ def bench_registry_backends(texts: list[str], repeat: int) -> list[tuple[str, tu
 
     precision = load_settings().classify.effective_precision  # as the pipeline serves them
     store = ModelStore(ROOT / "models")
-    for name in store.names():
+    for name in store.classifier_names():
         clf = load_version(store.get(name), precision=precision)
         sample = texts if store.get(name).backend == "linear" else texts[:256]
         clf.predict_proba(sample[:BATCH])  # warm caches and lazy loads

@@ -376,7 +376,7 @@ def _evaluate_suite(
     records, _ = split_by_language(read_labelled(data))
     store = ModelStore(models_dir)
     rows = []
-    for name in [only] if only else ["lexicon", *store.names()]:
+    for name in [only] if only else ["lexicon", *store.classifier_names()]:
         try:
             classifier = _open_model(name, models_dir)
         except (KlachtradarError, ImportError) as exc:

@@ -31,6 +31,8 @@ from klachtradar.errors import ConfigError, did_you_mean
 
 POINTER = "PROMOTED"
 CARD = "card.json"
+POST_CLASSIFIER_BACKENDS = frozenset({"linear", "embedding", "transformer", "e5"})
+"""The backends :func:`load_version` builds a post classifier from."""
 _NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
 
 
@@ -47,6 +49,12 @@ class ModelVersion:
     def backend(self) -> str:
         return str(self.card.get("backend", "?"))
 
+    @property
+    def is_post_classifier(self) -> bool:
+        """Whether it labels posts (sentiment, intent, cues), as :func:`load_version`
+        serves; the store also holds other models, e.g. the brand-reply tone model."""
+        return self.backend in POST_CLASSIFIER_BACKENDS
+
 
 class ModelStore:
     """Versions of named models under one root folder (``models/`` by default)."""
@@ -58,6 +66,10 @@ class ModelStore:
         if not self.root.is_dir():
             return []
         return sorted(p.name for p in self.root.iterdir() if p.is_dir() and self.versions(p.name))
+
+    def classifier_names(self) -> list[str]:
+        """The names whose current version labels posts (see ``is_post_classifier``)."""
+        return [n for n in self.names() if self.get(n).is_post_classifier]
 
     def versions(self, name: str) -> list[str]:
         folder = self.root / name

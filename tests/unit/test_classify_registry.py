@@ -161,3 +161,12 @@ def test_every_shipped_model_file_fits_in_git() -> None:
     root = Path(__file__).resolve().parents[2] / "models"
     sizes = {p: p.stat().st_size for p in root.rglob("*") if p.is_file()}
     assert sizes and all(size < 20 * 1024 * 1024 for size in sizes.values())
+
+
+def test_the_shipped_store_lists_only_post_classifiers_as_classifiers() -> None:
+    """The brand-reply tone model lives beside the classifiers; evaluate --suite and the
+    benchmark walk ``classifier_names`` and would fail on it with ``names``."""
+    store = ModelStore(Path(__file__).resolve().parents[2] / "models")
+    assert "tone" in store.names()
+    assert "tone" not in store.classifier_names()
+    assert {"linear", "e5"} <= set(store.classifier_names())
