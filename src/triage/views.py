@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+from enrich.risk import response_line
 from klachtradar.contract import ScoredPost
 from triage.feedback import Correction
 from triage.sla import SlaPolicy, SlaState
@@ -307,6 +308,4 @@ def public_response_line(post: ScoredPost) -> str:
     response = post.response
     if response is None:
         return ""
-    minutes = response.first_response_minutes
-    after = f"{max(1, round(minutes))} min" if minutes < 60 else f"{round(minutes / 60)} uur"
-    return f"publiek beantwoord na {after} door @{response.by}"
+    return response_line(response)  # the risk reason's words: one format on the card

@@ -145,3 +145,28 @@ def test_a_public_reply_ends_the_waiting_reason_too(tmp_path: Path) -> None:
     unanswered = replace(item, post=item.post.model_copy(update={"risk": stale, "response": None}))
     late = card_view(unanswered, now=now, sla=sla)
     assert "wacht al 5 uur op antwoord" in late.reasons, late.reasons
+
+
+def test_the_card_line_reads_the_wait_as_the_risk_reasons_do() -> None:
+    """Past two days an answer "na 3 dagen" reads as the risk reason says it, not as
+    "72 uur"; under an hour in minutes."""
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+    from typing import Any
+
+    from klachtradar.contract import PublicResponse
+    from triage.views import public_response_line
+
+    def line(minutes: float) -> str:
+        response = PublicResponse(
+            reply_doc_id="x:9",
+            by="PostNL",
+            responded_at=datetime(2026, 11, 9, tzinfo=UTC),
+            first_response_minutes=minutes,
+        )
+        post: Any = SimpleNamespace(response=response)  # the line reads only this
+        return public_response_line(post)
+
+    assert line(24.9) == "publiek beantwoord na 25 min door @PostNL"
+    assert line(292) == "publiek beantwoord na 5 uur door @PostNL"
+    assert line(72 * 60) == "publiek beantwoord na 3 dagen door @PostNL"
