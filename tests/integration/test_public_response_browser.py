@@ -16,7 +16,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -25,8 +24,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_triage_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT
-from tests.integration.test_triage_browser import _free_port as free_port
+from tests.integration.browser_support import ARTIFACTS, ROOT, chromium, free_port, watch_problems
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -97,27 +95,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def page(server: str) -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.fail("no /usr/bin/chromium: run scripts/install-system-deps.sh")
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright, tempfile.TemporaryDirectory() as profile:
-        context = playwright.chromium.launch_persistent_context(
-            profile,
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1360, "height": 1000},
-            locale="nl-NL",
-            timezone_id="UTC",
-        )
-        page = context.new_page()
-        page.problems = []  # CSP violations and script errors: none may happen
-        page.on("console", lambda m: m.type == "error" and page.problems.append(m.text))
-        page.on("pageerror", lambda e: page.problems.append(str(e)))
-        yield page
-        context.close()
+    with chromium() as context:
+        yield watch_problems(context.new_page())  # none may happen
 
 
 def test_the_complainants_card_says_when_postnl_answered_in_public(page: Any, server: str) -> None:

@@ -7,8 +7,7 @@ vs. the browser's first render), be claimed and resolved, relabelled and exporte
 attacker-controlled posts, injected through the pipeline by a second process, must
 render as inert text. Screenshots go to ``test-artifacts/triage/``.
 
-Chromium comes from Debian (``scripts/install-system-deps.sh``); ``playwright install``
-is never used.
+The browser: :mod:`tests.integration.browser_support`.
 """
 
 from __future__ import annotations
@@ -16,10 +15,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -29,21 +26,16 @@ from typing import Any
 
 import pytest
 
+from tests.integration.browser_support import (
+    ARTIFACTS,
+    ROOT,
+    chromium,
+    free_port,
+    watch_problems,
+)
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts" / "triage"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 DEMO_SECONDS = 24
 AGENT = "Anna de Vries"
 MARK = "xsstest"
@@ -51,12 +43,6 @@ XSS_TEXT = f"@bol {MARK} pakket kwijt, waardeloos <script>window.__xss=1</script
 XSS_IMG = f'@bol {MARK} alweer niet bezorgd, belachelijk <img src=x onerror="window.__xss=2">'
 XSS_HANDLE = "<script>window.__xss=3</script>"
 XSS_NAME = '<img src=x onerror="window.__xss=4">'
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _xss_stream(path: Path) -> None:
@@ -87,7 +73,7 @@ def _xss_stream(path: Path) -> None:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """``klachtradar serve --demo`` on a free port, with its own store; stopped afterwards."""
     work = tmp_path_factory.mktemp("triage-browser")
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "KLACHTRADAR_STORE__PATH": str(work / "kr.db"),
@@ -147,32 +133,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.fail("no /usr/bin/chromium: run scripts/install-system-deps.sh")
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright, tempfile.TemporaryDirectory() as profile:
-        context = playwright.chromium.launch_persistent_context(
-            profile,
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1360, "height": 1000},
-            locale="nl-NL",
-            timezone_id="UTC",
-        )
+    with chromium() as context:
         yield context
-        context.close()
 
 
 @pytest.fixture(scope="module")
 def page(browser: Any, server: dict[str, Any]) -> Iterator[Any]:
-    page = browser.new_page()
-    page.problems = []  # CSP violations, script errors and dialogs: none may happen
-    page.on("console", lambda m: m.type == "error" and page.problems.append(m.text))
-    page.on("pageerror", lambda e: page.problems.append(str(e)))
-    page.on("dialog", lambda d: (page.problems.append(f"dialog: {d.message}"), d.dismiss()))
+    page = watch_problems(browser.new_page())  # none may happen
     page.goto(f"{server['url']}/?priority=P1,P2")
     page.wait_for_selector("#conn.live", timeout=10_000)
     page.evaluate(INCIDENT_WATCH)

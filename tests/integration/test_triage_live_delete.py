@@ -20,11 +20,9 @@ from typing import Any
 import pytest
 
 from klachtradar.contract import Author, Engagement, RawPost
-from tests.integration.test_triage_browser import ARTIFACTS, ROOT, _free_port, browser
+from tests.integration.browser_support import ARTIFACTS, ROOT, chromium, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-__all__ = ["browser"]  # the fixture, re-exported for pytest
 
 NOW = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
 COMPLAINT = "@KPNwebcare al 3 dagen geen internet, belachelijk. Ik zeg mijn abonnement op!"
@@ -61,7 +59,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     )
     cli = [sys.executable, "-m", "klachtradar"]
     subprocess.run([*cli, "replay", str(posts), "--fast", "--quiet"], env=env, check=True)
-    port = _free_port()
+    port = free_port()
     log = (work / "server.log").open("w")
     args = [*cli, "serve", "--host", "127.0.0.1", "--port", str(port)]
     process = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -90,6 +88,12 @@ def card_ids(page: Any) -> list[str]:
         "() => [...document.querySelectorAll('#queue .card')].map(c => c.dataset.docId)"
     )
     return ids
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with chromium() as context:
+        yield context
 
 
 def test_a_deleted_post_disappears_from_the_open_queue_without_a_reload(
