@@ -288,8 +288,11 @@ def test_agent_claims_and_resolves_the_youp_card(page: Any, server: dict[str, An
 def test_agent_corrects_a_label_and_it_is_exported_for_training(
     page: Any, server: dict[str, Any]
 ) -> None:
+    # A still queue: while the replay runs, the top card's conversation may take a
+    # newer post on top and the pinned doc id leaves the screen mid-test.
+    _wait_for_demo_end(server)
     doc_id = page.locator("#queue .card").first.get_attribute("data-doc-id")
-    card = page.locator(f'.card[data-doc-id="{doc_id}"]')  # the queue keeps moving
+    card = page.locator(f'.card[data-doc-id="{doc_id}"]')
     card.locator('button[data-action="label"]').click()
     form = card.locator("form.label-form")
     form.locator('select[name="sentiment"]').select_option("negatief")
@@ -316,7 +319,8 @@ def test_agent_corrects_a_label_and_it_is_exported_for_training(
     assert record["lang"] == "nl", "the stored language, so train keeps other languages apart"
 
 
-def test_a_post_relabelled_overig_is_re_scored_live(page: Any) -> None:
+def test_a_post_relabelled_overig_is_re_scored_live(page: Any, server: dict[str, Any]) -> None:
+    _wait_for_demo_end(server)  # a still queue (see the test above)
     card = page.locator(
         '#queue .card[data-intent="klacht"]:not([data-author="jochemvandalen"])'
     ).first
