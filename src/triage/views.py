@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from enrich.risk import response_line
 from klachtradar.contract import ScoredPost
 from triage.feedback import Correction
 from triage.sla import SlaPolicy, SlaState
@@ -308,4 +307,5 @@ def public_response_line(post: ScoredPost) -> str:
     response = post.response
     if response is None:
         return ""
-    return response_line(response)  # the risk reason's words: one format on the card
+    after = waiting_words(timedelta(minutes=response.first_response_minutes))
+    return f"publiek beantwoord na {after} door @{response.by}"  # as enrich.risk words it
