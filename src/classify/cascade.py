@@ -16,6 +16,16 @@ waited 0.3 s looks fine by age, but if the encoder needs 0.4 s for its 40 posts 
 alert leaves at 0.7 s; the gate sees 0.7 s before it commits to the slow path. Until
 the primary has judged a batch, the expectation is zero (age only).
 
+**Split batches** (``[classify] overload_split``, on by default). Sending a whole
+batch to the fast model wastes the encoder: on a CPU where it judges 35 posts a second
+and 50 arrive, whole-batch switching left 80 % of the posts to the fast model. Under
+overload the gate instead gives the primary as many posts of the batch as its measured
+cost fits before the deadline (:meth:`JudgeCost.posts_within` the slack left after the
+batch's age and the queued batch), and the fast model the rest. Which posts: the fast
+model judges the whole batch first (microseconds a post), and the primary re-judges
+its likeliest complaints — a missed or false complaint is the verdict that costs a
+webcare team, a misread compliment is not (:func:`classify.stage.predict_routed`).
+
 Every verdict names the model that made it (:class:`~klachtradar.contract.ModelRef`)
 and says whether it was the fallback (``Classification.fallback``); the triage card
 shows "snel model" for those. Nothing is re-judged later: a fast verdict is a verdict,
@@ -35,6 +45,10 @@ from datetime import datetime
 from classify.base import TextClassifier
 
 log = logging.getLogger(__name__)
+
+SPLIT_MARGIN = 0.8
+"""The share of the slack a split batch's primary part is sized to: the cost model is a
+fit over recent batches, and a batch that overruns its deadline is a late alert."""
 
 
 @dataclass(frozen=True)
@@ -92,16 +106,37 @@ class JudgeCost:
 
     def estimate(self, posts: int) -> float:
         """Expected seconds for ``posts`` posts (0 before any batch was observed)."""
-        if posts <= 0 or self._w == 0:
+        fit = self._fit()
+        if posts <= 0 or fit is None:
             return 0.0
+        intercept, slope = fit
+        return intercept + slope * posts
+
+    def posts_within(self, seconds: float) -> int:
+        """How many posts fit in ``seconds`` (0 before any batch was observed: the
+        cost is unknown, so nothing is promised)."""
+        fit = self._fit()
+        if fit is None or seconds <= 0:
+            return 0
+        intercept, slope = fit
+        if slope <= 0:
+            return 0
+        return max(0, int((seconds - intercept) / slope))
+
+    def _fit(self) -> tuple[float, float] | None:
+        """``(a, b)`` of ``a + b·n``, or ``None`` before any batch was observed."""
+        if self._w == 0:
+            return None
         mean_n, mean_t = self._n / self._w, self._t / self._w
+        if mean_n <= 0:
+            return None
         spread = self._nn / self._w - mean_n * mean_n
         if spread > 1e-6 * max(1.0, mean_n * mean_n):
             slope = (self._nt / self._w - mean_n * mean_t) / spread
             intercept = mean_t - slope * mean_n
             if slope > 0 and intercept >= 0:
-                return intercept + slope * posts
-        return mean_t / mean_n * posts if mean_n > 0 else 0.0
+                return intercept, slope
+        return 0.0, mean_t / mean_n
 
 
 @dataclass
@@ -148,6 +183,8 @@ class Cascade:
     gate: LagGate
     cost: JudgeCost = field(default_factory=JudgeCost)
     """The primary's measured cost per batch (fed by the pipeline, in or out of process)."""
+    split: bool = True
+    """Under overload, the primary still takes what fits the deadline (module doc)."""
 
     def overloaded(
         self, received: Sequence[datetime | None], now: datetime, *, queued: int = 0
@@ -156,3 +193,22 @@ class Cascade:
         batch still waiting in the judge worker, which this one would queue behind."""
         expected = self.cost.estimate(len(received) + queued)
         return self.gate.observe(batch_lag_seconds(received, now), expected)
+
+    def quota(
+        self, received: Sequence[datetime | None], now: datetime, *, queued: int = 0
+    ) -> int | None:
+        """How many of this batch's posts the primary judges: ``None`` for all (the
+        stream keeps up), else ``0 … len(received)``, the rest going to the fast model.
+
+        Without ``split`` an overloaded batch gets 0, as :meth:`overloaded` says. With
+        it, the primary gets the posts its measured cost fits into the slack before the
+        deadline: ``overload_lag_seconds`` minus the batch's age minus the queued batch's
+        expected cost, times :data:`SPLIT_MARGIN` (the estimate is a fit, not a promise).
+        """
+        if not self.overloaded(received, now, queued=queued):
+            return None
+        if not self.split:
+            return 0
+        lag = batch_lag_seconds(received, now)
+        slack = self.gate.policy.max_lag_seconds - lag - self.cost.estimate(queued)
+        return min(len(received), self.cost.posts_within(slack * SPLIT_MARGIN))

@@ -111,7 +111,9 @@ def configured_cascade(settings: Settings, primary: TextClassifier) -> Cascade |
     policy = OverloadPolicy(
         settings.classify.overload_lag_seconds, settings.classify.resume_lag_seconds
     )
-    return Cascade(primary, fast_classifier(settings), LagGate(policy))
+    return Cascade(
+        primary, fast_classifier(settings), LagGate(policy), split=settings.classify.overload_split
+    )
 
 
 def fast_classifier(settings: Settings) -> TextClassifier:

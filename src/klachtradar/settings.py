@@ -98,6 +98,10 @@ class ClassifySettings(BaseModel):
     (its age plus the primary model's measured cost for it) goes to the fast model."""
     resume_lag_seconds: float = Field(default=0.2, ge=0)
     """Back to the configured model once a batch's lag is under this again."""
+    overload_split: bool = True
+    """Under overload the configured model still judges as many posts of each batch as
+    its measured cost fits before the deadline, the fast model's likeliest complaints
+    first; the fast model keeps the rest. False: whole batches go to the fast model."""
 
     @property
     def effective_precision(self) -> Precision:

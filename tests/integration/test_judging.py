@@ -85,7 +85,7 @@ def test_a_failed_worker_batch_is_judged_in_process_with_poison_isolation(
     class BrokenPool:
         processes = 1
 
-        def submit(self, posts: Any, *, fast: bool = False) -> Future[Judgement]:
+        def submit(self, posts: Any, *, quota: int | None = None) -> Future[Judgement]:
             future: Future[Judgement] = Future()
             future.set_exception(RuntimeError("worker died"))
             return future
@@ -241,7 +241,7 @@ def test_look_ahead_with_a_broken_pool_judges_in_process(tmp_path: Path) -> None
     class BrokenPool:
         processes = 1
 
-        def submit(self, posts: Any, *, fast: bool = False) -> Future[Judgement]:
+        def submit(self, posts: Any, *, quota: int | None = None) -> Future[Judgement]:
             raise RuntimeError("pool is broken")
 
     path = demo_slice(tmp_path, 300)
@@ -275,3 +275,33 @@ def test_a_workers_brand_mentions_are_used_only_under_the_same_watchlist(
     stale = Judgement(["nl"], [None], pipeline.classifier.model_ref, [[]], "another watchlist")
     [scored] = pipeline.process([post], judged=stale).scored
     assert [m.brand for m in scored.brands] == ["KPN"]
+
+
+def test_a_worker_splits_a_batch_between_the_two_models(
+    tmp_path: Path, make_post: PostFactory
+) -> None:
+    """The overload cascade's split in a real judge worker: linear serves, the lexicon is
+    the fast model; with a quota of 1 the worker's linear model judges the likeliest
+    complaint, the lexicon the rest, and the verdicts say so post by post."""
+    settings = fresh_settings(tmp_path, "split")
+    settings.classify.fallback_model = "lexicon"
+    posts = [
+        make_post("mooi weer vandaag in utrecht"),
+        make_post("@KPN al 3 dagen geen internet, belachelijk slecht!! ik zeg op"),
+        make_post("@KPN tot hoe laat is de winkel open?"),
+    ]
+    with JudgePool(settings, processes=1) as judges:
+        judged = judges.submit(posts, quota=1).result(timeout=120)
+        everyone = judges.submit(posts).result(timeout=120)
+    assert judged.model.name == "linear" and judged.primary_posts == 1
+    assert judged.fast == (0, 2)
+    assert judged.fast_model is not None and judged.fast_model.name == "lexicon"
+    assert everyone.fast == () and everyone.primary_posts == 3
+    pipeline = Pipeline.from_settings(settings)
+    scored = {p.post.post_id: p for p in pipeline.process(posts, judged=judged).scored}
+    verdicts = [
+        (c.model.name, c.fallback)
+        for p in posts
+        if (c := scored[p.post_id].classification) is not None
+    ]
+    assert verdicts == [("lexicon", True), ("linear", False), ("lexicon", True)]

@@ -52,7 +52,9 @@ def _post(n: int, received_at: datetime | None) -> RawPost:
     )
 
 
-def _pipeline(primary: TextClassifier, *, overload: float, resume: float) -> Pipeline:
+def _pipeline(
+    primary: TextClassifier, *, overload: float, resume: float, split: bool = True
+) -> Pipeline:
     settings = load_settings(
         pipeline={"classifier": "e5"},
         classify={
@@ -60,6 +62,7 @@ def _pipeline(primary: TextClassifier, *, overload: float, resume: float) -> Pip
             "fallback_model": "linear",
             "overload_lag_seconds": overload,
             "resume_lag_seconds": resume,
+            "overload_split": split,
         },
         history={"backend": "memory"},
     )
@@ -115,9 +118,9 @@ def test_judge_cost_with_one_batch_size_is_the_mean_per_post_and_follows_the_mac
 def test_a_big_batch_goes_fast_before_its_age_says_so() -> None:
     """The deadline gate with a measured primary: 20 posts at 0.02 s each teach it the
     cost; 40 posts 0.2 s old would leave at ~1 s, past the 0.5 s limit, so they go to
-    the fast model although their age alone is under it."""
+    the fast model although their age alone is under it (whole batches: no split)."""
     slow = SlowClassifier(seconds_per_post=0.02)
-    pipeline = _pipeline(slow, overload=0.5, resume=0.1)
+    pipeline = _pipeline(slow, overload=0.5, resume=0.1, split=False)
     pipeline.process([_post(n, utc_now()) for n in range(20)], arrived=[utc_now()] * 20)
     assert pipeline.cascade is not None
     assert pipeline.cascade.cost.estimate(40) == pytest.approx(0.8, rel=0.5)
@@ -157,11 +160,12 @@ def test_lag_is_the_oldest_received_post_and_replays_have_none() -> None:
 
 
 def test_a_stream_behind_goes_to_the_fast_model_and_back() -> None:
-    """An artificially slow primary model (1 s per batch) and a burst of 120 posts: the
-    first batch is judged by it; the batches that waited meanwhile go to the fast
-    model, marked as fallback; fresh posts after the burst go to the primary again."""
+    """Whole batches (``overload_split = false``). An artificially slow primary model
+    (1 s per batch) and a burst of 120 posts: the first batch is judged by it; the
+    batches that waited meanwhile go to the fast model, marked as fallback; fresh posts
+    after the burst go to the primary again."""
     slow = SlowClassifier(seconds_per_post=0.05)
-    pipeline = _pipeline(slow, overload=0.3, resume=0.1)
+    pipeline = _pipeline(slow, overload=0.3, resume=0.1, split=False)
     arrived = utc_now()
     burst = [_post(n, arrived) for n in range(120)]
 
@@ -253,3 +257,110 @@ def test_on_kafka_the_lag_is_the_raw_message_timestamp() -> None:
     first, second = message_arrivals(_decode(messages))
     assert first == datetime.fromtimestamp(1_800_000_000.0, UTC)
     assert second == bare.received_at
+
+
+COMPLAINTS = [
+    "@KPN al 3 dagen geen internet, belachelijk slecht!!",
+    "@KPN storing alweer, niemand helpt me, waardeloos",
+    "@KPN mijn factuur is weer fout, ik ben het zat",
+    "@KPN wifi valt steeds weg en jullie doen niks",
+]
+OTHERS = [
+    "mooi weer vandaag in utrecht",
+    "@KPN tot hoe laat is de winkel in Zwolle open?",
+    "lekker koffie gedronken met mn zus",
+    "@KPN dank jullie, alles werkt weer top",
+]
+
+
+def _texts(n: int) -> list[str]:
+    pool = [t for pair in zip(COMPLAINTS, OTHERS, strict=True) for t in pair]
+    return [pool[i % len(pool)] for i in range(n)]
+
+
+def test_judge_cost_says_how_many_posts_fit_in_a_time() -> None:
+    cost = JudgeCost()
+    assert cost.posts_within(1.0) == 0  # nothing measured: nothing promised
+    for n in (4, 10, 20, 40, 8, 30):
+        cost.observe(n, 0.05 + 0.01 * n)
+    assert cost.posts_within(0.55) == pytest.approx(50, abs=1)
+    assert cost.posts_within(0.04) == 0
+    assert cost.posts_within(-1.0) == 0
+
+
+def test_routing_gives_the_primary_the_fast_models_likeliest_complaints() -> None:
+    from classify.registry import fast_classifier
+    from classify.stage import predict_routed
+
+    fast = fast_classifier(load_settings(classify={"models_dir": str(ROOT / "models")}))
+    primary = SlowClassifier(seconds_per_post=0.0)
+    texts = _texts(8)
+    langs: list[str | None] = ["nl"] * 7 + ["tr"]  # the last: not judged by anyone
+    everyone = predict_routed(texts, langs, primary, fast, None)
+    assert everyone.fast == () and everyone.primary_posts == 7 and primary.judged == 7
+    nobody = predict_routed(texts, langs, primary, fast, 0)
+    assert nobody.fast == tuple(range(7)) and nobody.primary_posts == 0
+    split = predict_routed(texts, langs, primary, fast, 3)
+    chosen = [i for i in range(7) if i not in split.fast]
+    assert len(chosen) == 3 and split.primary_posts == 3
+    assert all(texts[i] in COMPLAINTS for i in chosen), [texts[i] for i in chosen]
+    assert split.predictions[7] is None
+    assert primary.judged == 10
+
+
+def test_an_overloaded_batch_is_split_at_what_the_primary_fits_before_the_deadline() -> None:
+    """20 posts at 0.02 s each teach the cost; 40 posts 0.2 s old leave 0.3 s of the
+    0.5 s deadline, so the primary takes the ~12 that fit (0.8 of the slack, at 0.02 s
+    a post), its likeliest complaints first, and the fast model the other 28. Each
+    verdict names its model; only the fast ones are marked fallback."""
+    slow = SlowClassifier(seconds_per_post=0.02)
+    pipeline = _pipeline(slow, overload=0.5, resume=0.1)
+    pipeline.process([_post(n, utc_now()) for n in range(20)], arrived=[utc_now()] * 20)
+    waited = utc_now() - timedelta(seconds=0.2)
+    posts = [
+        _post(100 + n, waited).model_copy(update={"text": text})
+        for n, text in enumerate(_texts(40))
+    ]
+    out = pipeline.process(posts, arrived=[waited] * 40)
+    verdicts = {
+        p.post.post_id: (p.classification.model.name, p.classification.fallback)
+        for p in out.scored
+        if p.classification
+    }
+    assert len(verdicts) == 40
+    by_primary = [pid for pid, v in verdicts.items() if v == ("traag", False)]
+    by_fast = [pid for pid, v in verdicts.items() if v == ("linear", True)]
+    assert len(by_primary) + len(by_fast) == 40
+    assert 6 <= len(by_primary) <= 14, len(by_primary)  # fits, whatever the timer's noise
+    assert slow.judged == 20 + len(by_primary)
+    text = {p.post_id: p.text for p in posts}
+    assert all(text[pid] in COMPLAINTS for pid in by_primary)
+
+
+def test_a_workers_split_judgement_names_both_models() -> None:
+    """A worker's split batch: post 1 by the fast model, post 0 by the primary; the cost
+    model learns from the primary's share only."""
+    from classify.registry import fast_classifier
+
+    pipeline = _pipeline(LexiconClassifier(), overload=0.3, resume=0.1)
+    assert pipeline.cascade is not None
+    fast = fast_classifier(load_settings(classify={"models_dir": str(ROOT / "models")}))
+    posts = [_post(0, utc_now()), _post(1, utc_now())]
+    predictions = LexiconClassifier().predict_proba([p.text for p in posts])
+    judged = Judgement(
+        ["nl", "nl"],
+        list(predictions),
+        ModelRef(name="traag", version="v1"),
+        fast=(1,),
+        fast_model=fast.model_ref,
+        primary_posts=1,
+        seconds=0.3,
+    )
+    out = pipeline.process(posts, judged=judged)
+    names = {
+        p.post.post_id: (p.classification.model.name, p.classification.fallback)
+        for p in out.scored
+        if p.classification
+    }
+    assert names == {"0": ("traag", False), "1": ("linear", True)}
+    assert pipeline.cascade.cost.estimate(2) == pytest.approx(0.6)

@@ -48,6 +48,12 @@ class Judgement:
     """Judged by the fast model (the overload cascade, :mod:`classify.cascade`)."""
     seconds: float = 0.0
     """What the classifier took for the batch in the worker (the cascade's cost model)."""
+    fast: tuple[int, ...] = ()
+    """A split batch (:func:`classify.stage.predict_routed`): the posts ``fast_model``
+    judged; ``model`` judged the others."""
+    fast_model: ModelRef | None = None
+    primary_posts: int | None = None
+    """How many posts ``model`` judged in ``seconds`` (``None``: the whole batch)."""
 
 
 _WORKER: dict[str, Any] = {}
@@ -90,37 +96,45 @@ def _judge(
     given: list[str | None],
     handles: list[list[str]] | None = None,
     hashtags: list[list[str]] | None = None,
-    fast: bool = False,
+    quota: int | None = None,
 ) -> Judgement:
-    from classify.stage import predict_batch
+    """``quota``: how many posts the configured model judges (``None``: all; 0: the
+    whole batch goes to the fast model; see :meth:`classify.cascade.Cascade.quota`)."""
+    from classify.stage import predict_batch, predict_routed
 
     settings: Settings = _WORKER["settings"]
-    fast = fast and _WORKER.get("fast") is not None
-    classifier: TextClassifier = _WORKER["fast" if fast else "classifier"]
+    fast: TextClassifier | None = _WORKER.get("fast")
+    primary: TextClassifier = _WORKER["classifier"]
+    if fast is None:
+        quota = None
     identify = _WORKER["tagger"]
     langs = [lang or identify(text) or "nl" for text, lang in zip(texts, given, strict=True)]
-    started = time.perf_counter()
-    predictions = predict_batch(
-        texts, langs, classifier, languages=settings.pipeline.supported_languages
-    )
-    seconds = time.perf_counter() - started
+    supported = settings.pipeline.supported_languages
+    verdicts: dict[str, Any]
+    if quota == 0 and fast is not None:  # the whole batch to the fast model
+        started = time.perf_counter()
+        predictions = predict_batch(texts, langs, fast, languages=supported)
+        seconds = time.perf_counter() - started
+        verdicts = {"model": fast.model_ref, "fallback": True, "seconds": seconds}
+    else:
+        routed = predict_routed(texts, langs, primary, fast or primary, quota, languages=supported)
+        predictions = routed.predictions
+        verdicts = {
+            "model": primary.model_ref,
+            "seconds": routed.seconds,
+            "fast": routed.fast,
+            "fast_model": fast.model_ref if routed.fast and fast is not None else None,
+            "primary_posts": routed.primary_posts,
+        }
     if handles is None or hashtags is None:
-        return Judgement(langs, predictions, classifier.model_ref, fallback=fast, seconds=seconds)
+        return Judgement(langs, predictions, **verdicts)
     matcher = _WORKER["matcher"]
     matcher.reload_if_changed()
     brands = [
         [(m.brand, m.matched, m.kind) for m in matcher.match_fields(text, at, tags)]
         for text, at, tags in zip(texts, handles, hashtags, strict=True)
     ]
-    return Judgement(
-        langs,
-        predictions,
-        classifier.model_ref,
-        brands,
-        matcher.version,
-        fallback=fast,
-        seconds=seconds,
-    )
+    return Judgement(langs, predictions, brands=brands, watchlist=matcher.version, **verdicts)
 
 
 def exit_with(pid: int) -> None:
@@ -208,10 +222,11 @@ class JudgePool:
         """Whether batches go to workers now (False while a new pool starts)."""
         return self._pool is not None
 
-    def submit(self, posts: Sequence[RawPost], *, fast: bool = False) -> Future[Judgement]:
+    def submit(self, posts: Sequence[RawPost], *, quota: int | None = None) -> Future[Judgement]:
         """Judge a batch in a worker (language, classification, brand mentions); the
-        future's result feeds ``Pipeline.process``. ``fast``: with the overload
-        cascade's fast model (``Pipeline.overloaded`` decides).
+        future's result feeds ``Pipeline.process``. ``quota``: how many posts the
+        configured model judges, the overload cascade's fast model the rest (``None``:
+        all; ``Pipeline.route`` decides).
 
         Never raises: without a working pool the future fails at once
         (:class:`JudgesRestartingError`), and the caller judges the batch in-process.
@@ -226,7 +241,7 @@ class JudgePool:
                 [p.lang for p in posts],
                 [list(p.mentions) for p in posts],
                 [list(p.hashtags) for p in posts],
-                fast,
+                quota,
             )
         except Exception as exc:  # BrokenProcessPool: the watcher restarts it
             failed: Future[Judgement] = Future()

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from classify.base import TextClassifier
 from classify.cascade import Cascade
 from classify.registry import configured_cascade, configured_classifier
-from classify.stage import assemble, classify_batch
+from classify.stage import Routed, assemble, assemble_routed, classify_batch, predict_routed
 from classify.tone import ToneClassifier, configured_tone_classifier, judge_tones
 from enrich.alerts import post_alerts, tone_alerts
 from enrich.brand_match import BrandMatcher
@@ -128,16 +128,17 @@ class Pipeline:
         """
         now = now or utc_now()
         self._between_batches()
-        fast = judged is None and self.overloaded(arrived)
+        quota = self.route(arrived) if judged is None else None
         if judged is not None and not judged.fallback and self.cascade is not None:
-            self.cascade.cost.observe(len(posts), judged.seconds)
+            primary = len(posts) if judged.primary_posts is None else judged.primary_posts
+            self.cascade.cost.observe(primary, judged.seconds)
         try:
-            scored = self._score(posts, now, judged, fast=fast)
+            scored = self._score(posts, now, judged, quota=quota)
         except Exception:  # isolate the poison record(s), keep the rest
             scored, dead = [], []
             for post in posts:
                 try:
-                    scored.extend(self._score([post], now, fast=fast))
+                    scored.extend(self._score([post], now, quota=quota))
                 except Exception as exc:
                     dead.append(_dead_letter(post, exc))
             return self._finish(scored, dead)
@@ -159,6 +160,15 @@ class Pipeline:
         if self.cascade is None:
             return False
         return self.cascade.overloaded(arrived, utc_now(), queued=queued)
+
+    def route(self, arrived: Sequence[datetime | None], *, queued: int = 0) -> int | None:
+        """Observe this batch's arrival lag; how many of its posts the configured model
+        judges (``None``: all; the fast model takes the rest, see
+        :meth:`classify.cascade.Cascade.quota`). Arguments as for :meth:`overloaded`,
+        which it replaces in the stream paths: call one of the two once per batch."""
+        if self.cascade is None:
+            return None
+        return self.cascade.quota(arrived, utc_now(), queued=queued)
 
     def forget(self, deletes: Sequence[DeletedPost]) -> None:
         """Deleted posts leave the author history, and later copies of them are dropped.
@@ -199,9 +209,9 @@ class Pipeline:
         now: datetime,
         judged: Judgement | None = None,
         *,
-        fast: bool = False,
+        quota: int | None = None,
     ) -> list[ScoredPost]:
-        classified = self._judge(posts, fast) if judged is None else self._judged(posts, judged)
+        classified = self._judge(posts, quota) if judged is None else self._judged(posts, judged)
         scored = score_batch(
             classified,
             matcher=self.matcher,
@@ -233,26 +243,35 @@ class Pipeline:
         ]
         return judge_tones(replies, self.tone)
 
-    def _judge(self, posts: Sequence[RawPost], fast: bool = False) -> list[ClassifiedPost]:
-        """The pure stages, in-process: language, then classification (``fast``: by the
-        overload cascade's fast model)."""
+    def _judge(self, posts: Sequence[RawPost], quota: int | None = None) -> list[ClassifiedPost]:
+        """The pure stages, in-process: language, then classification (``quota``: how
+        many posts the configured model judges, the cascade's fast model the rest;
+        ``None``: all)."""
         tagged = tag_languages(
             posts,
             backend=self.settings.enrich.language_backend,
             candidates=self.settings.enrich.language_candidates,
         )
-        fast = fast and self.cascade is not None
-        classifier = self.cascade.fast if fast and self.cascade is not None else self.classifier
-        started = time.perf_counter()
-        classified = classify_batch(
-            tagged,
-            classifier,
-            languages=self.settings.pipeline.supported_languages,
-            fallback=fast,
+        languages = self.settings.pipeline.supported_languages
+        cascade = self.cascade
+        if cascade is None or quota is None:
+            started = time.perf_counter()
+            classified = classify_batch(tagged, self.classifier, languages=languages)
+            if cascade is not None:
+                cascade.cost.observe(len(posts), time.perf_counter() - started)
+            return classified
+        if quota == 0:  # the whole batch to the fast model
+            return classify_batch(tagged, cascade.fast, languages=languages, fallback=True)
+        routed = predict_routed(
+            [p.text for p in tagged],
+            [p.lang for p in tagged],
+            self.classifier,
+            cascade.fast,
+            quota,
+            languages=languages,
         )
-        if self.cascade is not None and not fast:
-            self.cascade.cost.observe(len(posts), time.perf_counter() - started)
-        return classified
+        cascade.cost.observe(routed.primary_posts, routed.seconds)
+        return assemble_routed(tagged, routed, self.classifier.model_ref, cascade.fast.model_ref)
 
     def _brands_found(self, judged: Judgement | None) -> list[list[BrandMention]] | None:
         """A worker's brand mentions, if it matched with the watchlist in use here."""
@@ -268,6 +287,9 @@ class Pipeline:
             post if post.lang == lang else post.model_copy(update={"lang": lang})
             for post, lang in zip(posts, judged.langs, strict=True)
         ]
+        if judged.fast and judged.fast_model is not None:
+            routed = Routed(judged.predictions, judged.fast, 0, 0.0)
+            return assemble_routed(tagged, routed, judged.model, judged.fast_model)
         return assemble(tagged, judged.predictions, judged.model, fallback=judged.fallback)
 
     def _finish(self, scored: list[ScoredPost], dead: list[DeadLetter]) -> PipelineOutput:

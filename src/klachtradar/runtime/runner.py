@@ -159,7 +159,7 @@ def run_embedded(
         pending = deque()
         for batch in batches:
             posts, dead, deletes = split_records(batch)
-            judging = judges.submit(posts, fast=pipeline.overloaded(arrived(posts)))
+            judging = judges.submit(posts, quota=pipeline.route(arrived(posts)))
             pending.append((batch, posts, dead, judging))
             if len(pending) > judges.processes:
                 finish(*_judged_output(pipeline, *pending.popleft()))
@@ -588,8 +588,8 @@ class LookaheadProcessStep:
         ahead = self._ahead
         queued = len(ahead.decoded.posts) if ahead and not ahead.judgement.done() else 0
         try:
-            fast = self.pipeline.overloaded(message_arrivals(decoded), queued=queued)
-            judgement = self.judges.submit(decoded.posts, fast=fast)
+            quota = self.pipeline.route(message_arrivals(decoded), queued=queued)
+            judgement = self.judges.submit(decoded.posts, quota=quota)
         except Exception as exc:  # a broken pool: this batch is judged here (see _finish)
             judgement = Future()
             judgement.set_exception(exc)
