@@ -21,7 +21,6 @@ import logging
 import multiprocessing
 import multiprocessing.connection
 import threading
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -99,33 +98,31 @@ def _judge(
     quota: int | None = None,
 ) -> Judgement:
     """``quota``: how many posts the configured model judges (``None``: all; 0: the
-    whole batch goes to the fast model; see :meth:`classify.cascade.Cascade.quota`)."""
-    from classify.stage import predict_batch, predict_routed
+    whole batch goes to the fast model; see :meth:`classify.cascade.Cascade.quota`),
+    ignored without a fast model."""
+    from classify.stage import predict_routed
 
     settings: Settings = _WORKER["settings"]
     fast: TextClassifier | None = _WORKER.get("fast")
     primary: TextClassifier = _WORKER["classifier"]
-    if fast is None:
-        quota = None
     identify = _WORKER["tagger"]
     langs = [lang or identify(text) or "nl" for text, lang in zip(texts, given, strict=True)]
-    supported = settings.pipeline.supported_languages
-    verdicts: dict[str, Any]
-    if quota == 0 and fast is not None:  # the whole batch to the fast model
-        started = time.perf_counter()
-        predictions = predict_batch(texts, langs, fast, languages=supported)
-        seconds = time.perf_counter() - started
-        verdicts = {"model": fast.model_ref, "fallback": True, "seconds": seconds}
-    else:
-        routed = predict_routed(texts, langs, primary, fast or primary, quota, languages=supported)
-        predictions = routed.predictions
-        verdicts = {
-            "model": primary.model_ref,
-            "seconds": routed.seconds,
-            "fast": routed.fast,
-            "fast_model": fast.model_ref if routed.fast and fast is not None else None,
-            "primary_posts": routed.primary_posts,
-        }
+    routed = predict_routed(
+        texts,
+        langs,
+        primary,
+        fast or primary,
+        quota if fast is not None else None,
+        languages=settings.pipeline.supported_languages,
+    )
+    predictions = routed.predictions
+    verdicts: dict[str, Any] = {
+        "model": primary.model_ref,
+        "seconds": routed.seconds,
+        "fast": routed.fast,
+        "fast_model": fast.model_ref if routed.fast and fast is not None else None,
+        "primary_posts": routed.primary_posts,
+    }
     if handles is None or hashtags is None:
         return Judgement(langs, predictions, **verdicts)
     matcher = _WORKER["matcher"]

@@ -254,14 +254,8 @@ class Pipeline:
         )
         languages = self.settings.pipeline.supported_languages
         cascade = self.cascade
-        if cascade is None or quota is None:
-            started = time.perf_counter()
-            classified = classify_batch(tagged, self.classifier, languages=languages)
-            if cascade is not None:
-                cascade.cost.observe(len(posts), time.perf_counter() - started)
-            return classified
-        if quota == 0:  # the whole batch to the fast model
-            return classify_batch(tagged, cascade.fast, languages=languages, fallback=True)
+        if cascade is None:
+            return classify_batch(tagged, self.classifier, languages=languages)
         routed = predict_routed(
             [p.text for p in tagged],
             [p.lang for p in tagged],
