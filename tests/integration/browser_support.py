@@ -4,12 +4,12 @@ Chromium comes from Debian (``scripts/install-system-deps.sh``); ``playwright in
 is never used. Every browser test opens it through :func:`chromium`, so the flags, the
 locale, the time zone and the missing-browser message are the same everywhere, and
 :func:`watch_problems` records what must never happen on a page (script errors, CSP
-violations, dialogs).
+violations, dialogs). ``free_port`` is the one :mod:`tests.integration.noida_es` has.
 """
 
 from __future__ import annotations
 
-import socket
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.integration.noida_es import free_port
+
+__all__ = ["ARTIFACTS", "ROOT", "chromium", "free_port", "stop", "watch_problems"]
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "triage"
@@ -35,11 +39,13 @@ CHROMIUM_ARGS = [
 ]
 
 
-def free_port() -> int:
-    """A port on 127.0.0.1 nobody listens on (for the server under test)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """End a server the test started: SIGTERM (it shuts down cleanly), SIGKILL after 10 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
 
 
 @contextmanager

@@ -24,7 +24,14 @@ from typing import Any
 
 import pytest
 
-from tests.integration.browser_support import ARTIFACTS, ROOT, chromium, free_port, watch_problems
+from tests.integration.browser_support import (
+    ARTIFACTS,
+    ROOT,
+    chromium,
+    free_port,
+    stop,
+    watch_problems,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -85,11 +92,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             time.sleep(0.1)  # polling the readiness signal, not waiting for a guess
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process)
         log.close()
 
 

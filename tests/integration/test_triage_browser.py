@@ -31,6 +31,7 @@ from tests.integration.browser_support import (
     ROOT,
     chromium,
     free_port,
+    stop,
     watch_problems,
 )
 
@@ -123,11 +124,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         "early_total": early_total,
         "log": work / "server.log",
     }
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    stop(process)
     log.close()
 
 

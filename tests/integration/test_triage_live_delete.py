@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from klachtradar.contract import Author, Engagement, RawPost
-from tests.integration.browser_support import ARTIFACTS, ROOT, chromium, free_port
+from tests.integration.browser_support import ARTIFACTS, ROOT, chromium, free_port, stop
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -75,11 +75,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
                 pytest.fail(f"server did not start: {(work / 'server.log').read_text()}")
             time.sleep(0.1)
     yield {"url": url, "env": env, "work": work}
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    stop(process)
     log.close()
 
 

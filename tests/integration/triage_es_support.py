@@ -24,6 +24,7 @@ from klachtradar.settings import Settings, load_settings
 from listener.jsonl import read_jsonl
 from sink.es.outputs import ElasticsearchOutputs
 from sink.es.templates import install
+from tests.integration.browser_support import stop
 from tests.integration.noida_es import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -103,8 +104,4 @@ def es_server(settings: Settings, es_url: str, work: Path) -> Iterator[dict[str,
                     time.sleep(0.1)
             yield {"url": url, "env": env, "work": work}
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            stop(process)
