@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
+from klachtradar.contract import RawPost
 from tests.unit.test_triage_app import client_for
 from tests.unit.triage_support import T0, fill_store, raw_post
+
+
+def postnl_reply(handle: str, *, at: datetime) -> RawPost:
+    """PostNL's polite public answer to ``@handle`` (post "2"), as webcare writes it."""
+    return raw_post(
+        "2",
+        f"@{handle} Hoi Sanne, vervelend! Stuur je ons een DM met je barcode? ^Jeroen",
+        at=at,
+        handle="PostNL",
+        followers=121_000,
+    )
 
 
 def test_the_card_shows_the_public_response_time(tmp_path: Path) -> None:
@@ -17,13 +29,7 @@ def test_the_card_shows_the_public_response_time(tmp_path: Path) -> None:
         handle="sanne_vd_berg",
         followers=900,
     )
-    reply = raw_post(
-        "2",
-        "@sanne_vd_berg Hoi Sanne, vervelend! Stuur je ons een DM met je barcode? ^Jeroen",
-        at=T0 + timedelta(minutes=25),
-        handle="PostNL",
-        followers=121_000,
-    )
+    reply = postnl_reply("sanne_vd_berg", at=T0 + timedelta(minutes=25))
     fill_store(store, [complaint, reply])
     html = client_for(store).get("/?status=all").text
     assert "publiek beantwoord na 25 min door @PostNL" in html
@@ -42,13 +48,7 @@ def test_an_earlier_post_under_the_card_says_the_brand_answered_it(tmp_path: Pat
         handle="sanne_vd_berg",
         followers=900,
     )
-    reply = raw_post(
-        "2",
-        "@sanne_vd_berg Hoi Sanne, vervelend! Stuur je ons een DM met je barcode? ^Jeroen",
-        at=T0 + timedelta(minutes=25),
-        handle="PostNL",
-        followers=121_000,
-    )
+    reply = postnl_reply("sanne_vd_berg", at=T0 + timedelta(minutes=25))
     again = raw_post(
         "3",
         "@PostNL nog steeds geen pakket en geen antwoord op mijn DM, belachelijk!",
@@ -78,13 +78,7 @@ def test_a_public_reply_stops_the_sla_clock_on_the_card_and_in_the_breach_count(
 
     store = tmp_path / "kr.db"
     answered = raw_post("1", "@PostNL pakket nooit aangekomen, slechte service!", handle="sanne")
-    reply = raw_post(
-        "2",
-        "@sanne Hoi Sanne, vervelend! Stuur je ons een DM met je barcode? ^Jeroen",
-        at=T0 + timedelta(minutes=10),
-        handle="PostNL",
-        followers=121_000,
-    )
+    reply = postnl_reply("sanne", at=T0 + timedelta(minutes=10))
     waiting = raw_post("3", "@PostNL mijn pakket is kwijt, echt slechte service!", handle="piet")
     fill_store(store, [answered, reply, waiting])
     sla = SlaPolicy.from_settings(TriageSettings())
@@ -118,13 +112,7 @@ def test_a_public_reply_ends_the_waiting_reason_too(tmp_path: Path) -> None:
     answered = raw_post(
         "1", "@PostNL pakket nooit aangekomen, slechte service!", handle="sanne", at=earlier
     )
-    reply = raw_post(
-        "2",
-        "@sanne Hoi Sanne, vervelend! Stuur je ons een DM met je barcode? ^Jeroen",
-        at=T0,
-        handle="PostNL",
-        followers=121_000,
-    )
+    reply = postnl_reply("sanne", at=T0)
     fill_store(store, [answered, reply])
     sla = SlaPolicy.from_settings(TriageSettings())
     now = T0 + timedelta(hours=3)
