@@ -495,13 +495,30 @@ def latency(
         f"of the alerting posts {alert_fast:.0%}"
     )
     print(f"  target p99 <= 1000 ms: {'met' if p99 <= 1.0 and not lost else 'NOT met'}")
-    log_text = log_path.read_text(encoding="utf-8", errors="replace")
+    switches, lines = overload_switches(log_path)
     served = classifier or "the configured default"
     print(
-        f"  classifier: {served}; overload cascade switched "
-        f"{log_text.count('fast model takes over')}× to the fast model, "
-        f"{log_text.count('back to the primary model')}× back (log: {log_path})"
+        f"  classifier: {served}; overload cascade switched {switches}× "
+        f"({(switches + 1) // 2}× to the fast model), in {lines} log lines (log: {log_path})"
     )
+
+
+def overload_switches(log_path: Path) -> tuple[int, int]:
+    """The gate's switch count and how many log lines reported them.
+
+    The gate folds a burst of switches into one line per 30 s, each carrying the running
+    total (``switches``), so the count comes from that field, not from counting lines.
+    """
+    total = lines = 0
+    for raw in log_path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            entry = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and str(entry.get("event", "")).startswith("overload:"):
+            lines += 1
+            total = max(total, int(entry.get("switches", 0)))
+    return total, lines
 
 
 BARE_JOIN = """

@@ -139,15 +139,34 @@ class JudgeCost:
         return 0.0, mean_t / mean_n
 
 
+SWITCH_LOG_SECONDS = 30.0
+"""At most one overload line per this many seconds of stream time: a stream hovering at
+the limit can switch a few times a second, and thirty WARNING lines in twenty seconds
+bury the rest of the log without telling an operator more than one line with a count."""
+
+
 @dataclass
 class LagGate:
-    """Hysteresis over the batch lag: ``True`` while the stream is overloaded."""
+    """Hysteresis over the batch lag: ``True`` while the stream is overloaded.
+
+    Every switch is counted (``switches``); the log gets the first switch at once and,
+    while the gate keeps switching, one line per :data:`SWITCH_LOG_SECONDS` with the
+    state it is in *now* and how many switches that line sums up. The last state of a
+    burst is always reported (on the first batch after the interval), so the newest line
+    never says "fast model" for a stream that is back on the primary.
+    """
 
     policy: OverloadPolicy
     overloaded: bool = False
     switches: int = field(default=0)
+    log_every_seconds: float = SWITCH_LOG_SECONDS
+    _logged_at: datetime | None = None
+    _unlogged: int = 0
+    """Switches since the last line (not yet reported)."""
 
-    def observe(self, lag_seconds: float, expected_seconds: float = 0.0) -> bool:
+    def observe(
+        self, lag_seconds: float, expected_seconds: float = 0.0, now: datetime | None = None
+    ) -> bool:
         """Update the state with one batch's lag; whether that batch goes to the fast model.
 
         ``expected_seconds``: what the primary model would still take for it (see
@@ -156,6 +175,8 @@ class LagGate:
         resume mark. Leaving on age keeps the cost measured: were the primary slower
         than the deadline on any batch, an expectation-based exit would never hand it
         a batch again, and the estimate would never learn that the machine got faster.
+        ``now``: the batch's clock, for the log's rate limit (``None``: every switch is
+        logged).
         """
         was = self.overloaded
         if self.overloaded:  # caught up by age alone: the primary gets the next batch,
@@ -165,13 +186,35 @@ class LagGate:
             self.overloaded = lag_seconds > self.policy.max_lag_seconds
         if self.overloaded != was:
             self.switches += 1
-            log.warning(
-                "overload: %s (batch lag %.1f s)",
-                "fast model takes over" if self.overloaded else "back to the primary model",
-                lag_seconds,
-                extra={"fields": {"lag_seconds": round(lag_seconds, 3), "fast": self.overloaded}},
-            )
+            self._unlogged += 1
+        if self._unlogged and self._may_log(now):
+            self._log(lag_seconds, now)
         return self.overloaded
+
+    def _may_log(self, now: datetime | None) -> bool:
+        if now is None or self._logged_at is None:
+            return True
+        return (now - self._logged_at).total_seconds() >= self.log_every_seconds
+
+    def _log(self, lag_seconds: float, now: datetime | None) -> None:
+        folded = self._unlogged
+        since = f"; {folded} switches since the last line" if folded > 1 else ""
+        log.warning(
+            "overload: %s (batch lag %.1f s%s)",
+            "fast model takes over" if self.overloaded else "back to the primary model",
+            lag_seconds,
+            since,
+            extra={
+                "fields": {
+                    "lag_seconds": round(lag_seconds, 3),
+                    "fast": self.overloaded,
+                    "switches": self.switches,
+                    "switches_in_line": folded,
+                }
+            },
+        )
+        self._logged_at = now
+        self._unlogged = 0
 
 
 @dataclass
@@ -192,7 +235,7 @@ class Cascade:
         """Whether this batch goes to the fast model. ``queued``: posts of an earlier
         batch still waiting in the judge worker, which this one would queue behind."""
         expected = self.cost.estimate(len(received) + queued)
-        return self.gate.observe(batch_lag_seconds(received, now), expected)
+        return self.gate.observe(batch_lag_seconds(received, now), expected, now)
 
     def quota(
         self, received: Sequence[datetime | None], now: datetime, *, queued: int = 0

@@ -96,6 +96,35 @@ def test_gate_enters_overload_on_the_lag_the_alert_would_leave_with() -> None:
     assert gate.switches == 2
 
 
+def test_a_flapping_gate_logs_one_line_per_interval_with_the_state_it_ends_in(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Nine switches in ten seconds are one line at the first and one summing up the
+    rest once the interval has passed, saying the state the stream is in by then."""
+    gate = LagGate(
+        OverloadPolicy(max_lag_seconds=1.0, resume_lag_seconds=0.5), log_every_seconds=30.0
+    )
+    start = datetime(2026, 12, 7, 20, 0, tzinfo=UTC)
+    lags = [1.5, 0.1] * 4 + [1.5]  # nine switches, one a second; ends overloaded
+    with caplog.at_level("WARNING", logger="classify.cascade"):
+        for k, lag in enumerate(lags):
+            gate.observe(lag, now=start + timedelta(seconds=k))
+        first = [r.getMessage() for r in caplog.records]
+        gate.observe(0.9, now=start + timedelta(seconds=40))  # still behind: no switch
+    lines = [r.getMessage() for r in caplog.records]
+    assert gate.switches == 9
+    assert first == ["overload: fast model takes over (batch lag 1.5 s)"]
+    assert len(lines) == 2
+    assert lines[1].startswith("overload: fast model takes over")
+    assert "8 switches since the last line" in lines[1]
+    assert caplog.records[1].fields["switches"] == 9  # type: ignore[attr-defined]
+    with caplog.at_level("WARNING", logger="classify.cascade"):
+        gate.observe(0.2, now=start + timedelta(seconds=80))  # back, after the interval
+    assert caplog.records[-1].getMessage() == (
+        "overload: back to the primary model (batch lag 0.2 s)"
+    )
+
+
 def test_judge_cost_fits_a_fixed_and_a_per_post_part() -> None:
     cost = JudgeCost()
     assert cost.estimate(10) == 0.0  # nothing measured: the gate goes by age
