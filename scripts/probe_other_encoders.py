@@ -300,7 +300,7 @@ def probe_gemma_lora(epochs: int = 3, seed: int = 13) -> None:
 def probe_adapter_scale(alphas: Sequence[float] = (1.0, 0.8, 0.6, 0.5, 0.4, 0.2)) -> None:
     """Scale the served e5's LoRA delta by alpha, refit the temperatures on dev, score dev,
     the registers (never seen by e5 v3) and test; the pick is the best registers sum."""
-    from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
+    from peft import get_peft_model, set_peft_model_state_dict
     from safetensors.torch import load_file
     from transformers import BertModel
 
@@ -310,6 +310,7 @@ def probe_adapter_scale(alphas: Sequence[float] = (1.0, 0.8, 0.6, 0.5, 0.4, 0.2)
         dev_metrics,
         fit_temperature,
         lexicon_probabilities,
+        lora_config,
     )
     from classify.lexicon import LexiconClassifier
     from classify.lexicon_blend import blend
@@ -323,16 +324,8 @@ def probe_adapter_scale(alphas: Sequence[float] = (1.0, 0.8, 0.6, 0.5, 0.4, 0.2)
     sets = {"dev": corpus("dev"), "registers": registers(), "test": corpus("test")}
 
     def encoder_at(alpha: float) -> Any:
-        lora = LoraConfig(
-            r=cfg["lora_r"],
-            lora_alpha=cfg["lora_alpha"],
-            lora_dropout=0.0,
-            target_modules=list(cfg["target_modules"]),
-            layers_to_transform=list(cfg["layers_to_transform"]),
-        )
-        model = get_peft_model(
-            BertModel.from_pretrained(str(clf.base_dir), add_pooling_layer=False), lora
-        )
+        base = BertModel.from_pretrained(str(clf.base_dir), add_pooling_layer=False)
+        model = get_peft_model(base, lora_config(cfg))
         adapter = {
             k.removeprefix("adapter."): v * alpha if "lora_B" in k else v
             for k, v in weights.items()

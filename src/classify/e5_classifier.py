@@ -22,7 +22,7 @@ import math
 import random
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -162,6 +162,23 @@ def quantize_attention_and_ffn_input(encoder: Any) -> Any:
         return torch.ao.quantization.quantize_dynamic(encoder, chosen, dtype=torch.qint8)
 
 
+def lora_config(train_config: Mapping[str, Any], *, dropout: float = 0.0) -> Any:
+    """The LoRA layout a card's ``train_config`` names (rank, alpha, modules, layers).
+
+    One place for it, so training, serving and the probes that rebuild an adapter agree;
+    ``dropout`` is the training value while training, 0 when merging for serving.
+    """
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=train_config["lora_r"],
+        lora_alpha=train_config["lora_alpha"],
+        lora_dropout=dropout,
+        target_modules=list(train_config["target_modules"]),
+        layers_to_transform=list(train_config["layers_to_transform"]),
+    )
+
+
 def _mean_pool(hidden: Any, mask: Any) -> Any:
     weights = mask.unsqueeze(-1).to(hidden.dtype)
     return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
@@ -231,7 +248,7 @@ class E5Classifier:
         """
         resolved = resolve_precision(precision)
         torch = _torch()
-        from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
+        from peft import get_peft_model, set_peft_model_state_dict
         from safetensors.torch import load_file
         from transformers import BertModel
 
@@ -244,14 +261,7 @@ class E5Classifier:
             )
         cfg = card["train_config"]
         encoder: Any = BertModel.from_pretrained(str(base.path), add_pooling_layer=False)
-        lora = LoraConfig(
-            r=cfg["lora_r"],
-            lora_alpha=cfg["lora_alpha"],
-            lora_dropout=0.0,
-            target_modules=list(cfg["target_modules"]),
-            layers_to_transform=list(cfg["layers_to_transform"]),
-        )
-        encoder = get_peft_model(encoder, lora)
+        encoder = get_peft_model(encoder, lora_config(cfg))
         weights = load_file(str(model_dir / ADAPTER_FILE))
         set_peft_model_state_dict(
             encoder,
@@ -401,7 +411,7 @@ def train_e5(
     directory), else ``out_dir/<name>/<version>/``.
     """
     torch = _torch()
-    from peft import LoraConfig, get_peft_model, get_peft_model_state_dict
+    from peft import get_peft_model, get_peft_model_state_dict
     from safetensors.torch import save_file
     from transformers import BertModel
 
@@ -413,16 +423,7 @@ def train_e5(
     base = import_e5(cache_dir, source=base_source, verify=base_source is None)
     tokenizer = load_tokenizer(base.path)
     encoder: Any = BertModel.from_pretrained(str(base.path), add_pooling_layer=False)
-    encoder = get_peft_model(
-        encoder,
-        LoraConfig(
-            r=cfg.lora_r,
-            lora_alpha=cfg.lora_alpha,
-            lora_dropout=cfg.lora_dropout,
-            target_modules=list(cfg.target_modules),
-            layers_to_transform=list(cfg.layers_to_transform),
-        ),
-    )
+    encoder = get_peft_model(encoder, lora_config(asdict(cfg), dropout=cfg.lora_dropout))
     heads = _Heads.build(encoder.config.hidden_size)
     optimiser = torch.optim.AdamW(
         [
